@@ -1,0 +1,1 @@
+//! Shared helpers for palisade's benchmarks (none yet beyond the bench files).

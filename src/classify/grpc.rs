@@ -1,0 +1,171 @@
+use http::Response;
+use tower_http::classify::{self as th, ClassifiedResponse, ClassifyResponse, GrpcFailureClass};
+
+pub use tower_http::classify::GrpcCode;
+
+use super::{Classify, Outcome};
+
+/// The gRPC preset: a response whose `grpc-status` is one of a set of codes is
+/// a failure, as is a transport error; everything else is a success.
+///
+/// The default set is the codes that speak of the server's health:
+/// `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`, `INTERNAL` and
+/// `UNKNOWN`. Codes that speak of the request (`NOT_FOUND`,
+/// `INVALID_ARGUMENT`, …) are successes for a breaker. A status number outside
+/// the known codes is treated as `UNKNOWN`, as the gRPC spec asks.
+///
+/// The header parsing is tower-http's
+/// [`GrpcErrorsAsFailures`](tower_http::classify::GrpcErrorsAsFailures): a
+/// `grpc-status` that is missing, not text or not a number is not a failure.
+/// This classifier sees the response *headers*, where `grpc-status` stands in
+/// trailers-only responses (how servers answer an RPC that fails before
+/// sending a message). When the status comes in the trailers at the end of
+/// the body instead, the headers alone classify as a success.
+///
+/// # Examples
+///
+/// ```
+/// use http::Response;
+/// use palisade::classify::{Classify, GrpcCode, GrpcErrorsAsFailures, Outcome};
+///
+/// fn reply(status: &str) -> Result<Response<()>, std::io::Error> {
+///     Ok(Response::builder().header("grpc-status", status).body(()).unwrap())
+/// }
+///
+/// let classifier = GrpcErrorsAsFailures::new();
+/// assert_eq!(classifier.classify(&reply("0")), Outcome::Success);
+/// assert_eq!(classifier.classify(&reply("14")), Outcome::Failure); // UNAVAILABLE
+/// assert_eq!(classifier.classify(&reply("5")), Outcome::Success);  // NOT_FOUND
+///
+/// let custom = GrpcErrorsAsFailures::new()
+///     .with_failure(GrpcCode::NotFound)
+///     .without_failure(GrpcCode::Internal);
+/// assert_eq!(custom.classify(&reply("5")), Outcome::Failure);
+/// assert_eq!(custom.classify(&reply("13")), Outcome::Success);
+/// ```
+#[derive(Clone, Debug)]
+pub struct GrpcErrorsAsFailures {
+    /// Bit `n` set: status `n` is a failure.
+    failures: u32,
+    /// tower-http's classifier, told that every code outside `failures` is a
+    /// success.
+    inner: th::GrpcErrorsAsFailures,
+}
+
+/// Numeric values of the known gRPC status codes: 0 (`OK`) to 16
+/// (`UNAUTHENTICATED`).
+const KNOWN_CODES: std::ops::RangeInclusive<i32> = 0..=16;
+
+impl GrpcErrorsAsFailures {
+    /// The default set: `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+    /// `RESOURCE_EXHAUSTED`, `INTERNAL`, `UNKNOWN`.
+    ///
+    /// ```
+    /// let _ = palisade::classify::GrpcErrorsAsFailures::new();
+    /// ```
+    pub fn new() -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures::only([
+            GrpcCode::Unavailable,
+            GrpcCode::DeadlineExceeded,
+            GrpcCode::ResourceExhausted,
+            GrpcCode::Internal,
+            GrpcCode::Unknown,
+        ])
+    }
+
+    /// Exactly `codes` are failures. `OK` is always a success, even if listed.
+    ///
+    /// ```
+    /// use palisade::classify::{GrpcCode, GrpcErrorsAsFailures};
+    /// let _ = GrpcErrorsAsFailures::only([GrpcCode::Unavailable]);
+    /// ```
+    pub fn only(codes: impl IntoIterator<Item = GrpcCode>) -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures::from_bits(codes.into_iter().fold(0, |bits, code| bits | bit(code)))
+    }
+
+    /// Adds `code` to the failures.
+    ///
+    /// ```
+    /// use palisade::classify::{GrpcCode, GrpcErrorsAsFailures};
+    /// let _ = GrpcErrorsAsFailures::new().with_failure(GrpcCode::Aborted);
+    /// ```
+    pub fn with_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures::from_bits(self.failures | bit(code))
+    }
+
+    /// Removes `code` from the failures.
+    ///
+    /// ```
+    /// use palisade::classify::{GrpcCode, GrpcErrorsAsFailures};
+    /// let _ = GrpcErrorsAsFailures::new().without_failure(GrpcCode::Unknown);
+    /// ```
+    pub fn without_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures::from_bits(self.failures & !bit(code))
+    }
+
+    fn from_bits(failures: u32) -> GrpcErrorsAsFailures {
+        let failures = failures & !bit(GrpcCode::Ok);
+        let inner = KNOWN_CODES
+            .map(GrpcCode::from)
+            .filter(|&code| failures & bit(code) == 0)
+            .fold(th::GrpcErrorsAsFailures::new(), |inner, code| {
+                inner.with_success(code)
+            });
+        GrpcErrorsAsFailures { failures, inner }
+    }
+
+    fn is_failure(&self, status: i32) -> bool {
+        let code = if KNOWN_CODES.contains(&status) {
+            GrpcCode::from(status)
+        } else {
+            GrpcCode::Unknown
+        };
+        self.failures & bit(code) != 0
+    }
+}
+
+impl Default for GrpcErrorsAsFailures {
+    fn default() -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures::new()
+    }
+}
+
+impl<B, E> Classify<Response<B>, E> for GrpcErrorsAsFailures {
+    fn classify(&self, result: &Result<Response<B>, E>) -> Outcome {
+        let res = match result {
+            Err(_) => return Outcome::Failure,
+            Ok(res) => res,
+        };
+        match self.inner.clone().classify_response(res) {
+            ClassifiedResponse::Ready(Err(GrpcFailureClass::Code(status)))
+                if self.is_failure(status.get()) =>
+            {
+                Outcome::Failure
+            }
+            // A known code tower-http calls a failure is in `failures` by
+            // construction; only an unknown number can reach here, and it
+            // counts as UNKNOWN, which the set does not hold.
+            ClassifiedResponse::Ready(_) => Outcome::Success,
+            // No `grpc-status` in the headers: the status is in the trailers.
+            ClassifiedResponse::RequiresEos(_) => Outcome::Success,
+        }
+    }
+}
+
+/// The bit of `code` in a failure set. `GrpcCode`'s variants are declared in
+/// status-number order (a test checks it against tower-http's `From<i32>`).
+fn bit(code: GrpcCode) -> u32 {
+    1 << (code as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_code_discriminants_are_status_numbers() {
+        for status in KNOWN_CODES {
+            assert_eq!(GrpcCode::from(status) as i32, status);
+        }
+    }
+}

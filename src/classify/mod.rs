@@ -1,0 +1,175 @@
+//! What counts as a success, a failure, or neither.
+//!
+//! Every layer that reacts to how calls turn out — the circuit breaker's
+//! failure rate, the retry layer's decision to try again, the fallback's choice
+//! to step in — asks a [`Classify`] about the call's
+//! `Result<Response, Error>` and gets an [`Outcome`]:
+//!
+//! - [`Outcome::Success`] and [`Outcome::Failure`] count as you would expect;
+//! - [`Outcome::Ignored`] counts as neither (a client that hung up, a request
+//!   the caller cancelled, a `404` that says nothing about the dependency's
+//!   health).
+//!
+//! The default, [`ErrorsAsFailures`], calls every `Err` a failure and every
+//! `Ok` a success. Any closure `Fn(&Result<Res, E>) -> Outcome` is a
+//! classifier too. With the `http` feature, [`ServerErrorsAsFailures`] and
+//! [`StatusInRangeAsFailures`] classify by status code; with `grpc`,
+//! [`GrpcErrorsAsFailures`] classifies by the `grpc-status` header. Their
+//! status logic is tower-http's [`classify`](tower_http::classify) module.
+//!
+//! # Examples
+//!
+//! ```
+//! use palisade::classify::{Classify, ErrorsAsFailures, Outcome};
+//!
+//! let default = ErrorsAsFailures;
+//! assert_eq!(default.classify(&Ok::<u32, &str>(1)), Outcome::Success);
+//! assert_eq!(default.classify(&Err::<u32, _>("refused")), Outcome::Failure);
+//!
+//! // Responses above 499 are failures, an error saying "cancelled" is ignored.
+//! let custom = |result: &Result<u16, String>| match result {
+//!     Ok(status) if *status >= 500 => Outcome::Failure,
+//!     Ok(_) => Outcome::Success,
+//!     Err(e) if e == "cancelled" => Outcome::Ignored,
+//!     Err(_) => Outcome::Failure,
+//! };
+//! assert_eq!(custom.classify(&Ok(503)), Outcome::Failure);
+//! assert_eq!(custom.classify(&Err("cancelled".into())), Outcome::Ignored);
+//! ```
+
+#[cfg(feature = "grpc")]
+mod grpc;
+#[cfg(feature = "http")]
+mod http;
+
+use std::fmt;
+
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub use self::grpc::{GrpcCode, GrpcErrorsAsFailures};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use self::http::{ServerErrorsAsFailures, StatusInRangeAsFailures};
+
+/// How a call turned out, as far as a resilience layer is concerned.
+///
+/// More variants may be added in later versions (for example for outcomes only
+/// known at the end of a streaming body), hence `#[non_exhaustive]`.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::classify::Outcome;
+/// assert_eq!(Outcome::Failure.as_str(), "failure");
+/// assert!(Outcome::Failure.is_failure());
+/// assert!(!Outcome::Ignored.is_failure());
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The call succeeded.
+    Success,
+    /// The call failed, in a way that says something about the service.
+    Failure,
+    /// The call counts as neither (for instance, it was cancelled).
+    Ignored,
+}
+
+impl Outcome {
+    /// The lowercase name used as the `outcome` label of metrics.
+    ///
+    /// ```
+    /// use palisade::classify::Outcome;
+    /// assert_eq!(Outcome::Ignored.as_str(), "ignored");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignored => "ignored",
+        }
+    }
+
+    /// Whether this is [`Outcome::Failure`].
+    ///
+    /// ```
+    /// use palisade::classify::Outcome;
+    /// assert!(!Outcome::Success.is_failure());
+    /// ```
+    pub const fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Decides the [`Outcome`] of a call from its result.
+///
+/// Implemented by [`ErrorsAsFailures`] (the default), by the HTTP and gRPC
+/// classifiers behind features, and by every closure
+/// `Fn(&Result<Res, E>) -> Outcome + Send + Sync + 'static`.
+///
+/// New methods added to this trait in later versions come with default
+/// bodies, so implementing it stays non-breaking.
+///
+/// # Examples
+///
+/// A classifier for a service whose `Ok` responses carry an error flag:
+///
+/// ```
+/// use palisade::classify::{Classify, Outcome};
+///
+/// struct Reply { ok: bool }
+///
+/// #[derive(Clone)]
+/// struct ByFlag;
+///
+/// impl<E> Classify<Reply, E> for ByFlag {
+///     fn classify(&self, result: &Result<Reply, E>) -> Outcome {
+///         match result {
+///             Ok(reply) if reply.ok => Outcome::Success,
+///             _ => Outcome::Failure,
+///         }
+///     }
+/// }
+///
+/// assert_eq!(ByFlag.classify(&Ok::<_, ()>(Reply { ok: false })), Outcome::Failure);
+/// ```
+pub trait Classify<Res, E>: Send + Sync + 'static {
+    /// The outcome of a call that produced `result`.
+    fn classify(&self, result: &Result<Res, E>) -> Outcome;
+}
+
+impl<F, Res, E> Classify<Res, E> for F
+where
+    F: Fn(&Result<Res, E>) -> Outcome + Send + Sync + 'static,
+{
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// The default classifier: every `Err` is a failure, every `Ok` a success.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::classify::{Classify, ErrorsAsFailures, Outcome};
+/// assert_eq!(ErrorsAsFailures.classify(&Err::<(), _>("timeout")), Outcome::Failure);
+/// assert_eq!(ErrorsAsFailures.classify(&Ok::<_, ()>(())), Outcome::Success);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ErrorsAsFailures;
+
+impl<Res, E> Classify<Res, E> for ErrorsAsFailures {
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Time for every layer: one [`Clock`] trait that owns both *now* and *sleep*.
+//!
+//! Every timing decision a palisade layer makes — window edges, how long a
+//! breaker stays open, token refill, waits, backoff sleeps, timeouts, slow-call
+//! measurement — reads this clock and sleeps on it. Nothing reads
+//! [`std::time::Instant`] behind your back, so a test that swaps in a
+//! [`ManualClock`] controls every layer completely.
+//!
+//! - [`TokioClock`] is the default for every layer. It is built on
+//!   [`tokio::time`], so `tokio::time::pause`, `tokio::time::advance` and
+//!   `#[tokio::test(start_paused = true)]` drive it.
+//! - [`ManualClock`] moves only when you tell it to: "advance 30 s, the breaker
+//!   is half-open". It needs no runtime at all.
+//!
+//! Times are [`Instant`]s: a `Copy` count of nanoseconds since the clock's
+//! epoch, with saturating arithmetic, so a pure state machine can take `now` as
+//! a plain value and never panic on overflow.
+//!
+//! # Examples
+//!
+//! A function written once against [`Clock`] runs on real time in production
+//! and on manual time in tests:
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::clock::{Clock, ManualClock};
+//!
+//! fn is_expired<C: Clock>(clock: &C, deadline: palisade::clock::Instant) -> bool {
+//!     clock.now() >= deadline
+//! }
+//!
+//! let clock = ManualClock::new();
+//! let deadline = clock.now() + Duration::from_secs(30);
+//! assert!(!is_expired(&clock, deadline));
+//! clock.advance(Duration::from_secs(30));
+//! assert!(is_expired(&clock, deadline));
+//! ```
+
+mod instant;
+mod manual;
+mod tokio_clock;
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+pub use self::{
+    instant::Instant,
+    manual::{ManualClock, ManualSleep},
+    tokio_clock::{TokioClock, TokioSleep},
+};
+
+/// A source of time: the current [`Instant`] and sleeps until a later one.
+///
+/// Implementations are cheap to clone; clones observe the same time. Layers
+/// are generic over `C: Clock` and default to [`TokioClock`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::clock::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let start = clock.now();
+/// clock.advance(Duration::from_millis(250));
+/// assert_eq!(clock.now() - start, Duration::from_millis(250));
+/// ```
+pub trait Clock: Clone + Send + Sync + 'static {
+    /// The future returned by [`sleep_until`](Clock::sleep_until): a concrete
+    /// type, so layers can store it in their response futures without boxing.
+    type Sleep: Sleep;
+
+    /// The current time. Never goes backwards.
+    fn now(&self) -> Instant;
+
+    /// A future that completes once [`now`](Clock::now) is at or after
+    /// `deadline`. A deadline that has already passed completes on first poll.
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// A future that completes `duration` after the current time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::clock::{Clock, ManualClock, Sleep};
+    ///
+    /// let clock = ManualClock::new();
+    /// let sleep = clock.sleep(Duration::from_secs(1));
+    /// assert_eq!(sleep.deadline(), clock.now() + Duration::from_secs(1));
+    /// ```
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        self.sleep_until(self.now() + duration)
+    }
+}
+
+/// A pending sleep on a [`Clock`]: a future that completes at its deadline and
+/// can be moved to another deadline without being recreated.
+///
+/// Layers that wait more than once per call (the retry layer between attempts)
+/// keep one `Sleep` and [`reset`](Sleep::reset) it, as tower does with tokio's
+/// `Sleep`.
+///
+/// # Examples
+///
+/// ```
+/// use std::{pin::pin, time::Duration};
+/// use palisade::clock::{Clock, ManualClock, Sleep};
+///
+/// let clock = ManualClock::new();
+/// let mut sleep = pin!(clock.sleep(Duration::from_secs(5)));
+/// sleep.as_mut().reset(clock.now() + Duration::from_secs(1));
+/// assert_eq!(sleep.deadline(), clock.now() + Duration::from_secs(1));
+/// ```
+pub trait Sleep: Future<Output = ()> + Send + 'static {
+    /// The instant at which this sleep completes.
+    fn deadline(&self) -> Instant;
+
+    /// Moves the deadline. The sleep keeps its registration with the clock: a
+    /// task already waiting on it is woken at the new deadline (or at once, if
+    /// the new deadline has already passed).
+    fn reset(self: Pin<&mut Self>, deadline: Instant);
+}

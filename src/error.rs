@@ -1,0 +1,395 @@
+//! The errors palisade's layers originate, and the configuration error.
+//!
+//! Layers return [`tower::BoxError`], tower's convention. When a layer refuses
+//! a call itself — without calling the service it wraps — the error is one of
+//! the small *rejection* types below, each its own type so that
+//! `err.is::<CircuitOpen>()` tells them apart. Each carries the
+//! [`LayerName`] of the layer that refused and, where the layer knows it, how
+//! long to wait before trying again ([`retry_after`](CircuitOpen::retry_after)).
+//!
+//! Errors of the wrapped service pass through unchanged. A rejection wrapped by
+//! another layer's error is still found by [`Rejection::find`], which walks the
+//! [`source`](std::error::Error::source) chain.
+//!
+//! Invalid configuration is refused when a layer is built, with a
+//! [`ConfigError`] that names the field and the rule it broke — never with a
+//! panic at request time.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::error::{CircuitOpen, Rejection, RejectionKind};
+//!
+//! let err: tower::BoxError = CircuitOpen::new("payments", Some(Duration::from_secs(5))).into();
+//! assert!(err.is::<CircuitOpen>());
+//!
+//! let rejection = Rejection::find(&*err).expect("a palisade rejection");
+//! assert_eq!(rejection.kind(), RejectionKind::CircuitOpen);
+//! assert_eq!(rejection.name(), "payments");
+//! assert_eq!(rejection.retry_after(), Some(Duration::from_secs(5)));
+//! ```
+
+use std::{error::Error, fmt, time::Duration};
+
+use crate::LayerName;
+
+macro_rules! rejection {
+    (
+        $(#[$doc:meta])*
+        $ty:ident, $kind:ident, $before:literal, $after:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $ty {
+            name: LayerName,
+            retry_after: Option<Duration>,
+        }
+
+        impl $ty {
+            /// The rejection made by the layer called `name`, with the time to
+            /// wait before trying again if the layer knows it.
+            pub fn new(name: impl Into<LayerName>, retry_after: Option<Duration>) -> $ty {
+                $ty { name: name.into(), retry_after }
+            }
+
+            /// The name of the layer that refused the call.
+            pub fn name(&self) -> &str {
+                &self.name
+            }
+
+            /// How long until a call is expected to be let through again, when
+            /// the layer knows.
+            pub fn retry_after(&self) -> Option<Duration> {
+                self.retry_after
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($before, " `{}` ", $after), self.name)?;
+                match self.retry_after {
+                    Some(wait) => write!(f, "; retry after {wait:?}"),
+                    None => Ok(()),
+                }
+            }
+        }
+
+        impl Error for $ty {}
+
+        impl<'a> From<&'a $ty> for Rejection<'a> {
+            fn from(rejection: &'a $ty) -> Rejection<'a> {
+                Rejection::$kind(rejection)
+            }
+        }
+    };
+}
+
+rejection! {
+    /// A circuit breaker is open (or forced open) and refused the call.
+    ///
+    /// `retry_after` is the time left until the breaker lets a probe through.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::error::CircuitOpen;
+    ///
+    /// let err = CircuitOpen::new("payments", Some(Duration::from_millis(1500)));
+    /// assert_eq!(err.to_string(), "circuit breaker `payments` is open; retry after 1.5s");
+    /// assert_eq!(err.name(), "payments");
+    /// assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
+    /// ```
+    CircuitOpen, CircuitOpen, "circuit breaker", "is open"
+}
+
+rejection! {
+    /// A rate limiter refused the call: over the limit.
+    ///
+    /// `retry_after` is the exact time until enough capacity exists.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::error::RateLimited;
+    ///
+    /// let err = RateLimited::new("api", Some(Duration::from_millis(20)));
+    /// assert_eq!(err.to_string(), "rate limiter `api` is over its limit; retry after 20ms");
+    /// ```
+    RateLimited, RateLimited, "rate limiter", "is over its limit"
+}
+
+rejection! {
+    /// A bulkhead refused the call: all its permits are in use and its waiting
+    /// queue, if any, is full or the wait ran out.
+    ///
+    /// ```
+    /// use palisade::error::BulkheadFull;
+    ///
+    /// let err = BulkheadFull::new("db", None);
+    /// assert_eq!(err.to_string(), "bulkhead `db` is full");
+    /// assert_eq!(err.retry_after(), None);
+    /// ```
+    BulkheadFull, BulkheadFull, "bulkhead", "is full"
+}
+
+rejection! {
+    /// A timeout elapsed before the call completed; the call was dropped.
+    ///
+    /// ```
+    /// use palisade::error::Elapsed;
+    ///
+    /// let err = Elapsed::new("upstream", None);
+    /// assert_eq!(err.to_string(), "timeout `upstream` elapsed");
+    /// ```
+    Elapsed, Elapsed, "timeout", "elapsed"
+}
+
+rejection! {
+    /// A retry budget had nothing left to spend on a retry.
+    ///
+    /// ```
+    /// use palisade::error::BudgetExhausted;
+    ///
+    /// let err = BudgetExhausted::new("client", None);
+    /// assert_eq!(err.to_string(), "retry budget `client` is exhausted");
+    /// ```
+    BudgetExhausted, BudgetExhausted, "retry budget", "is exhausted"
+}
+
+/// Any of palisade's rejections, borrowed from an error.
+///
+/// # Examples
+///
+/// Telling rejections apart in an error handler (an axum `HandleErrorLayer`,
+/// a fallback), whatever wraps them:
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::error::{RateLimited, Rejection};
+///
+/// fn status(err: &tower::BoxError) -> u16 {
+///     match Rejection::find(&**err) {
+///         Some(Rejection::RateLimited(_)) => 429,
+///         Some(Rejection::Elapsed(_)) => 504,
+///         Some(_) => 503,
+///         None => 500,
+///     }
+/// }
+///
+/// assert_eq!(status(&RateLimited::new("api", None).into()), 429);
+/// assert_eq!(status(&"boom".into()), 500);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection<'a> {
+    /// See [`CircuitOpen`].
+    CircuitOpen(&'a CircuitOpen),
+    /// See [`RateLimited`].
+    RateLimited(&'a RateLimited),
+    /// See [`BulkheadFull`].
+    BulkheadFull(&'a BulkheadFull),
+    /// See [`Elapsed`].
+    Elapsed(&'a Elapsed),
+    /// See [`BudgetExhausted`].
+    BudgetExhausted(&'a BudgetExhausted),
+}
+
+impl<'a> Rejection<'a> {
+    /// The first palisade rejection in `err` or its chain of
+    /// [`source`](Error::source)s.
+    ///
+    /// ```
+    /// use palisade::error::{BulkheadFull, Rejection};
+    ///
+    /// let err: tower::BoxError = BulkheadFull::new("db", None).into();
+    /// assert!(matches!(Rejection::find(&*err), Some(Rejection::BulkheadFull(_))));
+    /// ```
+    pub fn find(err: &'a (dyn Error + 'static)) -> Option<Rejection<'a>> {
+        chain(err).find_map(Rejection::of)
+    }
+
+    /// `err` itself as a rejection, without looking at its sources.
+    ///
+    /// ```
+    /// use palisade::error::{Elapsed, Rejection};
+    /// let err = Elapsed::new("t", None);
+    /// assert!(Rejection::of(&err).is_some());
+    /// ```
+    pub fn of(err: &'a (dyn Error + 'static)) -> Option<Rejection<'a>> {
+        if let Some(r) = err.downcast_ref::<CircuitOpen>() {
+            Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<RateLimited>() {
+            Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<BulkheadFull>() {
+            Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<Elapsed>() {
+            Some(r.into())
+        } else {
+            err.downcast_ref::<BudgetExhausted>().map(Rejection::from)
+        }
+    }
+
+    /// Which kind of rejection this is.
+    ///
+    /// ```
+    /// use palisade::error::{RateLimited, Rejection, RejectionKind};
+    /// let err = RateLimited::new("api", None);
+    /// assert_eq!(Rejection::from(&err).kind(), RejectionKind::RateLimited);
+    /// ```
+    pub fn kind(&self) -> RejectionKind {
+        match self {
+            Rejection::CircuitOpen(_) => RejectionKind::CircuitOpen,
+            Rejection::RateLimited(_) => RejectionKind::RateLimited,
+            Rejection::BulkheadFull(_) => RejectionKind::BulkheadFull,
+            Rejection::Elapsed(_) => RejectionKind::Elapsed,
+            Rejection::BudgetExhausted(_) => RejectionKind::BudgetExhausted,
+        }
+    }
+
+    /// The name of the layer that refused the call.
+    ///
+    /// ```
+    /// use palisade::error::{CircuitOpen, Rejection};
+    /// let err = CircuitOpen::new("payments", None);
+    /// assert_eq!(Rejection::from(&err).name(), "payments");
+    /// ```
+    pub fn name(&self) -> &'a str {
+        match *self {
+            Rejection::CircuitOpen(r) => r.name(),
+            Rejection::RateLimited(r) => r.name(),
+            Rejection::BulkheadFull(r) => r.name(),
+            Rejection::Elapsed(r) => r.name(),
+            Rejection::BudgetExhausted(r) => r.name(),
+        }
+    }
+
+    /// How long until a call is expected to be let through, when known.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::error::{RateLimited, Rejection};
+    /// let err = RateLimited::new("api", Some(Duration::from_millis(7)));
+    /// assert_eq!(Rejection::from(&err).retry_after(), Some(Duration::from_millis(7)));
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match *self {
+            Rejection::CircuitOpen(r) => r.retry_after(),
+            Rejection::RateLimited(r) => r.retry_after(),
+            Rejection::BulkheadFull(r) => r.retry_after(),
+            Rejection::Elapsed(r) => r.retry_after(),
+            Rejection::BudgetExhausted(r) => r.retry_after(),
+        }
+    }
+}
+
+/// The kinds of [`Rejection`], for labels and matching without a borrow.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::error::RejectionKind;
+/// assert_eq!(RejectionKind::CircuitOpen.as_str(), "circuit_open");
+/// assert_eq!(RejectionKind::ALL.len(), 5);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectionKind {
+    /// See [`CircuitOpen`].
+    CircuitOpen,
+    /// See [`RateLimited`].
+    RateLimited,
+    /// See [`BulkheadFull`].
+    BulkheadFull,
+    /// See [`Elapsed`].
+    Elapsed,
+    /// See [`BudgetExhausted`].
+    BudgetExhausted,
+}
+
+impl RejectionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RejectionKind; 5] = [
+        RejectionKind::CircuitOpen,
+        RejectionKind::RateLimited,
+        RejectionKind::BulkheadFull,
+        RejectionKind::Elapsed,
+        RejectionKind::BudgetExhausted,
+    ];
+
+    /// The snake_case name used as the `kind` label of metrics and in events.
+    ///
+    /// ```
+    /// use palisade::error::RejectionKind;
+    /// assert_eq!(RejectionKind::Elapsed.as_str(), "elapsed");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::CircuitOpen => "circuit_open",
+            RejectionKind::RateLimited => "rate_limited",
+            RejectionKind::BulkheadFull => "bulkhead_full",
+            RejectionKind::Elapsed => "elapsed",
+            RejectionKind::BudgetExhausted => "budget_exhausted",
+        }
+    }
+}
+
+impl fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `err`, then its source, then that one's source, and so on.
+fn chain<'a>(err: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(err), |&err| err.source())
+}
+
+/// A layer's configuration broke a rule: the layer was not built.
+///
+/// Names the layer, the field and the rule, so the message says what to fix.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::error::ConfigError;
+///
+/// let err = ConfigError::new("circuit_breaker", "failure_rate", "must be in (0, 1], got 1.5");
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid circuit_breaker config: `failure_rate` must be in (0, 1], got 1.5"
+/// );
+/// assert_eq!(err.field(), "failure_rate");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {layer} config: `{field}` {rule}")]
+pub struct ConfigError {
+    layer: &'static str,
+    field: &'static str,
+    rule: String,
+}
+
+impl ConfigError {
+    /// The error for `field` of `layer`'s config, which broke `rule` (phrased to
+    /// follow the field name: "must be at least 1, got 0").
+    pub fn new(layer: &'static str, field: &'static str, rule: impl Into<String>) -> ConfigError {
+        ConfigError {
+            layer,
+            field,
+            rule: rule.into(),
+        }
+    }
+
+    /// The kind of layer whose config was refused, such as `"retry"`.
+    pub fn layer(&self) -> &'static str {
+        self.layer
+    }
+
+    /// The field that broke the rule.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The rule, as a phrase that follows the field name.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+}

@@ -1,0 +1,188 @@
+//! Events as `metrics` counters, gauges and histograms (names in the module
+//! docs of `observe`).
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use metrics::{Counter, Gauge, Histogram, Label};
+
+use super::EventKind;
+use crate::{LayerName, classify::Outcome, error::RejectionKind};
+
+const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Ignored];
+
+/// One layer's metric handles, each registered on first use and then kept.
+///
+/// Per-outcome and per-kind handles sit in arrays indexed by the enum's
+/// discriminant (`Outcome` and `RejectionKind` are fieldless and declared in
+/// the order of `OUTCOMES` and `RejectionKind::ALL`).
+pub(super) struct MetricsSink {
+    /// `layer` and `name`, the labels of every metric.
+    labels: [Label; 2],
+    permitted: OnceLock<Counter>,
+    in_flight: OnceLock<Gauge>,
+    calls: [OnceLock<Counter>; OUTCOMES.len()],
+    durations: [OnceLock<Histogram>; OUTCOMES.len()],
+    rejections: [OnceLock<Counter>; RejectionKind::ALL.len()],
+    retries: OnceLock<Counter>,
+    retry_delays: OnceLock<Histogram>,
+    retries_exhausted: OnceLock<Counter>,
+    budget_exhausted: OnceLock<Counter>,
+    timeouts: OnceLock<Counter>,
+    /// Keyed by labels only known at run time; these events are rare
+    /// (transitions, fallbacks), so a short list behind a lock serves.
+    transitions: Keyed<(&'static str, &'static str), Counter>,
+    states: Keyed<&'static str, Gauge>,
+    fallbacks: Keyed<&'static str, Counter>,
+}
+
+impl MetricsSink {
+    pub(super) fn new(layer: &'static str, name: &LayerName) -> MetricsSink {
+        MetricsSink {
+            labels: [
+                Label::new("layer", layer),
+                Label::new("name", name.to_string()),
+            ],
+            permitted: OnceLock::new(),
+            in_flight: OnceLock::new(),
+            calls: Default::default(),
+            durations: Default::default(),
+            rejections: Default::default(),
+            retries: OnceLock::new(),
+            retry_delays: OnceLock::new(),
+            retries_exhausted: OnceLock::new(),
+            budget_exhausted: OnceLock::new(),
+            timeouts: OnceLock::new(),
+            transitions: Keyed::default(),
+            states: Keyed::default(),
+            fallbacks: Keyed::default(),
+        }
+    }
+
+    pub(super) fn record(&self, kind: &EventKind) {
+        match *kind {
+            EventKind::Permitted => {
+                self.counter(&self.permitted, "palisade_calls_permitted_total", &[])
+                    .increment(1);
+                self.in_flight().increment(1.0);
+            }
+            EventKind::Finished { outcome, elapsed } => {
+                let label = [Label::new("outcome", outcome.as_str())];
+                let i = outcome as usize;
+                self.counter(&self.calls[i], "palisade_calls_total", &label)
+                    .increment(1);
+                self.histogram(&self.durations[i], "palisade_call_duration_seconds", &label)
+                    .record(elapsed.as_secs_f64());
+                self.in_flight().decrement(1.0);
+            }
+            EventKind::Rejected { kind, .. } => {
+                let label = [Label::new("kind", kind.as_str())];
+                self.counter(
+                    &self.rejections[kind as usize],
+                    "palisade_rejections_total",
+                    &label,
+                )
+                .increment(1);
+            }
+            EventKind::Transition { from, to, .. } => {
+                self.transitions
+                    .get((from, to), || {
+                        let labels = [Label::new("from", from), Label::new("to", to)];
+                        metrics::counter!("palisade_transitions_total", self.with(&labels))
+                    })
+                    .increment(1);
+                self.state(from).set(0.0);
+                self.state(to).set(1.0);
+            }
+            EventKind::RetryScheduled { delay, .. } => {
+                self.counter(&self.retries, "palisade_retries_total", &[])
+                    .increment(1);
+                self.histogram(&self.retry_delays, "palisade_retry_delay_seconds", &[])
+                    .record(delay.as_secs_f64());
+            }
+            EventKind::RetriesExhausted { .. } => self
+                .counter(
+                    &self.retries_exhausted,
+                    "palisade_retries_exhausted_total",
+                    &[],
+                )
+                .increment(1),
+            EventKind::BudgetExhausted => self
+                .counter(
+                    &self.budget_exhausted,
+                    "palisade_budget_exhausted_total",
+                    &[],
+                )
+                .increment(1),
+            EventKind::TimedOut { .. } => self
+                .counter(&self.timeouts, "palisade_timeouts_total", &[])
+                .increment(1),
+            EventKind::FallbackUsed { reason } => self
+                .fallbacks
+                .get(reason, || {
+                    let labels = [Label::new("reason", reason)];
+                    metrics::counter!("palisade_fallbacks_total", self.with(&labels))
+                })
+                .increment(1),
+        }
+    }
+
+    fn counter<'a>(
+        &self,
+        slot: &'a OnceLock<Counter>,
+        name: &'static str,
+        extra: &[Label],
+    ) -> &'a Counter {
+        slot.get_or_init(|| metrics::counter!(name, self.with(extra)))
+    }
+
+    fn histogram<'a>(
+        &self,
+        slot: &'a OnceLock<Histogram>,
+        name: &'static str,
+        extra: &[Label],
+    ) -> &'a Histogram {
+        slot.get_or_init(|| metrics::histogram!(name, self.with(extra)))
+    }
+
+    fn in_flight(&self) -> &Gauge {
+        self.in_flight
+            .get_or_init(|| metrics::gauge!("palisade_calls_in_flight", self.with(&[])))
+    }
+
+    fn state(&self, state: &'static str) -> Gauge {
+        self.states.get(state, || {
+            let labels = [Label::new("state", state)];
+            metrics::gauge!("palisade_state", self.with(&labels))
+        })
+    }
+
+    /// The layer's labels followed by `extra`.
+    fn with(&self, extra: &[Label]) -> Vec<Label> {
+        self.labels.iter().chain(extra).cloned().collect()
+    }
+}
+
+/// Handles for label values known only at run time.
+struct Keyed<K, H> {
+    handles: Mutex<Vec<(K, H)>>,
+}
+
+impl<K, H> Default for Keyed<K, H> {
+    fn default() -> Self {
+        Keyed {
+            handles: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<K: PartialEq, H: Clone> Keyed<K, H> {
+    fn get(&self, key: K, register: impl FnOnce() -> H) -> H {
+        let mut handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, handle)) = handles.iter().find(|(k, _)| *k == key) {
+            return handle.clone();
+        }
+        let handle = register();
+        handles.push((key, handle.clone()));
+        handle
+    }
+}

@@ -1,0 +1,393 @@
+//! One event vocabulary for every layer, and the sinks that receive it.
+//!
+//! Each layer owns an [`Observer`] and tells it what happens through
+//! [`Observer::emit`]: a call let through, a call finished with its
+//! [`Outcome`], a rejection, a state transition, a retry… ([`EventKind`]).
+//! Every event carries the kind of layer, the layer's [`LayerName`] and the
+//! [`Instant`] on the layer's clock. The observer hands it to:
+//!
+//! - **listeners** — plain closures you register with [`Observe::on_event`].
+//!   They run synchronously on the path of the call, so keep them quick. A
+//!   listener that panics is caught: the layer and its state carry on, the
+//!   other listeners still run, and the panic is counted
+//!   ([`Observer::listener_panics`]). (Under `panic = "abort"` nothing can be
+//!   caught.)
+//! - **metrics** (feature `metrics`) — the `metrics` facade, with the names
+//!   below. Each handle is registered with the recorder the first time it is
+//!   needed and kept: no look-up per call. Install your recorder before
+//!   traffic flows.
+//! - **tracing** (feature `tracing`) — an event with target `palisade` and the
+//!   fields `layer` and `name`, at `TRACE` for calls permitted and finished,
+//!   `DEBUG` for rejections, retries, timeouts and fallbacks, `INFO` for
+//!   state transitions, `WARN` when retries or a budget run out.
+//!
+//! # Metrics
+//!
+//! Every metric has the labels `layer` (the kind of layer, such as
+//! `circuit_breaker`) and `name` (the [`LayerName`]).
+//!
+//! | metric | type | extra labels | from |
+//! |---|---|---|---|
+//! | `palisade_calls_permitted_total` | counter | | [`EventKind::Permitted`] |
+//! | `palisade_calls_total` | counter | `outcome` = `success` \| `failure` \| `ignored` | [`EventKind::Finished`] |
+//! | `palisade_call_duration_seconds` | histogram | `outcome` | [`EventKind::Finished`] |
+//! | `palisade_calls_in_flight` | gauge | | +1 on `Permitted`, −1 on `Finished` |
+//! | `palisade_rejections_total` | counter | `kind` = [`RejectionKind::as_str`] | [`EventKind::Rejected`] |
+//! | `palisade_transitions_total` | counter | `from`, `to` | [`EventKind::Transition`] |
+//! | `palisade_state` | gauge | `state` | 1 for the current state, 0 for states left |
+//! | `palisade_retries_total` | counter | | [`EventKind::RetryScheduled`] |
+//! | `palisade_retry_delay_seconds` | histogram | | [`EventKind::RetryScheduled`] |
+//! | `palisade_retries_exhausted_total` | counter | | [`EventKind::RetriesExhausted`] |
+//! | `palisade_budget_exhausted_total` | counter | | [`EventKind::BudgetExhausted`] |
+//! | `palisade_timeouts_total` | counter | | [`EventKind::TimedOut`] |
+//! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use palisade::{clock::Instant, classify::Outcome, observe::{EventKind, Observe}};
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let observer = Observe::new()
+//!     .name("payments")
+//!     .on_event({
+//!         let seen = Arc::clone(&seen);
+//!         move |event| seen.lock().unwrap().push((event.name.to_string(), event.kind))
+//!     })
+//!     .build("circuit_breaker");
+//!
+//! observer.emit(Instant::ZERO, EventKind::Permitted);
+//! assert_eq!(seen.lock().unwrap()[0], ("payments".to_string(), EventKind::Permitted));
+//! ```
+
+#[cfg(feature = "metrics")]
+mod metrics_sink;
+#[cfg(feature = "tracing")]
+mod tracing_sink;
+
+use std::{
+    fmt,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::{LayerName, classify::Outcome, clock::Instant, error::RejectionKind};
+
+/// Something that happened in a layer.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::observe::{Event, EventKind, Observe};
+///
+/// let observer = Observe::new().on_event(|event: &Event<'_>| {
+///     if let EventKind::Transition { from, to, .. } = event.kind {
+///         println!("{} {}: {from} -> {to}", event.layer, event.name);
+///     }
+/// });
+/// # let _ = observer;
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// The kind of layer, such as `"circuit_breaker"` or `"retry"`.
+    pub layer: &'static str,
+    /// The layer's name.
+    pub name: &'a LayerName,
+    /// When it happened, on the layer's clock.
+    pub at: Instant,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened, in the one vocabulary all layers share.
+///
+/// New kinds may be added in later versions, hence `#[non_exhaustive]`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::{classify::Outcome, observe::EventKind};
+///
+/// let kind = EventKind::Finished { outcome: Outcome::Failure, elapsed: Duration::from_millis(12) };
+/// assert_eq!(kind.as_str(), "finished");
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// A call was let through to the wrapped service.
+    Permitted,
+    /// A permitted call finished. Every `Permitted` is followed by exactly
+    /// one `Finished`; a call whose future was dropped finishes as
+    /// [`Outcome::Ignored`] unless the layer is configured otherwise.
+    Finished {
+        /// How it turned out, by the layer's classifier.
+        outcome: Outcome,
+        /// From permitted to finished, on the layer's clock.
+        elapsed: Duration,
+    },
+    /// The layer refused a call without calling the wrapped service.
+    Rejected {
+        /// Which rejection.
+        kind: RejectionKind,
+        /// The wait the rejection advised, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The layer moved from one state to another (circuit breakers).
+    Transition {
+        /// The state left, such as `"closed"`.
+        from: &'static str,
+        /// The state entered, such as `"open"`.
+        to: &'static str,
+        /// Why, such as `"failure_rate"` or `"forced"`.
+        reason: &'static str,
+    },
+    /// A retry will be made after `delay`.
+    RetryScheduled {
+        /// The attempt about to be made: 2 for the first retry.
+        attempt: u32,
+        /// The wait before it.
+        delay: Duration,
+    },
+    /// The retry layer gave up: no attempts, or no time, left.
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// A retry budget refused a retry.
+    BudgetExhausted,
+    /// A call ran out of time and was dropped.
+    TimedOut {
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+    /// A fallback answered instead of the wrapped service.
+    FallbackUsed {
+        /// Why: a [`RejectionKind::as_str`], or `"failure"`.
+        reason: &'static str,
+    },
+}
+
+impl EventKind {
+    /// A snake_case name for the kind of event.
+    ///
+    /// ```
+    /// use palisade::observe::EventKind;
+    /// assert_eq!(EventKind::BudgetExhausted.as_str(), "budget_exhausted");
+    /// ```
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::Permitted => "permitted",
+            EventKind::Finished { .. } => "finished",
+            EventKind::Rejected { .. } => "rejected",
+            EventKind::Transition { .. } => "transition",
+            EventKind::RetryScheduled { .. } => "retry_scheduled",
+            EventKind::RetriesExhausted { .. } => "retries_exhausted",
+            EventKind::BudgetExhausted => "budget_exhausted",
+            EventKind::TimedOut { .. } => "timed_out",
+            EventKind::FallbackUsed { .. } => "fallback_used",
+        }
+    }
+}
+
+type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// How a layer is observed: its name and its listeners. Every layer's builder
+/// holds one; [`build`](Observe::build) turns it into the layer's
+/// [`Observer`].
+///
+/// # Examples
+///
+/// ```
+/// use palisade::observe::Observe;
+///
+/// let observer = Observe::new()
+///     .name("inventory")
+///     .on_event(|event| eprintln!("{}: {:?}", event.name, event.kind))
+///     .build("bulkhead");
+/// assert_eq!(observer.name().as_str(), "inventory");
+/// ```
+#[derive(Clone, Default)]
+pub struct Observe {
+    name: Option<LayerName>,
+    listeners: Vec<Listener>,
+}
+
+impl Observe {
+    /// No name (the layer's kind is used) and no listeners.
+    ///
+    /// ```
+    /// let observer = palisade::observe::Observe::new().build("retry");
+    /// assert_eq!(observer.name().as_str(), "retry");
+    /// ```
+    pub fn new() -> Observe {
+        Observe::default()
+    }
+
+    /// Names the layer.
+    ///
+    /// ```
+    /// let observer = palisade::observe::Observe::new().name("db").build("timeout");
+    /// assert_eq!(observer.name().as_str(), "db");
+    /// ```
+    pub fn name(mut self, name: impl Into<LayerName>) -> Observe {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Adds a listener, called with every event after those added before it.
+    ///
+    /// ```
+    /// use palisade::{clock::Instant, observe::{EventKind, Observe}};
+    /// let observer = Observe::new().on_event(|e| assert_eq!(e.kind, EventKind::Permitted)).build("x");
+    /// observer.emit(Instant::ZERO, EventKind::Permitted);
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Observe
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// The observer for a layer of kind `layer` (such as `"circuit_breaker"`).
+    ///
+    /// ```
+    /// let observer = palisade::observe::Observe::new().build("rate_limit");
+    /// assert_eq!(observer.layer(), "rate_limit");
+    /// ```
+    pub fn build(self, layer: &'static str) -> Observer {
+        let name = self.name.unwrap_or_else(|| LayerName::from(layer));
+        Observer {
+            inner: Arc::new(Inner {
+                #[cfg(feature = "metrics")]
+                metrics: metrics_sink::MetricsSink::new(layer, &name),
+                layer,
+                name,
+                listeners: self.listeners.into_boxed_slice(),
+                listener_panics: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Observe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observe")
+            .field("name", &self.name)
+            .field("listeners", &self.listeners.len())
+            .finish()
+    }
+}
+
+/// The sink of one layer's events: listeners, metrics and tracing.
+///
+/// Made once per layer by [`Observe::build`] and shared (a reference count)
+/// by every service and clone the layer makes. Layers of your own can emit the
+/// same vocabulary through one.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::{clock::Instant, error::RejectionKind, observe::{EventKind, Observe}};
+///
+/// let observer = Observe::new().name("api").build("rate_limit");
+/// observer.emit(
+///     Instant::ZERO,
+///     EventKind::Rejected { kind: RejectionKind::RateLimited, retry_after: Some(Duration::from_millis(5)) },
+/// );
+/// ```
+#[derive(Clone)]
+pub struct Observer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    layer: &'static str,
+    name: LayerName,
+    listeners: Box<[Listener]>,
+    listener_panics: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: metrics_sink::MetricsSink,
+}
+
+impl Observer {
+    /// Sends an event that happened at `at` to every sink.
+    ///
+    /// Never panics because of a listener: a panicking listener is caught and
+    /// counted, and the next listener runs.
+    ///
+    /// ```
+    /// use palisade::{clock::Instant, observe::{EventKind, Observe}};
+    ///
+    /// let observer = Observe::new().on_event(|_| panic!("listener bug")).build("bulkhead");
+    /// observer.emit(Instant::ZERO, EventKind::Permitted); // does not panic
+    /// assert_eq!(observer.listener_panics(), 1);
+    /// ```
+    pub fn emit(&self, at: Instant, kind: EventKind) {
+        let inner = &*self.inner;
+        #[cfg(feature = "metrics")]
+        inner.metrics.record(&kind);
+        #[cfg(feature = "tracing")]
+        tracing_sink::record(inner.layer, &inner.name, &kind);
+        if inner.listeners.is_empty() {
+            return;
+        }
+        let event = Event {
+            layer: inner.layer,
+            name: &inner.name,
+            at,
+            kind,
+        };
+        for listener in &inner.listeners {
+            if catch_unwind(AssertUnwindSafe(|| listener(&event))).is_err() {
+                inner.listener_panics.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The layer's name.
+    ///
+    /// ```
+    /// let observer = palisade::observe::Observe::new().name("db").build("bulkhead");
+    /// assert_eq!(observer.name(), "db");
+    /// ```
+    pub fn name(&self) -> &LayerName {
+        &self.inner.name
+    }
+
+    /// The kind of layer.
+    ///
+    /// ```
+    /// assert_eq!(palisade::observe::Observe::new().build("timeout").layer(), "timeout");
+    /// ```
+    pub fn layer(&self) -> &'static str {
+        self.inner.layer
+    }
+
+    /// How many times a listener has panicked.
+    ///
+    /// ```
+    /// assert_eq!(palisade::observe::Observe::new().build("timeout").listener_panics(), 0);
+    /// ```
+    pub fn listener_panics(&self) -> u64 {
+        self.inner.listener_panics.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Observer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observer")
+            .field("layer", &self.inner.layer)
+            .field("name", &self.inner.name)
+            .field("listeners", &self.inner.listeners.len())
+            .finish()
+    }
+}

@@ -1,0 +1,26 @@
+//! The synchronisation primitives the crate builds on, swapped for loom's
+//! under `--cfg loom` so that the loom models in `tests/loom.rs` explore every
+//! interleaving of the real code.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Every critical section in this crate leaves its data consistent before it
+/// can panic (user code — listeners, classifiers — never runs under a lock),
+/// so a poisoned lock still guards valid data.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

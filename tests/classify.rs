@@ -1,0 +1,214 @@
+//! Classification: the default, closures, and the HTTP and gRPC presets.
+
+use palisade::classify::{Classify, ErrorsAsFailures, Outcome};
+
+#[test]
+fn default_calls_errors_failures_and_oks_successes() {
+    assert_eq!(
+        ErrorsAsFailures.classify(&Ok::<_, ()>("fine")),
+        Outcome::Success
+    );
+    assert_eq!(
+        ErrorsAsFailures.classify(&Err::<(), _>("down")),
+        Outcome::Failure
+    );
+}
+
+#[test]
+fn closures_are_classifiers() {
+    fn use_classifier<C: Classify<u32, &'static str>>(
+        c: &C,
+        r: Result<u32, &'static str>,
+    ) -> Outcome {
+        c.classify(&r)
+    }
+    let threshold = 3;
+    let classifier = move |r: &Result<u32, &'static str>| match r {
+        Ok(v) if *v > threshold => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err("cancelled") => Outcome::Ignored,
+        Err(_) => Outcome::Failure,
+    };
+    assert_eq!(use_classifier(&classifier, Ok(2)), Outcome::Success);
+    assert_eq!(use_classifier(&classifier, Ok(4)), Outcome::Failure);
+    assert_eq!(
+        use_classifier(&classifier, Err("cancelled")),
+        Outcome::Ignored
+    );
+    assert_eq!(use_classifier(&classifier, Err("reset")), Outcome::Failure);
+}
+
+#[test]
+fn outcome_labels() {
+    let labels: Vec<_> = [Outcome::Success, Outcome::Failure, Outcome::Ignored]
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(labels, ["success", "failure", "ignored"]);
+}
+
+#[cfg(feature = "http")]
+mod http {
+    use std::ops::RangeInclusive;
+
+    use http::Response;
+    use palisade::classify::{Classify, Outcome, ServerErrorsAsFailures, StatusInRangeAsFailures};
+
+    fn reply(status: u16) -> Result<Response<()>, std::io::Error> {
+        Ok(Response::builder().status(status).body(()).unwrap())
+    }
+
+    fn transport_error() -> Result<Response<()>, std::io::Error> {
+        Err(std::io::Error::other("connection reset"))
+    }
+
+    #[test]
+    fn server_errors_are_failures_everything_else_succeeds() {
+        let c = ServerErrorsAsFailures::new();
+        for status in [100, 200, 204, 301, 400, 404, 429, 499, 600, 999] {
+            assert_eq!(c.classify(&reply(status)), Outcome::Success, "{status}");
+        }
+        for status in [500, 502, 503, 504, 599] {
+            assert_eq!(c.classify(&reply(status)), Outcome::Failure, "{status}");
+        }
+        assert_eq!(c.classify(&transport_error()), Outcome::Failure);
+    }
+
+    #[test]
+    fn too_many_requests_is_configurable() {
+        let c = ServerErrorsAsFailures::new().too_many_requests_as_failure(true);
+        assert_eq!(c.classify(&reply(429)), Outcome::Failure);
+        assert_eq!(c.classify(&reply(428)), Outcome::Success);
+        assert_eq!(c.classify(&reply(503)), Outcome::Failure);
+        let relaxed = c.too_many_requests_as_failure(false);
+        assert_eq!(relaxed.classify(&reply(429)), Outcome::Success);
+    }
+
+    #[test]
+    fn status_ranges() {
+        let c = StatusInRangeAsFailures::new(400..=499).unwrap();
+        assert_eq!(c.classify(&reply(399)), Outcome::Success);
+        assert_eq!(c.classify(&reply(400)), Outcome::Failure);
+        assert_eq!(c.classify(&reply(499)), Outcome::Failure);
+        assert_eq!(c.classify(&reply(500)), Outcome::Success);
+        assert_eq!(c.classify(&transport_error()), Outcome::Failure);
+        let single = StatusInRangeAsFailures::new(503..=503).unwrap();
+        assert_eq!(single.classify(&reply(503)), Outcome::Failure);
+        assert_eq!(single.classify(&reply(502)), Outcome::Success);
+    }
+
+    #[test]
+    fn invalid_status_ranges_are_config_errors_naming_the_field() {
+        for (range, rule) in [
+            (99..=500, "valid status codes"),
+            (500..=1000, "valid status codes"),
+            (RangeInclusive::new(599, 500), "must not be empty"),
+        ] {
+            let err = StatusInRangeAsFailures::new(range.clone()).unwrap_err();
+            assert_eq!(err.field(), "range");
+            assert_eq!(err.layer(), "classify");
+            assert!(err.to_string().contains(rule), "{err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("{}..={}", range.start(), range.end())),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[cfg(feature = "grpc")]
+mod grpc {
+    use http::Response;
+    use palisade::classify::{Classify, GrpcCode, GrpcErrorsAsFailures, Outcome};
+
+    fn with_status(value: &[u8]) -> Result<Response<()>, std::io::Error> {
+        let value = http::HeaderValue::from_bytes(value).unwrap();
+        Ok(Response::builder()
+            .header("grpc-status", value)
+            .body(())
+            .unwrap())
+    }
+
+    #[test]
+    fn default_failure_set() {
+        let c = GrpcErrorsAsFailures::new();
+        // UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE
+        let failures = [2, 4, 8, 13, 14];
+        for code in 0..=16 {
+            let expected = if failures.contains(&code) {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+            let status = code.to_string();
+            assert_eq!(
+                c.classify(&with_status(status.as_bytes())),
+                expected,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_numbers_count_as_unknown() {
+        let c = GrpcErrorsAsFailures::new();
+        assert_eq!(c.classify(&with_status(b"17")), Outcome::Failure);
+        assert_eq!(c.classify(&with_status(b"-3")), Outcome::Failure);
+        let without_unknown = c.without_failure(GrpcCode::Unknown);
+        assert_eq!(
+            without_unknown.classify(&with_status(b"99")),
+            Outcome::Success
+        );
+        assert_eq!(
+            without_unknown.classify(&with_status(b"2")),
+            Outcome::Success
+        );
+        assert_eq!(
+            without_unknown.classify(&with_status(b"14")),
+            Outcome::Failure
+        );
+    }
+
+    #[test]
+    fn garbage_or_missing_status_is_not_a_failure() {
+        let c = GrpcErrorsAsFailures::new();
+        for value in [
+            &b"abc"[..],
+            b"",
+            b"1 4",
+            b"99999999999999999999",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                c.classify(&with_status(value)),
+                Outcome::Success,
+                "{value:?}"
+            );
+        }
+        let no_header: Result<Response<()>, std::io::Error> = Ok(Response::new(()));
+        assert_eq!(c.classify(&no_header), Outcome::Success);
+    }
+
+    #[test]
+    fn transport_errors_are_failures() {
+        let err: Result<Response<()>, _> = Err(std::io::Error::other("broken pipe"));
+        assert_eq!(GrpcErrorsAsFailures::new().classify(&err), Outcome::Failure);
+    }
+
+    #[test]
+    fn configurable_set() {
+        let c = GrpcErrorsAsFailures::only([GrpcCode::Unavailable, GrpcCode::Ok]);
+        assert_eq!(
+            c.classify(&with_status(b"0")),
+            Outcome::Success,
+            "OK is always a success"
+        );
+        assert_eq!(c.classify(&with_status(b"14")), Outcome::Failure);
+        assert_eq!(c.classify(&with_status(b"13")), Outcome::Success);
+        let more = c.with_failure(GrpcCode::NotFound);
+        assert_eq!(more.classify(&with_status(b"5")), Outcome::Failure);
+        let fewer = more.without_failure(GrpcCode::Unavailable);
+        assert_eq!(fewer.classify(&with_status(b"14")), Outcome::Success);
+    }
+}

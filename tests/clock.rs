@@ -1,0 +1,365 @@
+//! The clocks: `Instant` arithmetic, `ManualClock` without a runtime, and
+//! `TokioClock` under tokio's paused time.
+
+use std::{
+    future::Future,
+    pin::{Pin, pin},
+    sync::{Arc, Mutex},
+    task::{Context, Poll, Wake, Waker},
+    time::Duration,
+};
+
+use palisade::clock::{Clock, Instant, ManualClock, ManualSleep, Sleep, TokioClock};
+use proptest::prelude::*;
+use tokio_test::task;
+
+const NS: Duration = Duration::from_nanos(1);
+
+/// A waker that appends its id to a shared log when woken.
+struct Recorder {
+    id: usize,
+    log: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Wake for Recorder {
+    fn wake(self: Arc<Self>) {
+        self.log.lock().unwrap().push(self.id);
+    }
+}
+
+fn recording_waker(id: usize, log: &Arc<Mutex<Vec<usize>>>) -> Waker {
+    Waker::from(Arc::new(Recorder {
+        id,
+        log: Arc::clone(log),
+    }))
+}
+
+fn poll_with(sleep: Pin<&mut ManualSleep>, waker: &Waker) -> Poll<()> {
+    sleep.poll(&mut Context::from_waker(waker))
+}
+
+#[test]
+fn instant_arithmetic_saturates() {
+    let t = Instant::from_nanos(10);
+    assert_eq!(t + Duration::MAX, Instant::MAX);
+    assert_eq!(Instant::MAX + NS, Instant::MAX);
+    assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
+    assert_eq!(Instant::ZERO - t, Duration::ZERO);
+    assert_eq!(t - Instant::ZERO, Duration::from_nanos(10));
+    assert_eq!(Instant::MAX.checked_add(NS), None);
+    assert_eq!(t.checked_add(Duration::MAX), None);
+    let mut u = t;
+    u += Duration::from_nanos(5);
+    u -= Duration::from_nanos(2);
+    assert_eq!(u, Instant::from_nanos(13));
+}
+
+#[test]
+fn clones_share_time() {
+    let clock = ManualClock::new();
+    let clone = clock.clone();
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(clone.now(), Instant::ZERO + Duration::from_secs(3));
+    clone.set(Instant::from_nanos(5_000_000_000));
+    assert_eq!(clock.now(), Instant::from_nanos(5_000_000_000));
+}
+
+#[test]
+fn sleep_fires_at_the_deadline_not_a_nanosecond_before() {
+    let clock = ManualClock::new();
+    let mut sleep = task::spawn(clock.sleep(Duration::from_secs(30)));
+    assert!(sleep.poll().is_pending());
+
+    clock.advance(Duration::from_secs(30) - NS);
+    assert!(!sleep.is_woken());
+    assert!(sleep.poll().is_pending());
+
+    clock.advance(NS);
+    assert!(sleep.is_woken());
+    assert!(sleep.poll().is_ready());
+    assert_eq!(clock.sleepers(), 0);
+}
+
+#[test]
+fn a_past_deadline_is_ready_on_first_poll_and_never_registers() {
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_secs(10));
+    let mut past = task::spawn(clock.sleep_until(Instant::ZERO + Duration::from_secs(1)));
+    assert!(past.poll().is_ready());
+    let mut now = task::spawn(clock.sleep(Duration::ZERO));
+    assert!(now.poll().is_ready());
+    assert_eq!(clock.sleepers(), 0);
+}
+
+#[test]
+fn sleepers_wake_in_deadline_order() {
+    let clock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // Registered out of order; two share a deadline (woken in registration order).
+    let deadlines = [5, 1, 4, 2, 4, 3];
+    let mut sleeps: Vec<_> = deadlines
+        .iter()
+        .map(|&s| Box::pin(clock.sleep(Duration::from_secs(s))))
+        .collect();
+    for (id, sleep) in sleeps.iter_mut().enumerate() {
+        assert!(poll_with(sleep.as_mut(), &recording_waker(id, &log)).is_pending());
+    }
+    assert_eq!(clock.sleepers(), deadlines.len());
+    assert_eq!(
+        clock.next_deadline(),
+        Some(Instant::ZERO + Duration::from_secs(1))
+    );
+
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(*log.lock().unwrap(), vec![1, 3, 5, 2, 4]);
+    assert_eq!(clock.sleepers(), 1);
+
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(*log.lock().unwrap(), vec![1, 3, 5, 2, 4, 0]);
+    assert_eq!(clock.sleepers(), 0);
+}
+
+#[test]
+fn dropped_sleepers_are_removed() {
+    let clock = ManualClock::new();
+    let mut kept = task::spawn(clock.sleep(Duration::from_secs(2)));
+    {
+        let mut dropped = task::spawn(clock.sleep(Duration::from_secs(1)));
+        assert!(dropped.poll().is_pending());
+        assert!(kept.poll().is_pending());
+        assert_eq!(clock.sleepers(), 2);
+    }
+    assert_eq!(clock.sleepers(), 1);
+    assert_eq!(
+        clock.next_deadline(),
+        Some(Instant::ZERO + Duration::from_secs(2))
+    );
+
+    // Dropping a sleep that was woken but not polled again leaves nothing behind.
+    clock.advance(Duration::from_secs(5));
+    assert!(kept.is_woken());
+    drop(kept);
+    assert_eq!(clock.sleepers(), 0);
+}
+
+#[test]
+fn a_repolled_sleep_registers_once_and_wakes_its_latest_waker() {
+    let clock = ManualClock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut sleep = pin!(clock.sleep(Duration::from_secs(1)));
+    assert!(poll_with(sleep.as_mut(), &recording_waker(1, &log)).is_pending());
+    assert!(poll_with(sleep.as_mut(), &recording_waker(2, &log)).is_pending());
+    assert_eq!(clock.sleepers(), 1);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(*log.lock().unwrap(), vec![2]);
+}
+
+#[test]
+fn reset_moves_a_registered_sleep() {
+    let clock = ManualClock::new();
+    let mut sleep = task::spawn(clock.sleep(Duration::from_secs(10)));
+    assert!(sleep.poll().is_pending());
+
+    sleep.enter(|_, sleep| sleep.reset(Instant::ZERO + Duration::from_secs(2)));
+    assert_eq!(clock.sleepers(), 1);
+    assert_eq!(
+        clock.next_deadline(),
+        Some(Instant::ZERO + Duration::from_secs(2))
+    );
+    clock.advance(Duration::from_secs(2));
+    assert!(sleep.is_woken());
+    assert!(sleep.poll().is_ready());
+
+    // Reset after completion: pending again until the new deadline.
+    sleep.enter(|_, sleep| sleep.reset(Instant::ZERO + Duration::from_secs(3)));
+    assert!(sleep.poll().is_pending());
+    clock.advance(Duration::from_secs(1));
+    assert!(sleep.poll().is_ready());
+}
+
+#[test]
+fn reset_to_a_past_deadline_wakes_at_once() {
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_secs(5));
+    let mut sleep = task::spawn(clock.sleep(Duration::from_secs(10)));
+    assert!(sleep.poll().is_pending());
+    sleep.enter(|_, sleep| sleep.reset(Instant::ZERO + Duration::from_secs(1)));
+    assert!(sleep.is_woken());
+    assert_eq!(clock.sleepers(), 0);
+    assert!(sleep.poll().is_ready());
+}
+
+#[test]
+#[should_panic(expected = "would move time back")]
+fn set_refuses_to_move_time_back() {
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_secs(1));
+    clock.set(Instant::ZERO);
+}
+
+#[test]
+fn advancing_to_the_end_of_time_wakes_everyone() {
+    let clock = ManualClock::new();
+    let mut far = task::spawn(clock.sleep_until(Instant::MAX));
+    assert!(far.poll().is_pending());
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), Instant::MAX);
+    assert!(far.poll().is_ready());
+}
+
+#[tokio::test]
+async fn manual_sleeps_run_on_a_tokio_runtime() {
+    let clock = ManualClock::new();
+    let sleeper = tokio::spawn({
+        let clock = clock.clone();
+        async move {
+            clock.sleep(Duration::from_secs(60)).await;
+            clock.now()
+        }
+    });
+    while clock.sleepers() == 0 {
+        tokio::task::yield_now().await;
+    }
+    clock.advance(Duration::from_secs(90));
+    assert_eq!(
+        sleeper.await.unwrap(),
+        Instant::ZERO + Duration::from_secs(90)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_clock_follows_paused_time() {
+    let clock = TokioClock::new();
+    let start = clock.now();
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    assert_eq!(clock.now() - start, Duration::from_millis(1500));
+
+    let sleep = clock.sleep(Duration::from_secs(3600));
+    assert_eq!(
+        sleep.deadline() - start,
+        Duration::from_millis(1500) + Duration::from_secs(3600)
+    );
+    sleep.await; // auto-advanced by the paused runtime
+    assert_eq!(
+        clock.now() - start,
+        Duration::from_millis(1500) + Duration::from_secs(3600)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_sleep_fires_at_the_deadline_not_before() {
+    let clock = TokioClock::new();
+    let mut sleep = task::spawn(clock.sleep(Duration::from_secs(1)));
+    assert!(sleep.poll().is_pending());
+    tokio::time::advance(Duration::from_secs(1) - Duration::from_millis(1)).await;
+    assert!(sleep.poll().is_pending());
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert!(sleep.poll().is_ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_sleep_reset_moves_the_deadline() {
+    let clock = TokioClock::new();
+    let start = clock.now();
+    let mut sleep = Box::pin(clock.sleep(Duration::from_secs(100)));
+    sleep.as_mut().reset(start + Duration::from_secs(2));
+    assert_eq!(sleep.deadline(), start + Duration::from_secs(2));
+    sleep.await;
+    assert_eq!(clock.now() - start, Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_clock_survives_a_deadline_at_the_end_of_time() {
+    let clock = TokioClock::new();
+    let mut far = task::spawn(clock.sleep_until(Instant::MAX));
+    assert!(far.poll().is_pending());
+    tokio::time::advance(Duration::from_secs(86_400)).await;
+    assert!(far.poll().is_pending());
+}
+
+#[test]
+fn tokio_clocks_share_one_epoch() {
+    let a = TokioClock::new().now();
+    let b = TokioClock::default().now();
+    assert!(b >= a);
+    assert!(b - a < Duration::from_secs(60));
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Sleep(u64),
+    Poll(usize),
+    Drop(usize),
+    Advance(u64),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0u64..50).prop_map(Step::Sleep),
+            any::<usize>().prop_map(Step::Poll),
+            any::<usize>().prop_map(Step::Drop),
+            (0u64..20).prop_map(Step::Advance),
+        ],
+        1..60,
+    )
+}
+
+/// A sleep of the model: id, deadline, the sleep, and its place in the
+/// registration order while registered.
+type Live = (usize, Instant, Pin<Box<ManualSleep>>, Option<usize>);
+
+proptest! {
+    /// Against a reference model (a list of deadlines): after every step the
+    /// clock holds exactly the polled, pending, undropped sleeps; an advance
+    /// wakes exactly those that came due, in (deadline, registration) order;
+    /// a poll is ready exactly when the deadline has been reached.
+    #[test]
+    fn manual_clock_matches_the_model(steps in steps()) {
+        let clock = ManualClock::new();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut live: Vec<Live> = Vec::new();
+        let mut next_id = 0;
+        let mut registrations = 0;
+        for step in steps {
+            match step {
+                Step::Sleep(ns) => {
+                    let deadline = clock.now() + Duration::from_nanos(ns);
+                    live.push((next_id, deadline, Box::pin(clock.sleep_until(deadline)), None));
+                    next_id += 1;
+                }
+                Step::Poll(i) if !live.is_empty() => {
+                    let i = i % live.len();
+                    let (id, deadline, sleep, registered) = &mut live[i];
+                    let ready = poll_with(sleep.as_mut(), &recording_waker(*id, &log)).is_ready();
+                    prop_assert_eq!(ready, clock.now() >= *deadline);
+                    if ready {
+                        live.remove(i);
+                    } else if registered.is_none() {
+                        *registered = Some(registrations);
+                        registrations += 1;
+                    }
+                }
+                Step::Drop(i) if !live.is_empty() => {
+                    live.remove(i % live.len());
+                }
+                Step::Advance(ns) => {
+                    log.lock().unwrap().clear();
+                    clock.advance(Duration::from_nanos(ns));
+                    let now = clock.now();
+                    let mut due: Vec<_> = live
+                        .iter_mut()
+                        .filter(|(_, d, _, r)| r.is_some() && *d <= now)
+                        .map(|(id, d, _, r)| (*d, r.take().unwrap(), *id))
+                        .collect();
+                    due.sort();
+                    let expected: Vec<usize> = due.into_iter().map(|(_, _, id)| id).collect();
+                    prop_assert_eq!(&*log.lock().unwrap(), &expected);
+                }
+                _ => {}
+            }
+            let registered = live.iter().filter(|(_, _, _, r)| r.is_some()).count();
+            prop_assert_eq!(clock.sleepers(), registered);
+        }
+    }
+}

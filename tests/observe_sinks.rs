@@ -1,0 +1,356 @@
+//! The `metrics` and `tracing` sinks of the observer.
+
+#![cfg(all(feature = "metrics", feature = "tracing"))]
+
+use std::{
+    collections::HashMap,
+    io,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use palisade::{
+    classify::Outcome,
+    clock::Instant,
+    error::RejectionKind,
+    observe::{EventKind, Observe, Observer},
+};
+
+/// The debugging recorder, counting how often a handle is registered.
+struct CountingRecorder {
+    inner: DebuggingRecorder,
+    registrations: Arc<AtomicUsize>,
+}
+
+impl Recorder for CountingRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_counter(key, unit, description)
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_gauge(key, unit, description)
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.inner.describe_histogram(key, unit, description)
+    }
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.registrations.fetch_add(1, Ordering::Relaxed);
+        self.inner.register_counter(key, metadata)
+    }
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.registrations.fetch_add(1, Ordering::Relaxed);
+        self.inner.register_gauge(key, metadata)
+    }
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.registrations.fetch_add(1, Ordering::Relaxed);
+        self.inner.register_histogram(key, metadata)
+    }
+}
+
+type Metrics = HashMap<(String, Vec<(String, String)>), DebugValue>;
+
+fn snapshot(snapshotter: &Snapshotter) -> Metrics {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let (_, key) = key.into_parts();
+            let mut labels: Vec<(String, String)> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            labels.sort();
+            ((key.name().to_string(), labels), value)
+        })
+        .collect()
+}
+
+fn get<'a>(metrics: &'a Metrics, name: &str, extra: &[(&str, &str)]) -> &'a DebugValue {
+    let mut labels: Vec<(String, String)> = [("layer", "circuit_breaker"), ("name", "payments")]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    labels.sort();
+    metrics
+        .get(&(name.to_string(), labels.clone()))
+        .unwrap_or_else(|| panic!("no {name} {labels:?} in {metrics:#?}"))
+}
+
+fn counter(metrics: &Metrics, name: &str, extra: &[(&str, &str)]) -> u64 {
+    match get(metrics, name, extra) {
+        DebugValue::Counter(n) => *n,
+        other => panic!("{name} is not a counter: {other:?}"),
+    }
+}
+
+fn gauge(metrics: &Metrics, name: &str, extra: &[(&str, &str)]) -> f64 {
+    match get(metrics, name, extra) {
+        DebugValue::Gauge(v) => v.0,
+        other => panic!("{name} is not a gauge: {other:?}"),
+    }
+}
+
+fn histogram(metrics: &Metrics, name: &str, extra: &[(&str, &str)]) -> Vec<f64> {
+    match get(metrics, name, extra) {
+        DebugValue::Histogram(v) => v.iter().map(|x| x.0).collect(),
+        other => panic!("{name} is not a histogram: {other:?}"),
+    }
+}
+
+fn emit_a_day_in_the_life(observer: &Observer) {
+    let t = Instant::ZERO;
+    for _ in 0..3 {
+        observer.emit(t, EventKind::Permitted);
+    }
+    observer.emit(
+        t,
+        EventKind::Finished {
+            outcome: Outcome::Success,
+            elapsed: Duration::from_millis(20),
+        },
+    );
+    observer.emit(
+        t,
+        EventKind::Finished {
+            outcome: Outcome::Failure,
+            elapsed: Duration::from_millis(500),
+        },
+    );
+    observer.emit(
+        t,
+        EventKind::Transition {
+            from: "closed",
+            to: "open",
+            reason: "failure_rate",
+        },
+    );
+    for _ in 0..2 {
+        observer.emit(
+            t,
+            EventKind::Rejected {
+                kind: RejectionKind::CircuitOpen,
+                retry_after: Some(Duration::from_secs(5)),
+            },
+        );
+    }
+    observer.emit(
+        t,
+        EventKind::Transition {
+            from: "open",
+            to: "half_open",
+            reason: "wait_elapsed",
+        },
+    );
+    observer.emit(
+        t,
+        EventKind::RetryScheduled {
+            attempt: 2,
+            delay: Duration::from_millis(100),
+        },
+    );
+    observer.emit(t, EventKind::RetriesExhausted { attempts: 3 });
+    observer.emit(t, EventKind::BudgetExhausted);
+    observer.emit(
+        t,
+        EventKind::TimedOut {
+            after: Duration::from_secs(1),
+        },
+    );
+    observer.emit(
+        t,
+        EventKind::FallbackUsed {
+            reason: "circuit_open",
+        },
+    );
+    observer.emit(
+        t,
+        EventKind::FallbackUsed {
+            reason: "circuit_open",
+        },
+    );
+}
+
+#[test]
+fn events_produce_the_documented_metrics() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let observer = Observe::new().name("payments").build("circuit_breaker");
+    metrics::with_local_recorder(&recorder, || emit_a_day_in_the_life(&observer));
+    let m = snapshot(&snapshotter);
+
+    assert_eq!(counter(&m, "palisade_calls_permitted_total", &[]), 3);
+    assert_eq!(
+        counter(&m, "palisade_calls_total", &[("outcome", "success")]),
+        1
+    );
+    assert_eq!(
+        counter(&m, "palisade_calls_total", &[("outcome", "failure")]),
+        1
+    );
+    assert_eq!(
+        histogram(
+            &m,
+            "palisade_call_duration_seconds",
+            &[("outcome", "success")]
+        ),
+        [0.02]
+    );
+    assert_eq!(
+        histogram(
+            &m,
+            "palisade_call_duration_seconds",
+            &[("outcome", "failure")]
+        ),
+        [0.5]
+    );
+    assert_eq!(gauge(&m, "palisade_calls_in_flight", &[]), 1.0);
+    assert_eq!(
+        counter(&m, "palisade_rejections_total", &[("kind", "circuit_open")]),
+        2
+    );
+    assert_eq!(
+        counter(
+            &m,
+            "palisade_transitions_total",
+            &[("from", "closed"), ("to", "open")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &m,
+            "palisade_transitions_total",
+            &[("from", "open"), ("to", "half_open")]
+        ),
+        1
+    );
+    assert_eq!(gauge(&m, "palisade_state", &[("state", "closed")]), 0.0);
+    assert_eq!(gauge(&m, "palisade_state", &[("state", "open")]), 0.0);
+    assert_eq!(gauge(&m, "palisade_state", &[("state", "half_open")]), 1.0);
+    assert_eq!(counter(&m, "palisade_retries_total", &[]), 1);
+    assert_eq!(histogram(&m, "palisade_retry_delay_seconds", &[]), [0.1]);
+    assert_eq!(counter(&m, "palisade_retries_exhausted_total", &[]), 1);
+    assert_eq!(counter(&m, "palisade_budget_exhausted_total", &[]), 1);
+    assert_eq!(counter(&m, "palisade_timeouts_total", &[]), 1);
+    assert_eq!(
+        counter(
+            &m,
+            "palisade_fallbacks_total",
+            &[("reason", "circuit_open")]
+        ),
+        2
+    );
+    // Nothing undocumented, and no metric for outcomes that never happened.
+    assert_eq!(m.len(), 18, "{m:#?}");
+}
+
+#[test]
+fn handles_are_registered_once_not_per_event() {
+    let registrations = Arc::new(AtomicUsize::new(0));
+    let recorder = CountingRecorder {
+        inner: DebuggingRecorder::new(),
+        registrations: Arc::clone(&registrations),
+    };
+    let snapshotter = recorder.inner.snapshotter();
+    let observer = Observe::new().name("payments").build("circuit_breaker");
+    metrics::with_local_recorder(&recorder, || {
+        emit_a_day_in_the_life(&observer);
+        let after_first_pass = registrations.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            emit_a_day_in_the_life(&observer);
+        }
+        assert_eq!(registrations.load(Ordering::Relaxed), after_first_pass);
+    });
+    let m = snapshot(&snapshotter);
+    assert_eq!(counter(&m, "palisade_calls_permitted_total", &[]), 303);
+    assert_eq!(gauge(&m, "palisade_calls_in_flight", &[]), 101.0);
+}
+
+#[test]
+fn a_panicking_listener_does_not_stop_the_metrics() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let observer = Observe::new()
+        .name("payments")
+        .on_event(|_| panic!("listener bug"))
+        .build("circuit_breaker");
+    metrics::with_local_recorder(&recorder, || {
+        observer.emit(Instant::ZERO, EventKind::Permitted);
+        observer.emit(Instant::ZERO, EventKind::Permitted);
+    });
+    assert_eq!(
+        counter(
+            &snapshot(&snapshotter),
+            "palisade_calls_permitted_total",
+            &[]
+        ),
+        2
+    );
+    assert_eq!(observer.listener_panics(), 2);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn events_are_traced_with_layer_and_name_at_their_levels() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let buffer = buffer.clone();
+            move || buffer.clone()
+        })
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let observer = Observe::new().name("payments").build("circuit_breaker");
+    tracing::subscriber::with_default(subscriber, || emit_a_day_in_the_life(&observer));
+
+    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(message))
+            .unwrap_or_else(|| panic!("no {message:?} in\n{out}"))
+    };
+    let transition = find("state transition");
+    assert!(transition.contains("INFO"), "{transition}");
+    assert!(transition.contains("palisade:"), "{transition}");
+    assert!(
+        transition.contains("layer=\"circuit_breaker\""),
+        "{transition}"
+    );
+    assert!(transition.contains("name=\"payments\""), "{transition}");
+    assert!(
+        transition.contains("from=\"closed\" to=\"open\" reason=\"failure_rate\""),
+        "{transition}"
+    );
+    assert!(find("call rejected").contains("DEBUG"));
+    assert!(find("call rejected").contains("kind=\"circuit_open\""));
+    assert!(find("retries exhausted").contains("WARN"));
+    assert!(find("retry budget exhausted").contains("WARN"));
+    assert!(find("retry scheduled").contains("attempt=2"));
+    assert!(find("call timed out").contains("DEBUG"));
+    assert!(find("fallback used").contains("reason=\"circuit_open\""));
+    // TRACE-level events are below the subscriber's DEBUG threshold.
+    assert!(!out.contains("call permitted"), "{out}");
+    assert!(!out.contains("call finished"), "{out}");
+}
