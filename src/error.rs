@@ -49,17 +49,33 @@ macro_rules! rejection {
         impl $ty {
             /// The rejection made by the layer called `name`, with the time to
             /// wait before trying again if the layer knows it.
+            ///
+            /// ```
+            #[doc = concat!("let err = palisade::error::", stringify!($ty), "::new(\"api\", None);")]
+            /// assert_eq!(err.name(), "api");
+            /// ```
             pub fn new(name: impl Into<LayerName>, retry_after: Option<Duration>) -> $ty {
                 $ty { name: name.into(), retry_after }
             }
 
             /// The name of the layer that refused the call.
+            ///
+            /// ```
+            #[doc = concat!("let err = palisade::error::", stringify!($ty), "::new(\"db\", None);")]
+            /// assert_eq!(err.name(), "db");
+            /// ```
             pub fn name(&self) -> &str {
                 &self.name
             }
 
             /// How long until a call is expected to be let through again, when
             /// the layer knows.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            #[doc = concat!("let err = palisade::error::", stringify!($ty), "::new(\"db\", Some(Duration::from_secs(2)));")]
+            /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+            /// ```
             pub fn retry_after(&self) -> Option<Duration> {
                 self.retry_after
             }
@@ -370,6 +386,12 @@ pub struct ConfigError {
 impl ConfigError {
     /// The error for `field` of `layer`'s config, which broke `rule` (phrased to
     /// follow the field name: "must be at least 1, got 0").
+    ///
+    /// ```
+    /// use palisade::error::ConfigError;
+    /// let err = ConfigError::new("bulkhead", "max_concurrent", "must be at least 1, got 0");
+    /// assert_eq!(err.rule(), "must be at least 1, got 0");
+    /// ```
     pub fn new(layer: &'static str, field: &'static str, rule: impl Into<String>) -> ConfigError {
         ConfigError {
             layer,
@@ -379,16 +401,31 @@ impl ConfigError {
     }
 
     /// The kind of layer whose config was refused, such as `"retry"`.
+    ///
+    /// ```
+    /// let err = palisade::error::ConfigError::new("retry", "max_attempts", "must be at least 1, got 0");
+    /// assert_eq!(err.layer(), "retry");
+    /// ```
     pub fn layer(&self) -> &'static str {
         self.layer
     }
 
     /// The field that broke the rule.
+    ///
+    /// ```
+    /// let err = palisade::error::ConfigError::new("retry", "max_attempts", "must be at least 1, got 0");
+    /// assert_eq!(err.field(), "max_attempts");
+    /// ```
     pub fn field(&self) -> &'static str {
         self.field
     }
 
     /// The rule, as a phrase that follows the field name.
+    ///
+    /// ```
+    /// let err = palisade::error::ConfigError::new("retry", "max_attempts", "must be at least 1, got 0");
+    /// assert_eq!(err.rule(), "must be at least 1, got 0");
+    /// ```
     pub fn rule(&self) -> &str {
         &self.rule
     }

@@ -47,6 +47,12 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 /// ```
 pub trait Random: Clone + Send + Sync + 'static {
     /// The next 64 uniformly distributed random bits.
+    ///
+    /// ```
+    /// use palisade::random::{FastRandom, Random};
+    /// let rng = FastRandom::seeded(7);
+    /// assert_ne!(rng.next_u64(), rng.next_u64());
+    /// ```
     fn next_u64(&self) -> u64;
 
     /// A uniformly distributed float in `[0, 1)`.

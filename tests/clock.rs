@@ -207,6 +207,42 @@ fn advancing_to_the_end_of_time_wakes_everyone() {
     assert!(far.poll().is_ready());
 }
 
+/// A minimal executor: park the thread until woken.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_plain_executor_drives_manual_sleeps_advanced_from_another_thread() {
+    let clock = ManualClock::new();
+    let advancer = std::thread::spawn({
+        let clock = clock.clone();
+        move || {
+            while clock.sleepers() == 0 {
+                std::thread::yield_now();
+            }
+            clock.advance(Duration::from_secs(3600));
+        }
+    });
+    block_on(clock.sleep(Duration::from_secs(3600)));
+    advancer.join().unwrap();
+    assert_eq!(clock.now(), Instant::ZERO + Duration::from_secs(3600));
+}
+
 #[tokio::test]
 async fn manual_sleeps_run_on_a_tokio_runtime() {
     let clock = ManualClock::new();

@@ -70,10 +70,28 @@ pub trait Clock: Clone + Send + Sync + 'static {
     type Sleep: Sleep;
 
     /// The current time. Never goes backwards.
+    ///
+    /// ```
+    /// use palisade::clock::{Clock, TokioClock};
+    /// let clock = TokioClock::new();
+    /// let (a, b) = (clock.now(), clock.now());
+    /// assert!(b >= a);
+    /// ```
     fn now(&self) -> Instant;
 
     /// A future that completes once [`now`](Clock::now) is at or after
     /// `deadline`. A deadline that has already passed completes on first poll.
+    ///
+    /// ```
+    /// use std::{future::Future, pin::pin, task::{Context, Waker}, time::Duration};
+    /// use palisade::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let deadline = clock.now() + Duration::from_millis(100);
+    /// let mut sleep = pin!(clock.sleep_until(deadline));
+    /// clock.set(deadline);
+    /// assert!(sleep.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready());
+    /// ```
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
 
     /// A future that completes `duration` after the current time.
@@ -113,10 +131,28 @@ pub trait Clock: Clone + Send + Sync + 'static {
 /// ```
 pub trait Sleep: Future<Output = ()> + Send + 'static {
     /// The instant at which this sleep completes.
+    ///
+    /// ```
+    /// use palisade::clock::{Clock, Instant, ManualClock, Sleep};
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.sleep_until(Instant::from_nanos(9)).deadline(), Instant::from_nanos(9));
+    /// ```
     fn deadline(&self) -> Instant;
 
     /// Moves the deadline. The sleep keeps its registration with the clock: a
     /// task already waiting on it is woken at the new deadline (or at once, if
     /// the new deadline has already passed).
+    ///
+    /// ```
+    /// use std::{future::Future, pin::pin, task::{Context, Waker}, time::Duration};
+    /// use palisade::clock::{Clock, ManualClock, Sleep};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut sleep = pin!(clock.sleep(Duration::from_secs(60)));
+    /// assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    /// sleep.as_mut().reset(clock.now()); // due now
+    /// assert!(sleep.as_mut().poll(&mut cx).is_ready());
+    /// ```
     fn reset(self: Pin<&mut Self>, deadline: Instant);
 }

@@ -71,7 +71,13 @@ fn epoch() -> std::time::Instant {
 }
 
 fn from_tokio(instant: tokio::time::Instant) -> Instant {
-    Instant::ZERO + instant.into_std().saturating_duration_since(epoch())
+    let since = instant.into_std().saturating_duration_since(epoch());
+    // Whole seconds and the rest: cheaper than `Duration::as_nanos`'s u128.
+    let nanos = since
+        .as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(since.subsec_nanos()));
+    Instant::from_nanos(nanos)
 }
 
 fn to_tokio(instant: Instant) -> tokio::time::Instant {
