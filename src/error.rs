@@ -430,3 +430,50 @@ impl ConfigError {
         &self.rule
     }
 }
+
+/// The rules every layer's config shares, phrased for [`ConfigError`].
+pub(crate) mod check {
+    use std::time::Duration;
+
+    use super::ConfigError;
+
+    /// `duration` must not be zero.
+    pub(crate) fn positive(
+        layer: &'static str,
+        field: &'static str,
+        duration: Duration,
+    ) -> Result<(), ConfigError> {
+        if duration.is_zero() {
+            return Err(ConfigError::new(layer, field, "must be greater than zero"));
+        }
+        Ok(())
+    }
+
+    /// `n` must be at least 1.
+    pub(crate) fn at_least_one(
+        layer: &'static str,
+        field: &'static str,
+        n: u32,
+    ) -> Result<(), ConfigError> {
+        if n == 0 {
+            return Err(ConfigError::new(layer, field, "must be at least 1, got 0"));
+        }
+        Ok(())
+    }
+
+    /// `rate` must lie in (0, 1] (which also refuses NaN).
+    pub(crate) fn rate(
+        layer: &'static str,
+        field: &'static str,
+        rate: f64,
+    ) -> Result<(), ConfigError> {
+        if !(rate > 0.0 && rate <= 1.0) {
+            return Err(ConfigError::new(
+                layer,
+                field,
+                format!("must be in (0, 1], got {rate}"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;

@@ -149,6 +149,13 @@ fn emit_a_day_in_the_life(observer: &Observer) {
     );
     observer.emit(
         t,
+        EventKind::Rates {
+            failure_rate: 0.25,
+            slow_call_rate: 0.5,
+        },
+    );
+    observer.emit(
+        t,
         EventKind::RetryScheduled {
             attempt: 2,
             delay: Duration::from_millis(100),
@@ -233,6 +240,8 @@ fn events_produce_the_documented_metrics() {
     assert_eq!(gauge(&m, "palisade_state", &[("state", "closed")]), 0.0);
     assert_eq!(gauge(&m, "palisade_state", &[("state", "open")]), 0.0);
     assert_eq!(gauge(&m, "palisade_state", &[("state", "half_open")]), 1.0);
+    assert_eq!(gauge(&m, "palisade_failure_rate", &[]), 0.25);
+    assert_eq!(gauge(&m, "palisade_slow_call_rate", &[]), 0.5);
     assert_eq!(counter(&m, "palisade_retries_total", &[]), 1);
     assert_eq!(histogram(&m, "palisade_retry_delay_seconds", &[]), [0.1]);
     assert_eq!(counter(&m, "palisade_retries_exhausted_total", &[]), 1);
@@ -247,7 +256,7 @@ fn events_produce_the_documented_metrics() {
         2
     );
     // Nothing undocumented, and no metric for outcomes that never happened.
-    assert_eq!(m.len(), 18, "{m:#?}");
+    assert_eq!(m.len(), 20, "{m:#?}");
 }
 
 #[test]

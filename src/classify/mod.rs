@@ -42,7 +42,7 @@ mod grpc;
 #[cfg(feature = "http")]
 mod http;
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
@@ -142,6 +142,20 @@ impl fmt::Display for Outcome {
 pub trait Classify<Res, E>: Send + Sync + 'static {
     /// The outcome of a call that produced `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;
+
+    /// How long a circuit breaker should stay open because of `result`, when
+    /// the result itself says so (a `503` or `429` with `Retry-After`, say).
+    /// Consulted only for failures. The default says nothing; wrap a
+    /// classifier in [`Pushback`] to add a rule.
+    ///
+    /// ```
+    /// use palisade::classify::{Classify, ErrorsAsFailures};
+    /// assert_eq!(Classify::<(), ()>::open_for(&ErrorsAsFailures, &Err(())), None);
+    /// ```
+    fn open_for(&self, result: &Result<Res, E>) -> Option<Duration> {
+        let _ = result;
+        None
+    }
 }
 
 impl<F, Res, E> Classify<Res, E> for F
@@ -171,5 +185,61 @@ impl<Res, E> Classify<Res, E> for ErrorsAsFailures {
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,
         }
+    }
+}
+
+/// A classifier with a rule for how long a circuit breaker should stay open
+/// after a failure: [`Classify::open_for`].
+///
+/// # Examples
+///
+/// An error that carries the server's `Retry-After`:
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::classify::{Classify, ErrorsAsFailures, Outcome, Pushback};
+///
+/// #[derive(Debug)]
+/// struct Overloaded { retry_after: Option<Duration> }
+///
+/// let classifier = Pushback::new(ErrorsAsFailures, |result: &Result<(), Overloaded>| {
+///     result.as_ref().err().and_then(|e| e.retry_after)
+/// });
+/// let err = Err(Overloaded { retry_after: Some(Duration::from_secs(20)) });
+/// assert_eq!(classifier.classify(&err), Outcome::Failure);
+/// assert_eq!(classifier.open_for(&err), Some(Duration::from_secs(20)));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Pushback<C, F> {
+    classifier: C,
+    open_for: F,
+}
+
+impl<C, F> Pushback<C, F> {
+    /// Classifies with `classifier`; asks `open_for` how long to stay open.
+    ///
+    /// ```
+    /// use palisade::classify::{ErrorsAsFailures, Pushback};
+    /// let _ = Pushback::new(ErrorsAsFailures, |_: &Result<(), ()>| None);
+    /// ```
+    pub fn new(classifier: C, open_for: F) -> Pushback<C, F> {
+        Pushback {
+            classifier,
+            open_for,
+        }
+    }
+}
+
+impl<C, F, Res, E> Classify<Res, E> for Pushback<C, F>
+where
+    C: Classify<Res, E>,
+    F: Fn(&Result<Res, E>) -> Option<Duration> + Send + Sync + 'static,
+{
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
+        self.classifier.classify(result)
+    }
+
+    fn open_for(&self, result: &Result<Res, E>) -> Option<Duration> {
+        (self.open_for)(result)
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct MetricsSink {
     labels: [Label; 2],
     permitted: OnceLock<Counter>,
     in_flight: OnceLock<Gauge>,
+    failure_rate: OnceLock<Gauge>,
+    slow_call_rate: OnceLock<Gauge>,
     calls: [OnceLock<Counter>; OUTCOMES.len()],
     durations: [OnceLock<Histogram>; OUTCOMES.len()],
     rejections: [OnceLock<Counter>; RejectionKind::ALL.len()],
@@ -44,6 +46,8 @@ impl MetricsSink {
             ],
             permitted: OnceLock::new(),
             in_flight: OnceLock::new(),
+            failure_rate: OnceLock::new(),
+            slow_call_rate: OnceLock::new(),
             calls: Default::default(),
             durations: Default::default(),
             rejections: Default::default(),
@@ -92,6 +96,15 @@ impl MetricsSink {
                     .increment(1);
                 self.state(from).set(0.0);
                 self.state(to).set(1.0);
+            }
+            EventKind::Rates {
+                failure_rate,
+                slow_call_rate,
+            } => {
+                self.gauge(&self.failure_rate, "palisade_failure_rate")
+                    .set(failure_rate);
+                self.gauge(&self.slow_call_rate, "palisade_slow_call_rate")
+                    .set(slow_call_rate);
             }
             EventKind::RetryScheduled { delay, .. } => {
                 self.counter(&self.retries, "palisade_retries_total", &[])
@@ -144,9 +157,12 @@ impl MetricsSink {
         slot.get_or_init(|| metrics::histogram!(name, self.with(extra)))
     }
 
+    fn gauge<'a>(&self, slot: &'a OnceLock<Gauge>, name: &'static str) -> &'a Gauge {
+        slot.get_or_init(|| metrics::gauge!(name, self.with(&[])))
+    }
+
     fn in_flight(&self) -> &Gauge {
-        self.in_flight
-            .get_or_init(|| metrics::gauge!("palisade_calls_in_flight", self.with(&[])))
+        self.gauge(&self.in_flight, "palisade_calls_in_flight")
     }
 
     fn state(&self, state: &'static str) -> Gauge {

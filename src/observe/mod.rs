@@ -35,6 +35,8 @@
 //! | `palisade_rejections_total` | counter | `kind` = [`RejectionKind::as_str`] | [`EventKind::Rejected`] |
 //! | `palisade_transitions_total` | counter | `from`, `to` | [`EventKind::Transition`] |
 //! | `palisade_state` | gauge | `state` | 1 for the current state, 0 for states left |
+//! | `palisade_failure_rate` | gauge | | [`EventKind::Rates`] |
+//! | `palisade_slow_call_rate` | gauge | | [`EventKind::Rates`] |
 //! | `palisade_retries_total` | counter | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retry_delay_seconds` | histogram | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retries_exhausted_total` | counter | | [`EventKind::RetriesExhausted`] |
@@ -148,6 +150,15 @@ pub enum EventKind {
         /// Why, such as `"failure_rate"` or `"forced"`.
         reason: &'static str,
     },
+    /// The failure and slow-call rates of a breaker's window after a call
+    /// was counted (emitted only while someone observes: a listener, or a
+    /// sink feature).
+    Rates {
+        /// Failures over calls in the window.
+        failure_rate: f64,
+        /// Slow calls over calls in the window.
+        slow_call_rate: f64,
+    },
     /// A retry will be made after `delay`.
     RetryScheduled {
         /// The attempt about to be made: 2 for the first retry.
@@ -187,6 +198,7 @@ impl EventKind {
             EventKind::Finished { .. } => "finished",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Transition { .. } => "transition",
+            EventKind::Rates { .. } => "rates",
             EventKind::RetryScheduled { .. } => "retry_scheduled",
             EventKind::RetriesExhausted { .. } => "retries_exhausted",
             EventKind::BudgetExhausted => "budget_exhausted",
@@ -370,6 +382,18 @@ impl Observer {
     /// ```
     pub fn layer(&self) -> &'static str {
         self.inner.layer
+    }
+
+    /// Whether anything receives events: a listener, or a sink compiled in
+    /// (features `metrics`, `tracing`). Layers skip the work of events —
+    /// timing a call, computing rates — when nothing would receive them.
+    ///
+    /// ```
+    /// use palisade::observe::Observe;
+    /// assert!(Observe::new().on_event(|_| {}).build("x").is_active());
+    /// ```
+    pub fn is_active(&self) -> bool {
+        cfg!(any(feature = "metrics", feature = "tracing")) || !self.inner.listeners.is_empty()
     }
 
     /// How many times a listener has panicked.

@@ -34,6 +34,17 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             reason,
             "state transition"
         ),
+        EventKind::Rates {
+            failure_rate,
+            slow_call_rate,
+        } => trace!(
+            target: "palisade",
+            layer,
+            name,
+            failure_rate,
+            slow_call_rate,
+            "window rates"
+        ),
         EventKind::RetryScheduled { attempt, delay } => debug!(
             target: "palisade",
             layer,

@@ -1,0 +1,212 @@
+//! The response future of [`CircuitBreaker`](super::CircuitBreaker).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use pin_project_lite::pin_project;
+use tower::BoxError;
+
+use super::shared::{Permit, Report, Shared};
+use crate::{
+    classify::{Classify, Outcome},
+    clock::{Clock, Instant},
+    error::CircuitOpen,
+    observe::EventKind,
+    random::Random,
+    sync::Arc,
+};
+
+/// The right to one call, reporting how it ended exactly once: when its
+/// future completes, or — as ignored — when it is dropped first (cancelled,
+/// or unwound by a panic). A half-open probe slot is thereby always freed.
+pub(crate) struct Guard<K, C: Clock, R: Random> {
+    shared: Arc<Shared<K, C, R>>,
+    permit: Permit,
+    /// When the call was made, if it is timed; `None` also before the call.
+    started: Option<Instant>,
+    called: bool,
+    finished: bool,
+}
+
+impl<K, C: Clock, R: Random> Guard<K, C, R> {
+    pub(crate) fn new(shared: Arc<Shared<K, C, R>>, permit: Permit) -> Self {
+        Guard {
+            shared,
+            permit,
+            started: None,
+            called: false,
+            finished: false,
+        }
+    }
+
+    /// The call is being made now.
+    pub(crate) fn start(&mut self) {
+        self.called = true;
+        if self.shared.times_calls() {
+            let now = self.shared.clock.now();
+            self.started = Some(now);
+            if self.shared.observer.is_active() {
+                self.shared.observer.emit(now, EventKind::Permitted);
+            }
+        }
+    }
+
+    fn finish<Res, E>(&mut self, result: &Result<Res, E>)
+    where
+        K: Classify<Res, E>,
+    {
+        let outcome = self.shared.classifier.classify(result);
+        let pushback = match outcome {
+            Outcome::Failure => self.shared.classifier.open_for(result),
+            _ => None,
+        };
+        self.report(outcome, pushback);
+    }
+
+    fn report(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
+        self.finished = true;
+        let now = self.started.map(|_| self.shared.clock.now());
+        let elapsed = self.started.zip(now).map(|(start, now)| now - start);
+        let slow = match (self.shared.config.slow_calls, elapsed) {
+            (Some(slow), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= slow.threshold,
+            _ => false,
+        };
+        self.shared.finish(
+            &self.permit,
+            Report {
+                outcome,
+                slow,
+                pushback,
+                now,
+            },
+        );
+        if let (Some(now), Some(elapsed)) = (now, elapsed) {
+            if self.called && self.shared.observer.is_active() {
+                self.shared
+                    .observer
+                    .emit(now, EventKind::Finished { outcome, elapsed });
+            }
+        }
+    }
+}
+
+impl<K, C: Clock, R: Random> Drop for Guard<K, C, R> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.report(Outcome::Ignored, None);
+        }
+    }
+}
+
+impl<K, C: Clock, R: Random> fmt::Debug for Guard<K, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("permit", &self.permit)
+            .field("started", &self.started)
+            .finish()
+    }
+}
+
+pin_project! {
+    /// The response future of [`CircuitBreaker`](super::CircuitBreaker): the
+    /// wrapped service's future, which reports its outcome to the breaker when
+    /// it completes, or an immediate [`CircuitOpen`] error.
+    ///
+    /// Dropping it before it completes reports the call as ignored, which also
+    /// frees a half-open probe slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerLayer, future::ResponseFuture};
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = CircuitBreakerLayer::builder().build().unwrap();
+    /// let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// let future /* : ResponseFuture<_, _, _, _> */ = service.call(7);
+    /// assert_eq!(future.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F, K, C: Clock, R: Random> {
+        #[pin]
+        kind: Kind<F, K, C, R>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, K, C: Clock, R: Random> {
+        Called {
+            #[pin]
+            future: F,
+            guard: Option<Guard<K, C, R>>,
+        },
+        Rejected {
+            error: Option<CircuitOpen>,
+        },
+    }
+}
+
+impl<F, K, C: Clock, R: Random> ResponseFuture<F, K, C, R> {
+    pub(crate) fn called(future: F, guard: Guard<K, C, R>) -> Self {
+        ResponseFuture {
+            kind: Kind::Called {
+                future,
+                guard: Some(guard),
+            },
+        }
+    }
+
+    pub(crate) fn rejected(error: CircuitOpen) -> Self {
+        ResponseFuture {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+}
+
+impl<F, K, C, R, Res, E> Future for ResponseFuture<F, K, C, R>
+where
+    F: Future<Output = Result<Res, E>>,
+    E: Into<BoxError>,
+    K: Classify<Res, E>,
+    C: Clock,
+    R: Random,
+{
+    type Output = Result<Res, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { future, guard } => {
+                let result = ready!(future.poll(cx));
+                if let Some(mut guard) = guard.take() {
+                    guard.finish(&result);
+                }
+                Poll::Ready(result.map_err(Into::into))
+            }
+            KindProj::Rejected { error } => Poll::Ready(Err(error
+                .take()
+                .expect("ResponseFuture polled after completion")
+                .into())),
+        }
+    }
+}
+
+impl<F, K, C: Clock, R: Random> fmt::Debug for ResponseFuture<F, K, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Called { guard, .. } => f
+                .debug_struct("ResponseFuture")
+                .field("guard", guard)
+                .finish_non_exhaustive(),
+            Kind::Rejected { error } => f
+                .debug_struct("ResponseFuture")
+                .field("rejected", error)
+                .finish(),
+        }
+    }
+}
