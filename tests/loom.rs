@@ -11,9 +11,12 @@ use std::{
 
 use loom::{future::block_on, thread};
 use palisade::{
+    circuit_breaker::{CircuitBreakerLayer, CircuitState, HalfOpen},
     clock::{Clock, ManualClock},
+    observe::EventKind,
     random::{FastRandom, Random},
 };
+use tower::{Layer, Service, service_fn};
 
 /// A sleep that registers while another thread advances the clock past its
 /// deadline is always woken: it either sees the new time or is seen by the
@@ -84,5 +87,120 @@ fn fast_random_draws_are_distinct_under_races() {
         };
         let mine = rng.next_u64();
         assert_ne!(mine, other.join().unwrap());
+    });
+}
+
+/// A breaker on a manual clock whose transitions are counted; the wrapped
+/// service fails when asked and counts the calls that reach it.
+fn breaker(
+    configure: impl FnOnce(
+        palisade::circuit_breaker::CircuitBreakerBuilder<
+            palisade::classify::ErrorsAsFailures,
+            ManualClock,
+            FastRandom,
+        >,
+    ) -> palisade::circuit_breaker::CircuitBreakerBuilder<
+        palisade::classify::ErrorsAsFailures,
+        ManualClock,
+        FastRandom,
+    >,
+) -> (
+    ManualClock,
+    CircuitBreakerLayer<palisade::classify::ErrorsAsFailures, ManualClock, FastRandom>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let clock = ManualClock::new();
+    let transitions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&transitions);
+    let builder = CircuitBreakerLayer::builder()
+        .clock(clock.clone())
+        .random(FastRandom::seeded(1))
+        .on_event(move |event| {
+            if let EventKind::Transition { .. } = event.kind {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    (clock, configure(builder).build().unwrap(), transitions)
+}
+
+fn failing_or_not(fail: bool) -> impl std::future::Future<Output = Result<(), &'static str>> {
+    std::future::ready(if fail { Err("down") } else { Ok(()) })
+}
+
+/// Two threads each record the failure that reaches the threshold: the
+/// breaker opens exactly once, with exactly one event.
+#[test]
+fn racing_failures_open_the_breaker_exactly_once() {
+    loom::model(|| {
+        let (_clock, layer, transitions) = breaker(|b| b.consecutive_failures(2));
+        let handle = layer.handle();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let mut service = layer.layer(service_fn(failing_or_not));
+                thread::spawn(move || {
+                    let _ = block_on(service.call(true));
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(handle.state(), CircuitState::Open);
+        assert_eq!(transitions.load(std::sync::atomic::Ordering::SeqCst), 1);
+    });
+}
+
+/// The count window under racing writers: two failures in a window of two
+/// always open it (no count is lost), once.
+#[test]
+fn racing_writers_of_the_count_window_lose_no_count() {
+    loom::model(|| {
+        let (_clock, layer, transitions) =
+            breaker(|b| b.count_window(2).minimum_calls(2).failure_rate(1.0));
+        let handle = layer.handle();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let mut service = layer.layer(service_fn(failing_or_not));
+                thread::spawn(move || {
+                    let _ = block_on(service.call(true));
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(handle.state(), CircuitState::Open);
+        assert_eq!(transitions.load(std::sync::atomic::Ordering::SeqCst), 1);
+    });
+}
+
+/// Two threads race for the single half-open probe slot: one gets it.
+#[test]
+fn racing_callers_never_get_more_probes_than_allowed() {
+    loom::model(|| {
+        let (clock, layer, _transitions) = breaker(|b| {
+            b.consecutive_failures(1)
+                .half_open(HalfOpen::new().max_probes(1).probes(2))
+        });
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut opener = layer.layer(service_fn(failing_or_not));
+        let _ = block_on(opener.call(true));
+        clock.advance(Duration::from_secs(30));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let reached = std::sync::Arc::clone(&reached);
+                let mut service = layer.layer(service_fn(move |()| {
+                    reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::future::pending::<Result<(), &'static str>>()
+                }));
+                // The futures come back unfinished: the probe stays in flight.
+                thread::spawn(move || service.call(()))
+            })
+            .collect();
+        let in_flight: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(layer.handle().metrics().probes_in_flight, 1);
+        drop(in_flight);
+        assert_eq!(layer.handle().metrics().probes_in_flight, 0);
     });
 }
