@@ -10,51 +10,58 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::BoxError;
 
-use super::shared::{Permit, Report, Shared};
+use super::shared::{CloneRef, Permit, Report};
 use crate::{
     classify::{Classify, Outcome},
     clock::{Clock, Instant},
     error::CircuitOpen,
     observe::EventKind,
     random::Random,
-    sync::Arc,
 };
 
 /// The right to one call, reporting how it ended exactly once: when its
 /// future completes, or — as ignored — when it is dropped first (cancelled,
 /// or unwound by a panic). A half-open probe slot is thereby always freed.
 pub(crate) struct Guard<K, C: Clock, R: Random> {
-    shared: Arc<Shared<K, C, R>>,
+    shared: CloneRef<K, C, R>,
     permit: Permit,
-    /// When the call was made, if it is timed; `None` also before the call.
-    started: Option<Instant>,
-    called: bool,
-    finished: bool,
+    /// When the call was made, if calls are timed (`Instant::ZERO` if not).
+    started: Instant,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Held by a service between `poll_ready` and `call`.
+    Reserved,
+    Called,
+    Finished,
 }
 
 impl<K, C: Clock, R: Random> Guard<K, C, R> {
-    pub(crate) fn new(shared: Arc<Shared<K, C, R>>, permit: Permit) -> Self {
+    pub(crate) fn new(shared: CloneRef<K, C, R>, permit: Permit) -> Self {
         Guard {
             shared,
             permit,
-            started: None,
-            called: false,
-            finished: false,
+            started: Instant::ZERO,
+            stage: Stage::Reserved,
         }
     }
 
     /// The call is being made now.
+    #[inline]
     pub(crate) fn start(&mut self) {
-        self.called = true;
+        self.stage = Stage::Called;
         if self.shared.times_calls() {
             let now = self.shared.clock.now();
-            self.started = Some(now);
+            self.started = now;
             if self.shared.observer.is_active() {
                 self.shared.observer.emit(now, EventKind::Permitted);
             }
         }
     }
 
+    #[inline]
     fn finish<Res, E>(&mut self, result: &Result<Res, E>)
     where
         K: Classify<Res, E>,
@@ -68,9 +75,15 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     }
 
     fn report(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
-        self.finished = true;
-        let now = self.started.map(|_| self.shared.clock.now());
-        let elapsed = self.started.zip(now).map(|(start, now)| now - start);
+        let called = self.stage == Stage::Called;
+        self.stage = Stage::Finished;
+        let now = self
+            .shared
+            .reads_end_time()
+            .then(|| self.shared.clock.now());
+        let elapsed = now
+            .filter(|_| self.shared.times_calls())
+            .map(|now| now - self.started);
         let slow = match (self.shared.config.slow_calls, elapsed) {
             (Some(slow), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= slow.threshold,
             _ => false,
@@ -85,7 +98,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             },
         );
         if let (Some(now), Some(elapsed)) = (now, elapsed) {
-            if self.called && self.shared.observer.is_active() {
+            if called && self.shared.observer.is_active() {
                 self.shared
                     .observer
                     .emit(now, EventKind::Finished { outcome, elapsed });
@@ -96,7 +109,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
 
 impl<K, C: Clock, R: Random> Drop for Guard<K, C, R> {
     fn drop(&mut self) {
-        if !self.finished {
+        if self.stage != Stage::Finished {
             self.report(Outcome::Ignored, None);
         }
     }
@@ -106,7 +119,7 @@ impl<K, C: Clock, R: Random> fmt::Debug for Guard<K, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("permit", &self.permit)
-            .field("started", &self.started)
+            .field("stage", &self.stage)
             .finish()
     }
 }
@@ -144,7 +157,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            guard: Option<Guard<K, C, R>>,
+            guard: Guard<K, C, R>,
         },
         Rejected {
             error: Option<CircuitOpen>,
@@ -155,10 +168,7 @@ pin_project! {
 impl<F, K, C: Clock, R: Random> ResponseFuture<F, K, C, R> {
     pub(crate) fn called(future: F, guard: Guard<K, C, R>) -> Self {
         ResponseFuture {
-            kind: Kind::Called {
-                future,
-                guard: Some(guard),
-            },
+            kind: Kind::Called { future, guard },
         }
     }
 
@@ -183,9 +193,7 @@ where
         match self.project().kind.project() {
             KindProj::Called { future, guard } => {
                 let result = ready!(future.poll(cx));
-                if let Some(mut guard) = guard.take() {
-                    guard.finish(&result);
-                }
+                guard.finish(&result);
                 Poll::Ready(result.map_err(Into::into))
             }
             KindProj::Rejected { error } => Poll::Ready(Err(error

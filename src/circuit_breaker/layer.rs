@@ -94,7 +94,7 @@ impl<S, K, C: Clock, R: Random> Layer<S> for CircuitBreakerLayer<K, C, R> {
     type Service = CircuitBreaker<S, K, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreaker::new(inner, Arc::clone(&self.shared))
+        CircuitBreaker::new(inner, &self.shared)
     }
 }
 

@@ -11,7 +11,7 @@ use tower::{BoxError, Service};
 use super::{
     config::Mode,
     future::{Guard, ResponseFuture},
-    shared::Shared,
+    shared::{CloneRef, Shared},
 };
 use crate::{
     classify::{Classify, ErrorsAsFailures},
@@ -43,7 +43,7 @@ use crate::{
 /// backpressure mode: call `poll_ready` on the clone before calling it.
 pub struct CircuitBreaker<S, K = ErrorsAsFailures, C: Clock = TokioClock, R: Random = FastRandom> {
     inner: S,
-    shared: Arc<Shared<K, C, R>>,
+    shared: CloneRef<K, C, R>,
     /// Backpressure mode: the permit `poll_ready` obtained for the next call.
     reserved: Option<Guard<K, C, R>>,
     /// Backpressure mode: a timer to wake up when an open breaker's wait ends.
@@ -51,10 +51,10 @@ pub struct CircuitBreaker<S, K = ErrorsAsFailures, C: Clock = TokioClock, R: Ran
 }
 
 impl<S, K, C: Clock, R: Random> CircuitBreaker<S, K, C, R> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<K, C, R>>) -> Self {
+    pub(crate) fn new(inner: S, shared: &Arc<Shared<K, C, R>>) -> Self {
         CircuitBreaker {
             inner,
-            shared,
+            shared: Arc::new(Arc::clone(shared)),
             reserved: None,
             sleep: None,
         }
@@ -154,7 +154,7 @@ where
 
 impl<S: Clone, K, C: Clock, R: Random> Clone for CircuitBreaker<S, K, C, R> {
     fn clone(&self) -> Self {
-        CircuitBreaker::new(self.inner.clone(), Arc::clone(&self.shared))
+        CircuitBreaker::new(self.inner.clone(), &self.shared)
     }
 }
 

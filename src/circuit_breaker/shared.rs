@@ -22,8 +22,16 @@ use crate::{
     error::{CircuitOpen, RejectionKind},
     observe::{EventKind, Observer},
     random::Random,
-    sync::{AtomicU8, AtomicU64, Mutex, Ordering, lock},
+    sync::{Arc, AtomicU8, AtomicU64, CachePadded, Mutex, Ordering, lock},
 };
+
+/// A service clone's own reference to the layer's breaker.
+///
+/// Every call's future holds a reference to the breaker, and taking one is an
+/// atomic write to the reference count. With one inner `Arc` per service
+/// clone, the count written is the clone's own: threads that each call
+/// through their own clone do not contend on one cache line.
+pub(crate) type CloneRef<K, C, R> = Arc<Arc<Shared<K, C, R>>>;
 
 pub(crate) struct Shared<K, C, R> {
     pub(crate) config: Config,
@@ -31,12 +39,19 @@ pub(crate) struct Shared<K, C, R> {
     pub(crate) clock: C,
     random: R,
     pub(crate) observer: Observer,
-    window: Window,
+    /// Read by every call: away from the `Arc`'s reference counts, which
+    /// every call writes.
+    hot: CachePadded<Hot>,
+    /// Written by calls (count and time windows): away from `hot`.
+    window: CachePadded<Window>,
+    core: Mutex<Core>,
+}
+
+struct Hot {
     state: AtomicU8,
     /// When an open breaker goes half-open, in clock nanoseconds.
     open_until: AtomicU64,
     generation: AtomicU64,
-    core: Mutex<Core>,
 }
 
 struct Core {
@@ -77,15 +92,17 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         observer: Observer,
     ) -> Self {
         Shared {
-            window: Window::new(config.model),
+            window: CachePadded(Window::new(config.model)),
             config,
             classifier,
             clock,
             random,
             observer,
-            state: AtomicU8::new(CircuitState::Closed.to_u8()),
-            open_until: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
+            hot: CachePadded(Hot {
+                state: AtomicU8::new(CircuitState::Closed.to_u8()),
+                open_until: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
+            }),
             core: Mutex::new(Core {
                 machine: Machine::new(),
                 waiters: Vec::new(),
@@ -93,14 +110,23 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         }
     }
 
+    #[inline]
     fn load_state(&self) -> CircuitState {
-        CircuitState::from_u8(self.state.load(Ordering::Acquire))
+        CircuitState::from_u8(self.hot.state.load(Ordering::Acquire))
     }
 
-    /// Whether a finished call must read the clock: for a time window, for
-    /// slow-call detection, or to time it for an observer.
+    /// Whether a call's start must be read from the clock: for slow-call
+    /// detection, or to time it for an observer.
+    #[inline]
     pub(crate) fn times_calls(&self) -> bool {
-        self.window.needs_time() || self.config.slow_calls.is_some() || self.observer.is_active()
+        self.config.slow_calls.is_some() || self.observer.is_active()
+    }
+
+    /// Whether a call's end must be read from the clock: to time it, or to
+    /// place it in a time window.
+    #[inline]
+    pub(crate) fn reads_end_time(&self) -> bool {
+        self.times_calls() || self.window.needs_time()
     }
 
     /// May a call go through now? On refusal, `Err(until)`: when a call may
@@ -108,18 +134,29 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     ///
     /// `waker`, if given, is registered to be woken at the next change of
     /// state or freed probe slot (backpressure mode).
+    #[inline]
     pub(crate) fn admit(&self, waker: Option<&Waker>) -> Result<Permit, Option<Instant>> {
         match self.load_state() {
-            CircuitState::Closed | CircuitState::MetricsOnly => {
-                return Ok(Permit::Counted {
-                    generation: self.generation.load(Ordering::Acquire),
-                });
-            }
-            CircuitState::Disabled => return Ok(Permit::Uncounted),
+            CircuitState::Closed | CircuitState::MetricsOnly => Ok(Permit::Counted {
+                generation: self.hot.generation.load(Ordering::Acquire),
+            }),
+            CircuitState::Disabled => Ok(Permit::Uncounted),
+            state => self.admit_slow(state, waker),
+        }
+    }
+
+    /// `admit` when not closed: under the lock, except to refuse while open.
+    #[cold]
+    fn admit_slow(
+        &self,
+        state: CircuitState,
+        waker: Option<&Waker>,
+    ) -> Result<Permit, Option<Instant>> {
+        match state {
             CircuitState::Open if waker.is_none() => {
                 // Rejecting while open needs no lock.
                 let now = self.clock.now();
-                let until = Instant::from_nanos(self.open_until.load(Ordering::Acquire));
+                let until = Instant::from_nanos(self.hot.open_until.load(Ordering::Acquire));
                 if now < until {
                     self.reject(now, Some(until));
                     return Err(Some(until));
@@ -136,7 +173,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 Ok(Permit::Uncounted)
             }
             Admission::Call => Ok(Permit::Counted {
-                generation: self.generation.load(Ordering::Acquire),
+                generation: self.hot.generation.load(Ordering::Acquire),
             }),
             Admission::Probe(id) => Ok(Permit::Probe { id }),
             Admission::Reject { until } => {
@@ -175,40 +212,45 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     }
 
     /// A call made under `permit` finished (or was dropped, as `Ignored`).
+    #[inline]
     pub(crate) fn finish(&self, permit: &Permit, report: Report) {
         match *permit {
             Permit::Uncounted => {}
             Permit::Counted { generation } => self.count(generation, report),
-            Permit::Probe { id } => {
-                let outcome = match report.outcome {
-                    Outcome::Failure => ProbeOutcome::Failure,
-                    _ if report.slow => ProbeOutcome::Failure,
-                    Outcome::Success => ProbeOutcome::Success,
-                    _ => ProbeOutcome::Ignored,
-                };
-                let now = report.now.unwrap_or_else(|| self.clock.now());
-                let mut core = lock(&self.core);
-                let transition = core.machine.probe_finished(
-                    id,
-                    outcome,
-                    report.pushback.filter(|_| outcome == ProbeOutcome::Failure),
-                    now,
-                    &self.config,
-                    &self.random,
-                );
-                // A freed probe slot is news to the waiters even without a
-                // transition.
-                let mut woken = self.publish(&mut core, transition);
-                woken.append(&mut core.waiters);
-                drop(core);
-                self.announce(now, transition, woken);
-            }
+            Permit::Probe { id } => self.probe_finished(id, report),
         }
     }
 
+    #[cold]
+    fn probe_finished(&self, id: u64, report: Report) {
+        let outcome = match report.outcome {
+            Outcome::Failure => ProbeOutcome::Failure,
+            _ if report.slow => ProbeOutcome::Failure,
+            Outcome::Success => ProbeOutcome::Success,
+            _ => ProbeOutcome::Ignored,
+        };
+        let now = report.now.unwrap_or_else(|| self.clock.now());
+        let mut core = lock(&self.core);
+        let transition = core.machine.probe_finished(
+            id,
+            outcome,
+            report.pushback.filter(|_| outcome == ProbeOutcome::Failure),
+            now,
+            &self.config,
+            &self.random,
+        );
+        // A freed probe slot is news to the waiters even without a
+        // transition.
+        let mut woken = self.publish(&mut core, transition);
+        woken.append(&mut core.waiters);
+        drop(core);
+        self.announce(now, transition, woken);
+    }
+
+    #[inline]
     fn count(&self, generation: u64, report: Report) {
         if report.outcome == Outcome::Ignored
-            || self.generation.load(Ordering::Acquire) != generation
+            || self.hot.generation.load(Ordering::Acquire) != generation
         {
             return;
         }
@@ -265,7 +307,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         let now = self.clock.now();
         let mut core = lock(&self.core);
         // Another call may have tripped it already: one transition, one event.
-        if self.generation.load(Ordering::Acquire) != generation {
+        if self.hot.generation.load(Ordering::Acquire) != generation {
             return;
         }
         let transition = core
@@ -311,7 +353,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         let transition = core.machine.force(target);
         if transition.is_none() && reset {
             self.window.reset();
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.hot.generation.fetch_add(1, Ordering::AcqRel);
         }
         let woken = self.publish(&mut core, transition);
         drop(core);
@@ -324,7 +366,8 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         let Some(transition) = transition else {
             return Vec::new();
         };
-        self.open_until
+        self.hot
+            .open_until
             .store(core.machine.open_until().as_nanos(), Ordering::Release);
         if matches!(
             transition.to,
@@ -332,8 +375,10 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         ) {
             self.window.reset();
         }
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.state.store(transition.to.to_u8(), Ordering::Release);
+        self.hot.generation.fetch_add(1, Ordering::AcqRel);
+        self.hot
+            .state
+            .store(transition.to.to_u8(), Ordering::Release);
         std::mem::take(&mut core.waiters)
     }
 
@@ -361,7 +406,7 @@ impl<K, C, R> fmt::Debug for Shared<K, C, R> {
             .field("name", self.observer.name())
             .field(
                 "state",
-                &CircuitState::from_u8(self.state.load(Ordering::Relaxed)),
+                &CircuitState::from_u8(self.hot.state.load(Ordering::Relaxed)),
             )
             .finish_non_exhaustive()
     }

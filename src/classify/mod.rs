@@ -220,7 +220,8 @@ impl<C, F> Pushback<C, F> {
     ///
     /// ```
     /// use palisade::classify::{ErrorsAsFailures, Pushback};
-    /// let _ = Pushback::new(ErrorsAsFailures, |_: &Result<(), ()>| None);
+    /// use std::time::Duration;
+    /// let _ = Pushback::new(ErrorsAsFailures, |_: &Result<(), ()>| None::<Duration>);
     /// ```
     pub fn new(classifier: C, open_for: F) -> Pushback<C, F> {
         Pushback {
