@@ -36,8 +36,16 @@ async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Em
 }
 
 async fn get_status(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> u16 {
-    let request = hyper::Request::get("/").header("host", "localhost").body(Empty::new()).unwrap();
-    sender.send_request(request).await.unwrap().status().as_u16()
+    let request = hyper::Request::get("/")
+        .header("host", "localhost")
+        .body(Empty::new())
+        .unwrap();
+    sender
+        .send_request(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,7 +55,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
         if self.shared.times_calls() {
             let now = self.shared.clock.now();
             self.started = now;
-            if self.shared.observer.is_active() {
+            if self.shared.observed() {
                 self.shared.observer.emit(now, EventKind::Permitted);
             }
         }
@@ -98,7 +98,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             },
         );
         if let (Some(now), Some(elapsed)) = (now, elapsed) {
-            if called && self.shared.observer.is_active() {
+            if called && self.shared.observed() {
                 self.shared
                     .observer
                     .emit(now, EventKind::Finished { outcome, elapsed });
@@ -189,6 +189,7 @@ where
 {
     type Output = Result<Res, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called { future, guard } => {

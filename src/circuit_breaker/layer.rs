@@ -71,6 +71,48 @@ impl CircuitBreakerLayer {
     }
 }
 
+impl CircuitBreakerLayer {
+    /// A preset that opens early and backs off: failure rate ≥ 30 % over
+    /// the last 20 calls (at least 10); open 10 s, doubling with each re-open
+    /// up to 2 min, ±20 % jitter; one probe at a time, three successes to
+    /// close. For a dependency whose failures are expensive to wait on.
+    ///
+    /// ```
+    /// let layer = palisade::circuit_breaker::CircuitBreakerLayer::sensitive().name("payments").build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn sensitive() -> CircuitBreakerBuilder {
+        CircuitBreakerLayer::builder()
+            .count_window(20)
+            .failure_rate(0.3)
+            .minimum_calls(10)
+            .open_duration(
+                OpenDuration::exponential(Duration::from_secs(10), 2.0, Duration::from_secs(120))
+                    .jitter(0.2),
+            )
+    }
+
+    /// A preset that rides out bursts: failure rate ≥ 75 % over the last
+    /// minute (12 buckets of 5 s, at least 50 calls); open 30 s; two probes at
+    /// a time, 8 successes out of 10 to close. For high-traffic dependencies
+    /// with occasional error spikes.
+    ///
+    /// ```
+    /// let layer = palisade::circuit_breaker::CircuitBreakerLayer::tolerant().build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn tolerant() -> CircuitBreakerBuilder {
+        CircuitBreakerLayer::builder()
+            .time_window(Duration::from_secs(60), 12)
+            .failure_rate(0.75)
+            .minimum_calls(50)
+            .open_duration(OpenDuration::fixed(Duration::from_secs(30)))
+            .half_open(HalfOpen::new().max_probes(2).probes(10).success_rate(0.8))
+    }
+}
+
 impl<K, C, R> CircuitBreakerLayer<K, C, R>
 where
     K: Send + Sync + 'static,

@@ -29,6 +29,10 @@
 //! failure is the [`Classify`](crate::classify::Classify) you give
 //! (default: every `Err`); ignored calls count for nothing.
 //!
+//! Start from [`CircuitBreakerLayer::builder`] (failure rate ≥ 50 % over the
+//! last 100 calls), or from a preset: [`CircuitBreakerLayer::sensitive`],
+//! [`CircuitBreakerLayer::tolerant`].
+//!
 //! # States
 //!
 //! [`CircuitState`]: `Closed` → `Open` (for the [`OpenDuration`], fixed or

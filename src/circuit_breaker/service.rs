@@ -131,6 +131,7 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, K, C, R>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         if self.shared.config.mode == Mode::Backpressure && self.poll_permit(cx).is_pending() {
             return Poll::Pending;
@@ -138,6 +139,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         let reserved = self.reserved.take();
         let mut guard = match reserved {

@@ -39,12 +39,21 @@ pub(crate) struct Shared<K, C, R> {
     pub(crate) clock: C,
     random: R,
     pub(crate) observer: Observer,
+    timing: Timing,
     /// Read by every call: away from the `Arc`'s reference counts, which
     /// every call writes.
     hot: CachePadded<Hot>,
     /// Written by calls (count and time windows): away from `hot`.
     window: CachePadded<Window>,
     core: Mutex<Core>,
+}
+
+/// What a call must read from the clock, decided once when the layer is
+/// built.
+struct Timing {
+    times_calls: bool,
+    reads_end_time: bool,
+    observed: bool,
 }
 
 struct Hot {
@@ -91,8 +100,16 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         random: R,
         observer: Observer,
     ) -> Self {
+        let window = Window::new(config.model);
+        let observed = observer.is_active();
+        let times_calls = config.slow_calls.is_some() || observed;
         Shared {
-            window: CachePadded(Window::new(config.model)),
+            timing: Timing {
+                times_calls,
+                reads_end_time: times_calls || window.needs_time(),
+                observed,
+            },
+            window: CachePadded(window),
             config,
             classifier,
             clock,
@@ -119,14 +136,20 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     /// detection, or to time it for an observer.
     #[inline]
     pub(crate) fn times_calls(&self) -> bool {
-        self.config.slow_calls.is_some() || self.observer.is_active()
+        self.timing.times_calls
     }
 
     /// Whether a call's end must be read from the clock: to time it, or to
     /// place it in a time window.
     #[inline]
     pub(crate) fn reads_end_time(&self) -> bool {
-        self.times_calls() || self.window.needs_time()
+        self.timing.reads_end_time
+    }
+
+    /// Whether anyone receives events.
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        self.timing.observed
     }
 
     /// May a call go through now? On refusal, `Err(until)`: when a call may
@@ -194,7 +217,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     }
 
     fn reject(&self, now: Instant, until: Option<Instant>) {
-        if self.observer.is_active() {
+        if self.observed() {
             self.observer.emit(
                 now,
                 EventKind::Rejected {
@@ -263,7 +286,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 slow: report.slow,
             },
         );
-        if self.observer.is_active() {
+        if self.observed() {
             if let (Some(failure_rate), Some(slow_call_rate)) =
                 (stats.failure_rate(), stats.slow_call_rate())
             {

@@ -67,6 +67,7 @@ impl Window {
     }
 
     /// Records one call that finished at `now`; returns the counts after it.
+    #[inline]
     pub(crate) fn record(&self, now: Instant, sample: Sample) -> Stats {
         match self {
             Window::Consecutive(failures) => {
@@ -194,6 +195,7 @@ impl CountWindow {
         }
     }
 
+    #[inline]
     fn record(&self, sample: Sample) -> Stats {
         let stats = self.totals.stats();
         // A window full of fast successes is left as it is by one more: the
