@@ -4,7 +4,7 @@
 
 use std::{
     hint::black_box,
-    sync::Barrier,
+    sync::{Arc, Barrier},
     time::{Duration, Instant},
 };
 
@@ -41,6 +41,13 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| ready_call(&mut time, black_box(1)))
     });
 
+    let disabled = CircuitBreakerLayer::builder().build().unwrap();
+    disabled.handle().disable();
+    let mut disabled = disabled.layer(Echo);
+    group.bench_function("palisade, disabled (admits, counts nothing)", |b| {
+        b.iter(|| ready_call(&mut disabled, black_box(1)))
+    });
+
     let mut theirs = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .sliding_window_size(100)
@@ -49,6 +56,12 @@ fn single_thread(c: &mut Criterion) {
         .layer(Echo);
     group.bench_function("tower-resilience, count window 100", |b| {
         b.iter(|| ready_call(&mut theirs, black_box(1)))
+    });
+
+    // What every response future that refers to shared state pays.
+    let shared = Arc::new(0u64);
+    group.bench_function("reference: Arc clone + drop", |b| {
+        b.iter(|| drop(black_box(Arc::clone(&shared))))
     });
     group.finish();
 }
