@@ -11,7 +11,7 @@ use tower::{BoxError, Service};
 use super::{
     config::Mode,
     future::{Guard, ResponseFuture},
-    shared::{CloneRef, Shared},
+    shared::{CloneRef, Refusal, Shared},
 };
 use crate::{
     classify::{Classify, ErrorsAsFailures},
@@ -103,7 +103,9 @@ impl<S, K, C: Clock, R: Random> CircuitBreaker<S, K, C, R> {
         while self.reserved.is_none() {
             match self.shared.admit(Some(cx.waker())) {
                 Ok(permit) => self.reserved = Some(Guard::new(Arc::clone(&self.shared), permit)),
-                Err(Some(until)) => {
+                Err(Refusal {
+                    until: Some(until), ..
+                }) => {
                     let sleep = self
                         .sleep
                         .get_or_insert_with(|| Box::pin(self.shared.clock.sleep_until(until)));
@@ -112,7 +114,7 @@ impl<S, K, C: Clock, R: Random> CircuitBreaker<S, K, C, R> {
                         return Poll::Pending;
                     }
                 }
-                Err(None) => return Poll::Pending,
+                Err(_) => return Poll::Pending,
             }
         }
         Poll::Ready(())
@@ -146,7 +148,7 @@ where
             Some(guard) => guard,
             None => match self.shared.admit(None) {
                 Ok(permit) => Guard::new(Arc::clone(&self.shared), permit),
-                Err(until) => return ResponseFuture::rejected(self.shared.rejection(until)),
+                Err(refusal) => return ResponseFuture::rejected(self.shared.rejection(&refusal)),
             },
         };
         guard.start();

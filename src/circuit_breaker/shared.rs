@@ -82,6 +82,14 @@ pub(crate) enum Permit {
     Probe { id: u64 },
 }
 
+/// Why a call was refused: when a call may next go through, if known, and the
+/// wait until then as seen at the refusal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) until: Option<Instant>,
+    pub(crate) retry_after: Option<Duration>,
+}
+
 /// What one finished call reports.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Report {
@@ -152,13 +160,12 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         self.timing.observed
     }
 
-    /// May a call go through now? On refusal, `Err(until)`: when a call may
-    /// next go through, if known.
+    /// May a call go through now?
     ///
     /// `waker`, if given, is registered to be woken at the next change of
     /// state or freed probe slot (backpressure mode).
     #[inline]
-    pub(crate) fn admit(&self, waker: Option<&Waker>) -> Result<Permit, Option<Instant>> {
+    pub(crate) fn admit(&self, waker: Option<&Waker>) -> Result<Permit, Refusal> {
         match self.load_state() {
             CircuitState::Closed | CircuitState::MetricsOnly => Ok(Permit::Counted {
                 generation: self.hot.generation.load(Ordering::Acquire),
@@ -170,24 +177,15 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
 
     /// `admit` when not closed: under the lock, except to refuse while open.
     #[cold]
-    fn admit_slow(
-        &self,
-        state: CircuitState,
-        waker: Option<&Waker>,
-    ) -> Result<Permit, Option<Instant>> {
-        match state {
-            CircuitState::Open if waker.is_none() => {
-                // Rejecting while open needs no lock.
-                let now = self.clock.now();
-                let until = Instant::from_nanos(self.hot.open_until.load(Ordering::Acquire));
-                if now < until {
-                    self.reject(now, Some(until));
-                    return Err(Some(until));
-                }
-            }
-            _ => {}
-        }
+    fn admit_slow(&self, state: CircuitState, waker: Option<&Waker>) -> Result<Permit, Refusal> {
         let now = self.clock.now();
+        if state == CircuitState::Open && waker.is_none() {
+            // Refusing while open needs no lock.
+            let until = Instant::from_nanos(self.hot.open_until.load(Ordering::Acquire));
+            if now < until {
+                return Err(self.refuse(now, Some(until)));
+            }
+        }
         let mut core = lock(&self.core);
         let (admission, transition) = core.machine.admit(now, &self.config, &self.random);
         let woken = self.publish(&mut core, transition);
@@ -210,28 +208,28 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         };
         drop(core);
         self.announce(now, transition, woken);
-        if let Err(until) = result {
-            self.reject(now, until);
-        }
-        result
+        result.map_err(|until| self.refuse(now, until))
     }
 
-    fn reject(&self, now: Instant, until: Option<Instant>) {
+    /// A call refused at `now`, until `until` if known: the event, and what
+    /// the caller needs.
+    fn refuse(&self, now: Instant, until: Option<Instant>) -> Refusal {
+        let retry_after = until.map(|until| until - now);
         if self.observed() {
             self.observer.emit(
                 now,
                 EventKind::Rejected {
                     kind: RejectionKind::CircuitOpen,
-                    retry_after: until.map(|until| until - now),
+                    retry_after,
                 },
             );
         }
+        Refusal { until, retry_after }
     }
 
-    /// The error for a call refused at `until`.
-    pub(crate) fn rejection(&self, until: Option<Instant>) -> CircuitOpen {
-        let retry_after = until.map(|until| until - self.clock.now());
-        CircuitOpen::new(self.observer.name().clone(), retry_after)
+    /// The error for a refused call.
+    pub(crate) fn rejection(&self, refusal: &Refusal) -> CircuitOpen {
+        CircuitOpen::new(self.observer.name().clone(), refusal.retry_after)
     }
 
     /// A call made under `permit` finished (or was dropped, as `Ignored`).
