@@ -5,8 +5,11 @@
 use std::{
     convert::Infallible,
     future::{Future, Ready, ready},
+    hint::black_box,
     pin::pin,
+    sync::Barrier,
     task::{Context, Poll, Waker},
+    time::{Duration, Instant},
 };
 
 use tower::Service;
@@ -52,5 +55,49 @@ where
     spin_on(async {
         std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
         service.call(request).await
+    })
+}
+
+/// Two threads, each with its own clone of `state`, run `op` `iters` times
+/// at once; the time of the slower one. For `iter_custom`: each iteration is
+/// one operation on *each* thread, so aggregate throughput holds up when
+/// this stays under twice the one-thread time.
+pub fn on_two_threads<T, F>(state: T, iters: u64, op: F) -> Duration
+where
+    T: Clone + Send,
+    F: Fn(&mut T, u64) + Sync,
+{
+    let barrier = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut state = state.clone();
+                let (barrier, op) = (&barrier, &op);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        op(&mut state, black_box(i));
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap())
+            .max()
+            .unwrap()
+    })
+}
+
+/// [`on_two_threads`] with `ready_call` on clones of `service`.
+pub fn two_threads<S>(service: S, iters: u64) -> Duration
+where
+    S: Service<u64> + Clone + Send,
+    S::Error: std::fmt::Debug,
+{
+    on_two_threads(service, iters, |service, i| {
+        black_box(ready_call(service, i).unwrap());
     })
 }

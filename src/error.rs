@@ -359,6 +359,118 @@ fn chain<'a>(err: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Er
     std::iter::successors(Some(err), |&err| err.source())
 }
 
+/// A rate limiter refused a request whose cost exceeds what the limit can
+/// ever admit at once (its burst, or its limit per window): waiting would
+/// not help, so no `retry_after` is given. Not a [`Rejection`] — the request
+/// itself is at fault, and retrying it is pointless.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::error::Unsatisfiable;
+///
+/// let err = Unsatisfiable::new("uploads", 500, 100);
+/// assert_eq!(
+///     err.to_string(),
+///     "rate limiter `uploads` can never admit a request of cost 500: it admits at most 100 at once"
+/// );
+/// assert_eq!((err.cost(), err.capacity()), (500, 100));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rate limiter `{name}` can never admit a request of cost {cost}: it admits at most {capacity} at once"
+)]
+pub struct Unsatisfiable {
+    name: LayerName,
+    cost: u64,
+    capacity: u64,
+}
+
+impl Unsatisfiable {
+    /// A request of `cost` refused by the rate limiter `name`, which admits
+    /// at most `capacity` at once.
+    ///
+    /// ```
+    /// let err = palisade::error::Unsatisfiable::new("api", 3, 2);
+    /// assert_eq!(err.name(), "api");
+    /// ```
+    pub fn new(name: impl Into<LayerName>, cost: u64, capacity: u64) -> Unsatisfiable {
+        Unsatisfiable {
+            name: name.into(),
+            cost,
+            capacity,
+        }
+    }
+
+    /// The name of the rate limiter.
+    ///
+    /// ```
+    /// assert_eq!(palisade::error::Unsatisfiable::new("api", 3, 2).name(), "api");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The request's cost.
+    ///
+    /// ```
+    /// assert_eq!(palisade::error::Unsatisfiable::new("api", 3, 2).cost(), 3);
+    /// ```
+    pub fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// The most the limiter admits at once.
+    ///
+    /// ```
+    /// assert_eq!(palisade::error::Unsatisfiable::new("api", 3, 2).capacity(), 2);
+    /// ```
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+}
+
+/// A keyed rate limiter found no key in a request and is configured to
+/// refuse such requests ([`MissingKey::Reject`](crate::rate_limit::MissingKey::Reject),
+/// the default). Usually a set-up problem — say, a peer-address key on a
+/// server that does not record peer addresses — so it is not a
+/// [`Rejection`].
+///
+/// # Examples
+///
+/// ```
+/// use palisade::error::KeyMissing;
+///
+/// let err = KeyMissing::new("per_client");
+/// assert_eq!(err.to_string(), "rate limiter `per_client` found no key in the request");
+/// assert_eq!(err.name(), "per_client");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("rate limiter `{name}` found no key in the request")]
+pub struct KeyMissing {
+    name: LayerName,
+}
+
+impl KeyMissing {
+    /// The refusal of the rate limiter `name`.
+    ///
+    /// ```
+    /// let _ = palisade::error::KeyMissing::new("api");
+    /// ```
+    pub fn new(name: impl Into<LayerName>) -> KeyMissing {
+        KeyMissing { name: name.into() }
+    }
+
+    /// The name of the rate limiter.
+    ///
+    /// ```
+    /// assert_eq!(palisade::error::KeyMissing::new("api").name(), "api");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// A layer's configuration broke a rule: the layer was not built.
 ///
 /// Names the layer, the field and the rule, so the message says what to fix.

@@ -58,6 +58,7 @@ pub mod clock;
 pub mod error;
 pub mod observe;
 pub mod random;
+pub mod rate_limit;
 
 mod name;
 mod sync;

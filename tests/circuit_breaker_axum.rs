@@ -4,48 +4,25 @@
 
 #![cfg(feature = "http")]
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+mod common;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
 };
 
 use axum::{Router, error_handling::HandleErrorLayer, http::StatusCode, routing::get};
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use palisade::{
     circuit_breaker::{CircuitBreakerLayer, CircuitState},
     classify::ServerErrorsAsFailures,
     clock::ManualClock,
     error::CircuitOpen,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::{BoxError, ServiceBuilder};
 
-/// A connection of its own, with a request sender on it.
-async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-async fn get_status(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> u16 {
-    let request = hyper::Request::get("/")
-        .header("host", "localhost")
-        .body(Empty::new())
-        .unwrap();
-    sender
-        .send_request(request)
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+async fn get_status(sender: &mut common::Sender) -> u16 {
+    common::get(sender, &[]).await.status().as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +65,7 @@ async fn one_breaker_across_every_connection_and_request() {
     // Five failures, each on a connection of its own: a breaker per
     // connection would still be closed on every one of them.
     for _ in 0..5 {
-        let mut sender = connect(addr).await;
+        let mut sender = common::connect(addr).await;
         assert_eq!(get_status(&mut sender).await, 500);
     }
     assert_eq!(handle.state(), CircuitState::Open);
@@ -98,7 +75,7 @@ async fn one_breaker_across_every_connection_and_request() {
     let clients: Vec<_> = (0..32)
         .map(|_| {
             tokio::spawn(async move {
-                let mut sender = connect(addr).await;
+                let mut sender = common::connect(addr).await;
                 let mut statuses = Vec::new();
                 for _ in 0..10 {
                     statuses.push(get_status(&mut sender).await);

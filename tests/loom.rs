@@ -204,3 +204,38 @@ fn racing_callers_never_get_more_probes_than_allowed() {
         assert_eq!(layer.handle().metrics().probes_in_flight, 0);
     });
 }
+
+/// With time frozen, threads racing on one shared token bucket admit exactly
+/// its capacity in total: the compare-and-swap loses no token and makes none
+/// up.
+#[test]
+fn racing_callers_admit_exactly_the_bucket_capacity() {
+    use palisade::rate_limit::{Rate, RateLimitLayer};
+
+    loom::model(|| {
+        let layer = RateLimitLayer::builder()
+            .token_bucket(Rate::per_second(1), 3)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let service = layer.layer(service_fn(|()| async { Ok::<_, &'static str>(()) }));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut service = service.clone();
+                thread::spawn(move || {
+                    (0..2)
+                        .filter(|_| block_on(service.call(())).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let mut service = service;
+        let mine = usize::from(block_on(service.call(())).is_ok());
+        let admitted: usize = mine
+            + callers
+                .into_iter()
+                .map(|c| c.join().unwrap())
+                .sum::<usize>();
+        assert_eq!(admitted, 3);
+    });
+}

@@ -2,16 +2,12 @@
 //! an always-ready service, next to the bare service and tower-resilience's
 //! breaker; and two threads sharing one breaker.
 
-use std::{
-    hint::black_box,
-    sync::{Arc, Barrier},
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::circuit_breaker::CircuitBreakerLayer;
-use palisade_benches::{Echo, ready_call};
-use tower::{Layer, Service};
+use palisade_benches::{Echo, ready_call, two_threads};
+use tower::Layer;
 
 fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("circuit breaker, closed, 1 thread");
@@ -64,38 +60,6 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| drop(black_box(Arc::clone(&shared))))
     });
     group.finish();
-}
-
-/// Each iteration: both threads make one call through clones of one service.
-/// Aggregate throughput holds up if this takes at most twice the one-thread
-/// time of a call.
-fn two_threads<S>(service: S, iters: u64) -> Duration
-where
-    S: Service<u64> + Clone + Send,
-    S::Error: std::fmt::Debug,
-{
-    let barrier = Barrier::new(2);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut service = service.clone();
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        black_box(ready_call(&mut service, black_box(i)).unwrap());
-                    }
-                    start.elapsed()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap())
-            .max()
-            .unwrap()
-    })
 }
 
 fn shared_by_two_threads(c: &mut Criterion) {

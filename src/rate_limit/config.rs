@@ -1,0 +1,306 @@
+//! What a rate limiter is told: the algorithm and its numbers, the mode, the
+//! keys. Validated once, when the layer is built.
+
+use std::time::Duration;
+
+use super::{
+    core::Algorithm, fixed_window::fixed_window, sliding_log::SlidingLog, sliding_window::Segments,
+    token_bucket::TokenBucket,
+};
+use crate::error::{ConfigError, check};
+
+pub(crate) const LAYER: &str = "rate_limit";
+
+/// A refill rate: `tokens` every `per`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::rate_limit::Rate;
+///
+/// assert_eq!(Rate::per_second(100), Rate::new(100, Duration::from_secs(1)));
+/// assert_eq!(Rate::per_minute(30).interval(), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    tokens: u32,
+    per: Duration,
+}
+
+impl Rate {
+    /// `tokens` every `per`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let rate = palisade::rate_limit::Rate::new(5, Duration::from_millis(10));
+    /// assert_eq!(rate.interval(), Duration::from_millis(2));
+    /// ```
+    pub const fn new(tokens: u32, per: Duration) -> Rate {
+        Rate { tokens, per }
+    }
+
+    /// `tokens` a second.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::Rate::per_second(100);
+    /// ```
+    pub const fn per_second(tokens: u32) -> Rate {
+        Rate::new(tokens, Duration::from_secs(1))
+    }
+
+    /// `tokens` a minute.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::Rate::per_minute(600);
+    /// ```
+    pub const fn per_minute(tokens: u32) -> Rate {
+        Rate::new(tokens, Duration::from_secs(60))
+    }
+
+    /// The time between two tokens, rounded up to a whole nanosecond (the
+    /// bucket never refills faster than asked). Zero tokens: the whole
+    /// period.
+    ///
+    /// ```
+    /// let rate = palisade::rate_limit::Rate::per_second(3);
+    /// assert_eq!(rate.interval().as_nanos(), 333_333_334);
+    /// ```
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(
+            u64::try_from(self.per.as_nanos().div_ceil(u128::from(self.tokens.max(1))))
+                .unwrap_or(u64::MAX),
+        )
+    }
+}
+
+/// What to do with a request the key function finds no key in (for
+/// example, no peer address because the server was not set up to record
+/// it).
+///
+/// # Examples
+///
+/// ```
+/// use palisade::rate_limit::{MissingKey, RateLimitLayer};
+///
+/// let _ = RateLimitLayer::builder()
+///     .key(|request: &String| request.split_once(':').map(|(tenant, _)| tenant.to_owned()))
+///     .missing_key(MissingKey::Shared);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingKey {
+    /// Refuse it with a [`KeyMissing`](crate::error::KeyMissing) error
+    /// (the default): a misconfigured key function shows at once.
+    #[default]
+    Reject,
+    /// Count every request without a key against one limit they share.
+    Shared,
+    /// Let it through, unlimited.
+    Allow,
+}
+
+/// Which algorithm, with the numbers as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spec {
+    TokenBucket {
+        rate: Rate,
+        burst: u32,
+    },
+    SlidingWindow {
+        limit: u32,
+        window: Duration,
+        segments: u32,
+    },
+    SlidingLog {
+        limit: u32,
+        window: Duration,
+    },
+    FixedWindow {
+        limit: u32,
+        window: Duration,
+    },
+}
+
+/// What happens to a request over the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Reject,
+    Wait(Duration),
+    Backpressure,
+}
+
+impl Mode {
+    /// How long a request may wait for capacity, in nanoseconds.
+    pub(crate) fn max_wait(self) -> u64 {
+        match self {
+            Mode::Wait(wait) => nanos(wait),
+            Mode::Reject | Mode::Backpressure => 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) spec: Spec,
+    pub(crate) mode: Mode,
+    pub(crate) max_keys: usize,
+    pub(crate) shards: usize,
+    pub(crate) missing_key: MissingKey,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            spec: Spec::TokenBucket {
+                rate: Rate::per_second(100),
+                burst: 100,
+            },
+            mode: Mode::Reject,
+            max_keys: 100_000,
+            shards: 16,
+            missing_key: MissingKey::Reject,
+        }
+    }
+}
+
+/// The largest window or period: keeps every instant sum in range.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+impl Config {
+    /// Checks the configuration and makes the algorithm. `keyed` and
+    /// `weighted` say whether a key function and a cost function were given.
+    pub(crate) fn algorithm(&self, keyed: bool, weighted: bool) -> Result<Algorithm, ConfigError> {
+        if let Mode::Wait(wait) = self.mode {
+            check::positive(LAYER, "wait_up_to", wait)?;
+            at_most("wait_up_to", wait, LONGEST)?;
+        }
+        if self.mode == Mode::Backpressure && (keyed || weighted) {
+            return Err(ConfigError::new(
+                LAYER,
+                "backpressure",
+                "needs a shared limit of one unit a request: `poll_ready` cannot see the \
+                 request's key or cost (use `wait_up_to` instead)",
+            ));
+        }
+        if keyed {
+            check::at_least_one(LAYER, "max_keys", count(self.max_keys))?;
+            if !self.shards.is_power_of_two() {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "shards",
+                    format!("must be a power of two, got {}", self.shards),
+                ));
+            }
+        }
+        let max_wait = self.mode.max_wait();
+        Ok(match self.spec {
+            Spec::TokenBucket { rate, burst } => {
+                check::at_least_one(LAYER, "rate.tokens", rate.tokens)?;
+                check::positive(LAYER, "rate.per", rate.per)?;
+                at_most("rate.per", rate.per, LONGEST)?;
+                check::at_least_one(LAYER, "burst", burst)?;
+                let interval = nanos(rate.interval());
+                if u128::from(rate.tokens) > rate.per.as_nanos() {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "rate",
+                        "must be at most one token a nanosecond",
+                    ));
+                }
+                if interval
+                    .checked_mul(u64::from(burst))
+                    .is_none_or(|t| t > nanos(LONGEST))
+                {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "burst",
+                        format!("refills in more than 100 years at {rate:?}, got {burst}"),
+                    ));
+                }
+                Algorithm::TokenBucket(TokenBucket::new(interval, u64::from(burst)))
+            }
+            Spec::SlidingWindow {
+                limit,
+                window,
+                segments,
+            } => {
+                check::at_least_one(LAYER, "limit", limit)?;
+                check::positive(LAYER, "window", window)?;
+                at_most("window", window, LONGEST)?;
+                check::at_least_one(LAYER, "segments", segments)?;
+                let segment = nanos(window).div_ceil(u64::from(segments));
+                if u64::from(segments) > nanos(window) || segments > 4096 {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "segments",
+                        format!(
+                            "must be at most 4096 and at most the window in nanoseconds, got {segments}"
+                        ),
+                    ));
+                }
+                Algorithm::Segments(Segments::new(
+                    u64::from(limit),
+                    segment,
+                    u64::from(segments) + 1,
+                    ahead(max_wait, segment)?,
+                ))
+            }
+            Spec::SlidingLog { limit, window } => {
+                check::at_least_one(LAYER, "limit", limit)?;
+                check::positive(LAYER, "window", window)?;
+                at_most("window", window, LONGEST)?;
+                Algorithm::SlidingLog(SlidingLog::new(u64::from(limit), nanos(window)))
+            }
+            Spec::FixedWindow { limit, window } => {
+                check::at_least_one(LAYER, "limit", limit)?;
+                check::positive(LAYER, "window", window)?;
+                at_most("window", window, LONGEST)?;
+                let window = nanos(window);
+                Algorithm::Segments(fixed_window(
+                    u64::from(limit),
+                    window,
+                    ahead(max_wait, window)?,
+                ))
+            }
+        })
+    }
+}
+
+/// How many segments past the current one a wait of `max_wait` may book.
+fn ahead(max_wait: u64, segment: u64) -> Result<u64, ConfigError> {
+    if max_wait == 0 {
+        return Ok(0);
+    }
+    let ahead = max_wait / segment + 1;
+    if ahead > 1 << 16 {
+        return Err(ConfigError::new(
+            LAYER,
+            "wait_up_to",
+            format!(
+                "spans {ahead} window segments; at most 65536 can hold reservations \
+                 (wait less, or use longer segments)"
+            ),
+        ));
+    }
+    Ok(ahead)
+}
+
+fn at_most(field: &'static str, duration: Duration, max: Duration) -> Result<(), ConfigError> {
+    if duration > max {
+        return Err(ConfigError::new(
+            LAYER,
+            field,
+            format!("must be at most 100 years, got {duration:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `duration` in nanoseconds; callers have bounded it by [`LONGEST`].
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

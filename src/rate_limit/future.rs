@@ -1,0 +1,135 @@
+//! The response future of [`RateLimit`](super::RateLimit).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use pin_project_lite::pin_project;
+use tower::{BoxError, Service};
+
+use crate::clock::Clock;
+
+pin_project! {
+    /// The response future of [`RateLimit`](super::RateLimit): the wrapped
+    /// service's future; or, for a request that reserved capacity still to
+    /// come, a sleep on the layer's clock until it is due and then the call;
+    /// or an immediate refusal.
+    ///
+    /// Dropping a waiting future gives nothing back: the capacity it
+    /// reserved stays used, as if the request had gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::rate_limit::RateLimitLayer;
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = RateLimitLayer::builder().build().unwrap();
+    /// let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// let future /* : ResponseFuture<_, u32, _> */ = service.call(7);
+    /// assert_eq!(future.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S: Service<Req>, Req, C: Clock> {
+        #[pin]
+        kind: Kind<S, Req, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S: Service<Req>, Req, C: Clock> {
+        Called {
+            #[pin]
+            future: S::Future,
+        },
+        Waiting {
+            #[pin]
+            sleep: C::Sleep,
+            service: Option<S>,
+            request: Option<Req>,
+        },
+        Rejected {
+            error: Option<BoxError>,
+        },
+    }
+}
+
+impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
+    pub(crate) fn called(future: S::Future) -> Self {
+        ResponseFuture {
+            kind: Kind::Called { future },
+        }
+    }
+
+    pub(crate) fn waiting(sleep: C::Sleep, service: S, request: Req) -> Self {
+        ResponseFuture {
+            kind: Kind::Waiting {
+                sleep,
+                service: Some(service),
+                request: Some(request),
+            },
+        }
+    }
+
+    pub(crate) fn rejected(error: BoxError) -> Self {
+        ResponseFuture {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+}
+
+impl<S, Req, C> Future for ResponseFuture<S, Req, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Clock,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        loop {
+            match kind.as_mut().project() {
+                KindProj::Called { future } => return future.poll(cx).map_err(Into::into),
+                KindProj::Waiting {
+                    sleep,
+                    service,
+                    request,
+                } => {
+                    ready!(sleep.poll(cx));
+                    let (mut service, request) = service
+                        .take()
+                        .zip(request.take())
+                        .expect("ResponseFuture polled after completion");
+                    // `service` was made ready for this request before it waited.
+                    let future = service.call(request);
+                    kind.set(Kind::Called { future });
+                }
+                KindProj::Rejected { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+            }
+        }
+    }
+}
+
+impl<S: Service<Req>, Req, C: Clock> fmt::Debug for ResponseFuture<S, Req, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Called { .. } => "called",
+            Kind::Waiting { .. } => "waiting",
+            Kind::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,426 @@
+//! The rate limiter as a [`Layer`], and its builder.
+
+use std::{fmt, time::Duration};
+
+use tower::Layer;
+
+use super::{
+    config::{Config, MissingKey, Mode, Rate, Spec},
+    request::{NoKey, UnitCost},
+    service::RateLimit,
+    shared::Shared,
+};
+use crate::{
+    LayerName,
+    clock::{Clock, TokioClock},
+    error::ConfigError,
+    observe::{Event, Observe},
+    sync::Arc,
+};
+
+/// A [`Layer`] that puts services behind a rate limit.
+///
+/// The limit's state is created when the layer is built: every service the
+/// layer makes, and every clone of those, counts against it — one limit
+/// across every connection of a server.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::rate_limit::{Rate, RateLimitLayer};
+/// use tower::ServiceBuilder;
+///
+/// // 100 requests a second, bursts of up to 120.
+/// let limit = RateLimitLayer::builder()
+///     .name("api")
+///     .token_bucket(Rate::per_second(100), 120)
+///     .build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(limit)
+///     .service_fn(|request: String| async move { Ok::<_, std::io::Error>(request) });
+/// # let _ = service;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct RateLimitLayer<X = NoKey, W = UnitCost, C: Clock = TokioClock> {
+    shared: Arc<Shared<X, W, C>>,
+}
+
+impl RateLimitLayer {
+    /// A builder with the defaults: a token bucket of 100 requests a second
+    /// with bursts of 100, one limit shared by all requests, refusing at once
+    /// what is over it; the tokio clock.
+    ///
+    /// ```
+    /// let layer = palisade::rate_limit::RateLimitLayer::builder().build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn builder() -> RateLimitBuilder {
+        RateLimitBuilder {
+            config: Config::default(),
+            keyed: false,
+            weighted: false,
+            keys: NoKey,
+            costs: UnitCost,
+            clock: TokioClock::new(),
+            observe: Observe::new(),
+        }
+    }
+}
+
+impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
+    /// How many keys a keyed limit holds state for right now (at most
+    /// [`max_keys`](RateLimitBuilder::max_keys)); 0 for a shared limit.
+    ///
+    /// ```
+    /// let layer = palisade::rate_limit::RateLimitLayer::builder().build().unwrap();
+    /// assert_eq!(layer.tracked_keys(), 0);
+    /// ```
+    pub fn tracked_keys(&self) -> usize {
+        self.shared.tracked_keys()
+    }
+
+    /// The limit as a quota per window — a window's limit and length, or a
+    /// bucket's capacity and the time it takes to refill it — as the
+    /// `RateLimit-Policy` header states it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    ///
+    /// let layer = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 20).build()?;
+    /// assert_eq!(layer.quota(), (20, Duration::from_secs(2)));
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn quota(&self) -> (u64, Duration) {
+        let (quota, window) = self.shared.algorithm().quota();
+        (quota, Duration::from_nanos(window))
+    }
+
+    /// The layer's name, as in its events and errors.
+    ///
+    /// ```
+    /// let layer = palisade::rate_limit::RateLimitLayer::builder().name("api").build().unwrap();
+    /// assert_eq!(layer.name(), "api");
+    /// ```
+    pub fn name(&self) -> &LayerName {
+        self.shared.observer().name()
+    }
+}
+
+impl<S, X, W, C: Clock> Layer<S> for RateLimitLayer<X, W, C> {
+    type Service = RateLimit<S, X, W, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<X, W, C: Clock> Clone for RateLimitLayer<X, W, C> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<X, W, C: Clock> fmt::Debug for RateLimitLayer<X, W, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.shared)
+            .finish()
+    }
+}
+
+/// Configures a [`RateLimitLayer`]; [`build`](RateLimitBuilder::build)
+/// checks the configuration.
+///
+/// # Examples
+///
+/// ```
+/// use std::{net::IpAddr, time::Duration};
+/// use palisade::{clock::ManualClock, rate_limit::RateLimitLayer};
+///
+/// // Per client: 60 requests a minute over a sliding window of 6 segments;
+/// // a request over the limit may wait up to 250 ms for room.
+/// let layer = RateLimitLayer::builder()
+///     .sliding_window(60, Duration::from_secs(60), 6)
+///     .key(|request: &(IpAddr, String)| Some(request.0))
+///     .max_keys(50_000)
+///     .wait_up_to(Duration::from_millis(250))
+///     .clock(ManualClock::new())
+///     .build()?;
+/// # let _ = layer;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct RateLimitBuilder<X = NoKey, W = UnitCost, C = TokioClock> {
+    config: Config,
+    keyed: bool,
+    weighted: bool,
+    keys: X,
+    costs: W,
+    clock: C,
+    observe: Observe,
+}
+
+impl<X, W, C> RateLimitBuilder<X, W, C> {
+    /// Names the limiter in events, metrics and errors.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().name("search");
+    /// ```
+    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Adds a listener for the limiter's events: a
+    /// [`Rejected`](crate::observe::EventKind::Rejected) event for each
+    /// request refused as over the limit.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .on_event(|event| println!("{:?}", event.kind));
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.observe = self.observe.on_event(listener);
+        self
+    }
+
+    /// A token bucket holding `burst` tokens, refilled at `rate`: bursts of
+    /// up to `burst`, and `rate` on average. See
+    /// [the module docs](super#algorithms).
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    /// let _ = RateLimitLayer::builder().token_bucket(Rate::per_second(100), 120);
+    /// ```
+    pub fn token_bucket(mut self, rate: Rate, burst: u32) -> Self {
+        self.config.spec = Spec::TokenBucket { rate, burst };
+        self
+    }
+
+    /// At most `limit` per `window`, counted in `segments` segments: never
+    /// more than `limit` in any interval of length `window`. See
+    /// [the module docs](super#algorithms) for its error bound.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .sliding_window(1_000, Duration::from_secs(60), 12);
+    /// ```
+    pub fn sliding_window(mut self, limit: u32, window: Duration, segments: u32) -> Self {
+        self.config.spec = Spec::SlidingWindow {
+            limit,
+            window,
+            segments,
+        };
+        self
+    }
+
+    /// Exactly `limit` per sliding `window`, remembering each request (memory
+    /// up to `limit` entries per limit).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .sliding_log(10, Duration::from_secs(1));
+    /// ```
+    pub fn sliding_log(mut self, limit: u32, window: Duration) -> Self {
+        self.config.spec = Spec::SlidingLog { limit, window };
+        self
+    }
+
+    /// `limit` per fixed `window`, windows laid end to end from the clock's
+    /// zero. Lets up to 2 × `limit` through across a window's edge.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .fixed_window(100, Duration::from_secs(1));
+    /// ```
+    pub fn fixed_window(mut self, limit: u32, window: Duration) -> Self {
+        self.config.spec = Spec::FixedWindow { limit, window };
+        self
+    }
+
+    /// Reject mode (the default): a request over the limit fails at once
+    /// with a [`RateLimited`](crate::error::RateLimited) error whose
+    /// `retry_after()` is the exact time until it would be admitted.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().reject();
+    /// ```
+    pub fn reject(mut self) -> Self {
+        self.config.mode = Mode::Reject;
+        self
+    }
+
+    /// Wait mode: a request over the limit reserves capacity to come and
+    /// waits for it (on the clock) when it is due within `max_wait`; it is
+    /// refused otherwise. Waiters go in the order they came, each at its own
+    /// time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().wait_up_to(Duration::from_millis(100));
+    /// ```
+    pub fn wait_up_to(mut self, max_wait: Duration) -> Self {
+        self.config.mode = Mode::Wait(max_wait);
+        self
+    }
+
+    /// Backpressure mode: `poll_ready` stays pending until a unit of the
+    /// limit is available, woken through the clock when it is due, and takes
+    /// it for the next call. Needs a shared limit of one unit a request (no
+    /// [`key`](Self::key), no [`cost`](Self::cost)).
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().backpressure();
+    /// ```
+    pub fn backpressure(mut self) -> Self {
+        self.config.mode = Mode::Backpressure;
+        self
+    }
+
+    /// A limit per key: `keys` picks each request's key (any
+    /// [`KeyExtractor`](super::KeyExtractor), such as a closure
+    /// `Fn(&Req) -> Option<K>`). See [the module docs](super#keys).
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .key(|request: &(u64, String)| Some(request.0));
+    /// ```
+    pub fn key<X2>(self, keys: X2) -> RateLimitBuilder<X2, W, C> {
+        RateLimitBuilder {
+            config: self.config,
+            keyed: true,
+            weighted: self.weighted,
+            keys,
+            costs: self.costs,
+            clock: self.clock,
+            observe: self.observe,
+        }
+    }
+
+    /// The most keys a keyed limit holds state for. Default 100 000.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().max_keys(10_000);
+    /// ```
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.config.max_keys = max_keys;
+        self
+    }
+
+    /// How many independently locked shards a keyed limit's table is split
+    /// in; a power of two. Default 16.
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder().shards(64);
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.config.shards = shards;
+        self
+    }
+
+    /// What to do with a request in which the key extractor finds no key.
+    /// Default: [`MissingKey::Reject`].
+    ///
+    /// ```
+    /// use palisade::rate_limit::{MissingKey, RateLimitLayer};
+    /// let _ = RateLimitLayer::builder().missing_key(MissingKey::Shared);
+    /// ```
+    pub fn missing_key(mut self, missing_key: MissingKey) -> Self {
+        self.config.missing_key = missing_key;
+        self
+    }
+
+    /// What a request costs: any [`Cost`](super::Cost), such as a closure
+    /// `Fn(&Req) -> u32`. Default: 1 per request. A request costing more
+    /// than the limit admits at once fails with
+    /// [`Unsatisfiable`](crate::error::Unsatisfiable).
+    ///
+    /// ```
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .cost(|batch: &Vec<u8>| batch.len() as u32);
+    /// ```
+    pub fn cost<W2>(self, costs: W2) -> RateLimitBuilder<X, W2, C> {
+        RateLimitBuilder {
+            config: self.config,
+            keyed: self.keyed,
+            weighted: true,
+            keys: self.keys,
+            costs,
+            clock: self.clock,
+            observe: self.observe,
+        }
+    }
+
+    /// The clock every decision reads and every wait sleeps on. Default:
+    /// [`TokioClock`].
+    ///
+    /// ```
+    /// use palisade::{clock::ManualClock, rate_limit::RateLimitLayer};
+    /// let _ = RateLimitLayer::builder().clock(ManualClock::new());
+    /// ```
+    pub fn clock<C2: Clock>(self, clock: C2) -> RateLimitBuilder<X, W, C2> {
+        RateLimitBuilder {
+            config: self.config,
+            keyed: self.keyed,
+            weighted: self.weighted,
+            keys: self.keys,
+            costs: self.costs,
+            clock,
+            observe: self.observe,
+        }
+    }
+}
+
+impl<X, W, C: Clock> RateLimitBuilder<X, W, C> {
+    /// Checks the configuration and builds the layer, creating the limit's
+    /// shared state.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when a limit, burst, rate, count or
+    /// duration is 0, a rate exceeds one token a nanosecond, a window or
+    /// refill time exceeds 100 years, a window has more segments than 4096
+    /// or than nanoseconds, `shards` is not a power of two, a wait spans more
+    /// than 65 536 window segments, or backpressure is asked of a keyed or
+    /// weighted limit.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    /// let err = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 0).build().unwrap_err();
+    /// assert_eq!(err.field(), "burst");
+    /// ```
+    pub fn build(self) -> Result<RateLimitLayer<X, W, C>, ConfigError> {
+        let algorithm = self.config.algorithm(self.keyed, self.weighted)?;
+        let observer = self.observe.build("rate_limit");
+        Ok(RateLimitLayer {
+            shared: Arc::new(Shared::new(
+                &self.config,
+                algorithm,
+                self.keyed,
+                self.keys,
+                self.costs,
+                self.clock,
+                observer,
+            )),
+        })
+    }
+}
+
+impl<X, W, C> fmt::Debug for RateLimitBuilder<X, W, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("config", &self.config)
+            .field("keyed", &self.keyed)
+            .field("weighted", &self.weighted)
+            .field("observe", &self.observe)
+            .finish_non_exhaustive()
+    }
+}

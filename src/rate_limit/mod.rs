@@ -1,0 +1,136 @@
+//! Rate limiting: admit at most so many requests per unit of time — shared
+//! by every connection, or per client — and tell the caller exactly when to
+//! come back.
+//!
+//! Compared with tower's `RateLimit`:
+//!
+//! - **One limit across every clone and connection.** The state is created
+//!   when the layer is built; every service it makes, and every clone,
+//!   counts against it. tower's `RateLimit` keeps its state per service
+//!   instance (tower#794), so under axum, which clones the service per
+//!   connection, a limit of 5 a second let 1 500 through (axum#2634).
+//! - **It refuses instead of stalling** (by default). tower's `RateLimit`
+//!   only makes `poll_ready` wait. Here a request over the limit fails at
+//!   once with [`RateLimited`](crate::error::RateLimited), whose
+//!   `retry_after()` is the exact wait; waiting up to a bound and
+//!   `poll_ready` backpressure are opt-in modes.
+//! - **Bursts, weights, keys.** Four algorithms, a cost per request, a limit
+//!   per key in bounded memory.
+//! - **Time comes from the [`Clock`](crate::clock::Clock)**: a test with a
+//!   [`ManualClock`](crate::clock::ManualClock) advances time and never
+//!   sleeps.
+//!
+//! # Algorithms
+//!
+//! Each is a pure core that takes `now`; all count in whole nanoseconds of
+//! the layer's clock.
+//!
+//! | builder | admits | state | notes |
+//! |---|---|---|---|
+//! | [`token_bucket(rate, burst)`](RateLimitBuilder::token_bucket) (default) | bursts up to `burst`, `rate` on average: at most `burst + rate·t` in any span `t` | one atomic word | GCRA: an admission is one compare-and-swap, a refusal writes nothing |
+//! | [`sliding_window(limit, window, segments)`](RateLimitBuilder::sliding_window) | never more than `limit` in any interval of length `window` | `segments + 1` counters | a request counts until its whole segment has left the window: at most `window / segments` longer than exact |
+//! | [`sliding_log(limit, window)`](RateLimitBuilder::sliding_log) | exactly `limit` per sliding `window` | up to `limit` entries | exact, and the most memory |
+//! | [`fixed_window(limit, window)`](RateLimitBuilder::fixed_window) | `limit` per window, windows aligned on the clock's zero | one counter | up to 2 × `limit` across a window's edge |
+//!
+//! A request's [`Cost`] (default 1) is taken from the limit. A cost above
+//! what the limit admits at once — the burst, the window's limit — can never
+//! be satisfied: it fails with [`Unsatisfiable`](crate::error::Unsatisfiable)
+//! instead of waiting.
+//!
+//! A shared token bucket is lock-free. Windows and logs, and keyed limits,
+//! take a lock for the decision (one per shard for keyed limits).
+//!
+//! # Modes
+//!
+//! - **Reject** (default): over the limit, the call fails at once with
+//!   [`RateLimited`](crate::error::RateLimited); `retry_after()` is exact —
+//!   the same request is still refused 1 ns before it and admitted at it,
+//!   if nothing else is admitted meanwhile. The wrapped service is not
+//!   called.
+//! - **Wait up to `d`** ([`wait_up_to`](RateLimitBuilder::wait_up_to)): a
+//!   request over the limit reserves capacity to come and its response
+//!   future sleeps on the clock until it is due — when that is within `d`;
+//!   otherwise it is refused as in reject mode. Reservations are made in
+//!   arrival order and each waiter wakes at its own time, not all at once.
+//!   The future holds the service made ready for it while it sleeps (see
+//!   [`RateLimit`]'s *Clone*); dropping it does not give its reservation
+//!   back.
+//! - **Backpressure** ([`backpressure`](RateLimitBuilder::backpressure)):
+//!   `poll_ready` is pending until a unit of the limit is available, woken
+//!   through the clock exactly when it is due, and takes it for the next
+//!   call (as tower's `RateLimit` does; a unit taken by a service that is
+//!   then never called is not given back). Since `poll_ready` does not see
+//!   the request, this mode needs a shared limit of one unit a request.
+//!
+//! # Keys
+//!
+//! With [`key`](RateLimitBuilder::key), each key gets a limit of its own:
+//! per client address, API key, tenant. Memory is bounded by
+//! [`max_keys`](RateLimitBuilder::max_keys): keys whose limit has fully
+//! recovered are forgotten when room is needed, and a key that is still
+//! limited is never forgotten — so eviction cannot let a key exceed its
+//! limit; when every slot holds a limited key, a new key is refused until
+//! one recovers. The details are in the docs of the key table below.
+//! A request without a key is handled as [`MissingKey`] says.
+//!
+//! With feature `http`, [`http`] has key extractors for the client's address
+//! — the peer's, or from forwarding headers only when the peer is a trusted
+//! proxy — and turns a refusal into `429 Too Many Requests` with
+//! `Retry-After`.
+//!
+//! # Events
+//!
+//! Each refusal as over the limit emits a
+//! [`Rejected`](crate::observe::EventKind::Rejected) event (and, with the
+//! sink features, the `palisade_rejections_total` counter).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{
+//!     clock::ManualClock,
+//!     error::RateLimited,
+//!     rate_limit::{Rate, RateLimitLayer},
+//! };
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let clock = ManualClock::new();
+//! let layer = RateLimitLayer::builder()
+//!     .token_bucket(Rate::per_second(10), 2)
+//!     .clock(clock.clone())
+//!     .build()
+//!     .unwrap();
+//! let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+//!
+//! assert_eq!(service.ready().await.unwrap().call(1).await.unwrap(), 1);
+//! assert_eq!(service.ready().await.unwrap().call(2).await.unwrap(), 2);
+//! let err = service.ready().await.unwrap().call(3).await.unwrap_err();
+//! let refused = err.downcast_ref::<RateLimited>().unwrap();
+//! assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+//!
+//! clock.advance(Duration::from_millis(100));
+//! assert_eq!(service.ready().await.unwrap().call(3).await.unwrap(), 3);
+//! # }
+//! ```
+
+mod config;
+mod core;
+mod fixed_window;
+pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
+mod keyed;
+mod layer;
+mod request;
+mod service;
+mod shared;
+mod sliding_log;
+mod sliding_window;
+mod token_bucket;
+
+pub use config::{MissingKey, Rate};
+pub use layer::{RateLimitBuilder, RateLimitLayer};
+pub use request::{Cost, KeyExtractor, NoKey, UnitCost};
+pub use service::RateLimit;
