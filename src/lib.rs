@@ -3,10 +3,10 @@
 //! `Service`, all driven by one [`Clock`](clock::Clock) you can control in
 //! tests.
 //!
-//! This release holds the foundation every layer stands on:
-//!
 //! | module | what it gives |
 //! |---|---|
+//! | [`circuit_breaker`] | stop calling a failing service, probe before trusting it again |
+//! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -30,8 +30,9 @@
 //! |---|---|---|
 //! | `metrics` | no | the `metrics` sink of [`observe`] |
 //! | `tracing` | no | the `tracing` sink of [`observe`] |
-//! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]) |
+//! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`] |
 //! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]); implies `http` |
+//! | `axum` | no | the rate limiter's client-address key reads axum's `ConnectInfo`; implies `http` |
 //! | `full` | no | all of the above |
 //!
 //! # Example: a test that controls time

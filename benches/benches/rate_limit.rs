@@ -112,6 +112,23 @@ fn single_thread(c: &mut Criterion) {
             ready_call(&mut keyed, black_box(i))
         })
     });
+    let mut keyed_manual = RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .key(|request: &u64| Some(request % 1024))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .layer(Echo);
+    let mut i = 0u64;
+    group.bench_function(
+        "palisade, token bucket per key, ManualClock (no clock cost)",
+        |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                ready_call(&mut keyed_manual, black_box(i))
+            })
+        },
+    );
     let governor = RateLimiter::keyed(quota());
     let mut i = 0u64;
     group.bench_function("governor, keyed check (not a layer)", |b| {

@@ -47,15 +47,25 @@ pin_project! {
             #[pin]
             future: S::Future,
         },
+        // Boxed: a wait is rare and long, and keeping the sleep, the service
+        // and the request out of line keeps every other response future small.
         Waiting {
-            #[pin]
-            sleep: C::Sleep,
-            service: Option<S>,
-            request: Option<Req>,
+            waiting: Pin<Box<Waiting<S, Req, C>>>,
         },
         Rejected {
             error: Option<BoxError>,
         },
+    }
+}
+
+pin_project! {
+    /// A request waiting for the capacity it reserved.
+    #[project = WaitingProj]
+    struct Waiting<S, Req, C: Clock> {
+        #[pin]
+        sleep: C::Sleep,
+        service: Option<S>,
+        request: Option<Req>,
     }
 }
 
@@ -69,9 +79,11 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
     pub(crate) fn waiting(sleep: C::Sleep, service: S, request: Req) -> Self {
         ResponseFuture {
             kind: Kind::Waiting {
-                sleep,
-                service: Some(service),
-                request: Some(request),
+                waiting: Box::pin(Waiting {
+                    sleep,
+                    service: Some(service),
+                    request: Some(request),
+                }),
             },
         }
     }
@@ -97,11 +109,12 @@ where
         loop {
             match kind.as_mut().project() {
                 KindProj::Called { future } => return future.poll(cx).map_err(Into::into),
-                KindProj::Waiting {
-                    sleep,
-                    service,
-                    request,
-                } => {
+                KindProj::Waiting { waiting } => {
+                    let WaitingProj {
+                        sleep,
+                        service,
+                        request,
+                    } = waiting.as_mut().project();
                     ready!(sleep.poll(cx));
                     let (mut service, request) = service
                         .take()

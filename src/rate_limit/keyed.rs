@@ -1,28 +1,7 @@
-//! Limits per key, in bounded memory.
-//!
-//! Each key (a client address, an API key, a tenant…) gets the state of its
-//! own limit. Keys are identified by a 64-bit SipHash of the key under a
-//! random per-layer seed, so the table stores eight bytes a key whatever the
-//! key's type, and a client cannot choose keys that collide: two distinct
-//! keys share a limit only by a hash collision, with odds around
-//! `keys² / 2⁶⁵` (under 3 × 10⁻⁸ for a million keys).
-//!
-//! The table is split in shards, each behind its own lock, chosen by the
-//! hash: requests for different keys rarely wait on each other.
-//!
-//! # Memory bound and eviction
-//!
-//! Each shard holds at most `max_keys / shards` keys, so the table never
-//! holds more than `max_keys`, whatever the number of distinct keys seen. A
-//! new key arriving at a full shard makes the shard forget every key that is
-//! *idle* — whose state has recovered completely, so that forgetting it
-//! changes no decision: a full bucket, a window with nothing left in it.
-//! **A key that is still limited is never evicted**, so eviction can never
-//! let a key exceed its limit. When no key of the shard is idle, the new key
-//! is refused — as rate limited, with `retry_after` the time until the
-//! shard's first key goes idle — and the shard is not searched again before
-//! then: a flood of new keys costs one scan of a shard per idle period, not
-//! one per request.
+//! Limits per key, in bounded memory: a table of limit states keyed by a
+//! 64-bit SipHash of the key, split in independently locked shards. Its
+//! contract — identity, memory bound, eviction of idle keys only — is
+//! documented for users in [the module docs](super#keys).
 
 use std::{
     collections::HashMap,

@@ -65,13 +65,30 @@
 //! # Keys
 //!
 //! With [`key`](RateLimitBuilder::key), each key gets a limit of its own:
-//! per client address, API key, tenant. Memory is bounded by
-//! [`max_keys`](RateLimitBuilder::max_keys): keys whose limit has fully
-//! recovered are forgotten when room is needed, and a key that is still
-//! limited is never forgotten — so eviction cannot let a key exceed its
-//! limit; when every slot holds a limited key, a new key is refused until
-//! one recovers. The details are in the docs of the key table below.
-//! A request without a key is handled as [`MissingKey`] says.
+//! per client address, API key, tenant. A request without a key is handled
+//! as [`MissingKey`] says.
+//!
+//! - **Identity.** Keys are identified by a 64-bit SipHash under a random
+//!   per-layer seed: eight bytes a key whatever its type, and a client
+//!   cannot pick keys that collide. Two distinct keys share a limit only by
+//!   a hash collision, with odds around `keys² / 2⁶⁵` (under 3 × 10⁻⁸ for a
+//!   million keys).
+//! - **Concurrency.** The table is split in [`shards`](RateLimitBuilder::shards),
+//!   each behind its own lock, chosen by the hash.
+//! - **Memory bound.** Each shard holds at most `max_keys / shards` keys,
+//!   so the table never holds more than
+//!   [`max_keys`](RateLimitBuilder::max_keys), whatever the number of
+//!   distinct keys seen.
+//! - **Eviction.** A new key arriving at a full shard makes the shard forget
+//!   every *idle* key — one whose limit has fully recovered (a full bucket,
+//!   a window with nothing left in it), so that forgetting it changes no
+//!   decision. **A key that is still limited is never forgotten**, so
+//!   eviction can never let a key exceed its limit. When no key of the shard
+//!   is idle, the new key is refused as rate limited, with `retry_after` the
+//!   time until the shard's first key goes idle, and the shard is not
+//!   searched again before then: a flood of new keys costs one scan of a
+//!   shard per idle period, not one per request. Idle keys are not removed
+//!   otherwise: the table fills up to its bound and stays there.
 //!
 //! With feature `http`, [`http`] has key extractors for the client's address
 //! — the peer's, or from forwarding headers only when the peer is a trusted
