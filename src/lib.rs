@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`circuit_breaker`] | stop calling a failing service, probe before trusting it again |
 //! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
+//! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -60,6 +61,7 @@ pub mod error;
 pub mod observe;
 pub mod random;
 pub mod rate_limit;
+pub mod retry;
 
 mod name;
 mod sync;

@@ -1,0 +1,252 @@
+//! The response future of [`Retry`](super::Retry).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use pin_project_lite::pin_project;
+use tower::{BoxError, Service};
+
+use super::{
+    layer::Shared,
+    policy::{CloneRequest, Decision, RetryPolicy},
+};
+use crate::{
+    clock::{Clock, Instant, Sleep},
+    observe::EventKind,
+    random::Random,
+    sync::Arc,
+};
+
+pin_project! {
+    /// The response future of [`Retry`](super::Retry): calls, checks the
+    /// result, sleeps on the layer's clock, makes the service ready again and
+    /// calls again, until a result is accepted or attempts, deadline or
+    /// budget run out.
+    ///
+    /// One sleep is made for the first retry and reset for the next ones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use palisade::retry::RetryLayer;
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = RetryLayer::builder().build().unwrap();
+    /// let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// let future /* : ResponseFuture<_, u32, _, _, _, _> */ = service.call(7);
+    /// assert_eq!(future.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S: Service<Req>, Req, P, Q, C: Clock, R: Random> {
+        #[pin]
+        state: State<S::Future>,
+        attempts: Attempts<S, Req, P, Q, C, R>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Calling {
+            #[pin]
+            future: F,
+        },
+        Sleeping,
+        Readying,
+    }
+}
+
+/// What carries over from one attempt to the next.
+struct Attempts<S, Req, P, Q, C: Clock, R> {
+    service: S,
+    /// A copy of the request, for the policy and the next attempt (`None`
+    /// when the request cannot be copied: no retry).
+    request: Option<Req>,
+    /// Attempts made so far, the current one included.
+    made: u32,
+    deadline: Option<Instant>,
+    previous_delay: Option<Duration>,
+    sleep: Option<Pin<Box<C::Sleep>>>,
+    shared: Arc<Shared<P, Q, C, R>>,
+}
+
+impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
+where
+    S: Service<Req>,
+    Q: CloneRequest<Req>,
+    C: Clock,
+    R: Random,
+{
+    pub(crate) fn new(mut service: S, request: Req, shared: Arc<Shared<P, Q, C, R>>) -> Self {
+        let deadline = match (&shared.budget, shared.deadline) {
+            (None, None) => None,
+            (budget, deadline) => {
+                let now = shared.clock.now();
+                if let Some(budget) = budget {
+                    budget.deposit(now);
+                }
+                deadline.map(|deadline| now.saturating_add(deadline))
+            }
+        };
+        let copy = if shared.max_attempts > 1 {
+            shared.requests.clone_request(&request)
+        } else {
+            None
+        };
+        let future = service.call(request);
+        ResponseFuture {
+            state: State::Calling { future },
+            attempts: Attempts {
+                service,
+                request: copy,
+                made: 1,
+                deadline,
+                previous_delay: None,
+                sleep: None,
+                shared,
+            },
+        }
+    }
+}
+
+impl<S, Req, P, Q, C, R> Attempts<S, Req, P, Q, C, R>
+where
+    S: Service<Req>,
+    P: RetryPolicy<Req, S::Response>,
+    C: Clock,
+    R: Random,
+{
+    /// After an attempt: the result to return, or `None` when a retry is
+    /// scheduled (the sleep set to its time).
+    fn after(
+        &mut self,
+        result: Result<S::Response, BoxError>,
+    ) -> Option<Result<S::Response, BoxError>> {
+        let shared = &*self.shared;
+        let Some(request) = &self.request else {
+            return Some(result);
+        };
+        let decision = shared.policy.decide(request, &result);
+        if let Some(budget) = &shared.budget {
+            budget.record(!decision.retries());
+        }
+        if !decision.retries() {
+            return Some(result);
+        }
+        let now = shared.clock.now();
+        let delay = match decision {
+            Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback),
+            Decision::Retry | Decision::Accept => {
+                let previous = self.previous_delay.unwrap_or(shared.backoff.base());
+                shared
+                    .backoff
+                    .delay(self.made - 1, previous, &shared.random)
+            }
+        };
+        let wake = now.saturating_add(delay);
+        let out_of_time = self.deadline.is_some_and(|deadline| wake > deadline);
+        if self.made >= shared.max_attempts || out_of_time {
+            self.emit(
+                now,
+                EventKind::RetriesExhausted {
+                    attempts: self.made,
+                },
+            );
+            return Some(result);
+        }
+        if let Some(budget) = &shared.budget {
+            if !budget.withdraw(now) {
+                self.emit(now, EventKind::BudgetExhausted);
+                return Some(result);
+            }
+        }
+        self.previous_delay = Some(delay);
+        self.emit(
+            now,
+            EventKind::RetryScheduled {
+                attempt: self.made + 1,
+                delay,
+            },
+        );
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(wake),
+            None => self.sleep = Some(Box::pin(shared.clock.sleep_until(wake))),
+        }
+        None
+    }
+
+    fn emit(&self, now: Instant, kind: EventKind) {
+        let observer = &self.shared.observer;
+        if observer.is_active() {
+            observer.emit(now, kind);
+        }
+    }
+}
+
+impl<S, Req, P, Q, C, R> Future for ResponseFuture<S, Req, P, Q, C, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    P: RetryPolicy<Req, S::Response>,
+    Q: CloneRequest<Req>,
+    C: Clock,
+    R: Random,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    match this.attempts.after(result) {
+                        Some(result) => return Poll::Ready(result),
+                        None => this.state.set(State::Sleeping),
+                    }
+                }
+                StateProj::Sleeping => {
+                    let sleep = this.attempts.sleep.as_mut().expect("a retry sleeps");
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    let attempts = &mut *this.attempts;
+                    ready!(attempts.service.poll_ready(cx)).map_err(Into::into)?;
+                    let kept = attempts.request.as_ref().expect("a retry has its request");
+                    // Keep a copy for the policy and any further attempt; the
+                    // last copy goes out when no other can be made.
+                    let request = match attempts.shared.requests.clone_request(kept) {
+                        Some(request) => request,
+                        None => attempts.request.take().expect("checked above"),
+                    };
+                    attempts.made += 1;
+                    let future = attempts.service.call(request);
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+impl<S: Service<Req>, Req, P, Q, C: Clock, R: Random> fmt::Debug
+    for ResponseFuture<S, Req, P, Q, C, R>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Calling { .. } => "calling",
+            State::Sleeping => "sleeping",
+            State::Readying => "readying",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("attempts", &self.attempts.made)
+            .finish_non_exhaustive()
+    }
+}

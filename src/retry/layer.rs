@@ -1,0 +1,402 @@
+//! The retry layer, its builder, and the state its services share.
+
+use std::{fmt, time::Duration};
+
+use tower::Layer;
+
+use super::{
+    backoff::Backoff,
+    budget::RetryBudget,
+    policy::{CloneRequests, RetryErrors},
+    service::Retry,
+};
+use crate::{
+    LayerName,
+    clock::{Clock, TokioClock},
+    error::{ConfigError, check},
+    observe::{Event, Observe, Observer},
+    random::{FastRandom, Random},
+    sync::Arc,
+};
+
+const LAYER: &str = "retry";
+
+/// What every service and clone made by one layer shares.
+pub(crate) struct Shared<P, Q, C, R> {
+    pub(crate) backoff: Backoff,
+    pub(crate) max_attempts: u32,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) max_pushback: Duration,
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) policy: P,
+    pub(crate) requests: Q,
+    pub(crate) clock: C,
+    pub(crate) random: R,
+    pub(crate) observer: Observer,
+}
+
+/// A [`Layer`] that retries failed calls with backoff, within attempts, a
+/// deadline and a budget.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::retry::{Backoff, Jitter, RetryBudget, RetryLayer};
+/// use tower::ServiceBuilder;
+///
+/// let retry = RetryLayer::builder()
+///     .name("inventory")
+///     .max_attempts(4)
+///     .backoff(
+///         Backoff::exponential(Duration::from_millis(50), 2.0)
+///             .max_delay(Duration::from_secs(2))
+///             .jitter(Jitter::Full),
+///     )
+///     .deadline(Duration::from_secs(5))
+///     .budget(RetryBudget::ttl(Duration::from_secs(10), 5, 0.2)?)
+///     .build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(retry)
+///     .service_fn(|request: u32| async move { Ok::<_, std::io::Error>(request) });
+/// # let _ = service;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct RetryLayer<
+    P = RetryErrors,
+    Q = CloneRequests,
+    C: Clock = TokioClock,
+    R: Random = FastRandom,
+> {
+    shared: Arc<Shared<P, Q, C, R>>,
+}
+
+impl RetryLayer {
+    /// A builder with the defaults: 3 attempts (the first call and two
+    /// retries), exponential backoff from 100 ms doubling up to 30 s with
+    /// full jitter, no deadline, no budget, pushback capped at 60 s; every
+    /// error retried except palisade's refusals; requests cloned; the tokio
+    /// clock.
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn builder() -> RetryBuilder {
+        RetryBuilder {
+            backoff: Backoff::exponential(Duration::from_millis(100), 2.0)
+                .jitter(super::Jitter::Full),
+            max_attempts: 3,
+            deadline: None,
+            max_pushback: Duration::from_secs(60),
+            budget: None,
+            policy: RetryErrors::new(),
+            requests: CloneRequests,
+            clock: TokioClock::new(),
+            random: FastRandom::default(),
+            observe: Observe::new(),
+        }
+    }
+}
+
+impl<S, P, Q, C: Clock, R: Random> Layer<S> for RetryLayer<P, Q, C, R> {
+    type Service = Retry<S, P, Q, C, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Retry::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<P, Q, C: Clock, R: Random> Clone for RetryLayer<P, Q, C, R> {
+    fn clone(&self) -> Self {
+        RetryLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<P, Q, C: Clock, R: Random> fmt::Debug for RetryLayer<P, Q, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer")
+            .field("retry", &self.shared)
+            .finish()
+    }
+}
+
+impl<P, Q, C, R> fmt::Debug for Shared<P, Q, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("name", self.observer.name())
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("deadline", &self.deadline)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RetryLayer`]; [`build`](RetryBuilder::build) checks the
+/// configuration.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::{clock::ManualClock, random::FastRandom, retry::{Backoff, RetryLayer}};
+///
+/// let layer = RetryLayer::builder()
+///     .max_attempts(5)
+///     .backoff(Backoff::constant(Duration::from_millis(10)))
+///     .clock(ManualClock::new())
+///     .random(FastRandom::seeded(7))
+///     .build()?;
+/// # let _ = layer;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct RetryBuilder<P = RetryErrors, Q = CloneRequests, C = TokioClock, R = FastRandom> {
+    backoff: Backoff,
+    max_attempts: u32,
+    deadline: Option<Duration>,
+    max_pushback: Duration,
+    budget: Option<RetryBudget>,
+    policy: P,
+    requests: Q,
+    clock: C,
+    random: R,
+    observe: Observe,
+}
+
+impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
+    /// Names the layer in events, metrics and errors.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryLayer::builder().name("payments");
+    /// ```
+    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Adds a listener for the layer's events: each retry scheduled (attempt
+    /// and delay), a budget exhausted, retries given up.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryLayer::builder().on_event(|event| println!("{:?}", event.kind));
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.observe = self.observe.on_event(listener);
+        self
+    }
+
+    /// How many attempts a call may take **in all, the first call
+    /// included**: `max_attempts(3)` is one call and up to two retries;
+    /// `max_attempts(1)` never retries. Default 3.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryLayer::builder().max_attempts(4);
+    /// ```
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// The delays between attempts: see [`Backoff`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::retry::{Backoff, RetryLayer};
+    /// let _ = RetryLayer::builder().backoff(Backoff::constant(Duration::from_millis(250)));
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The overall time a call may take, from `call` on the layer's clock:
+    /// no backoff sleep is begun that would end past it, so no attempt
+    /// starts after it; the last attempt's result is returned instead. No
+    /// deadline by default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::retry::RetryLayer::builder().deadline(Duration::from_secs(3));
+    /// ```
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The longest delay a server may ask for
+    /// ([`Decision::RetryAfter`](super::Decision::RetryAfter)); longer asks
+    /// are cut to it. Default 60 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::retry::RetryLayer::builder().max_pushback(Duration::from_secs(10));
+    /// ```
+    pub fn max_pushback(mut self, max: Duration) -> Self {
+        self.max_pushback = max;
+        self
+    }
+
+    /// Bounds retries by a [`RetryBudget`], shared with every layer given a
+    /// clone of it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::retry::{RetryBudget, RetryLayer};
+    /// let budget = RetryBudget::tokens(100, 0.1).unwrap();
+    /// let _ = RetryLayer::builder().budget(budget.clone());
+    /// let _ = RetryLayer::builder().budget(budget);
+    /// ```
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// What is worth another attempt: any [`RetryPolicy`](super::RetryPolicy).
+    /// Default [`RetryErrors`].
+    ///
+    /// ```
+    /// use palisade::retry::{Decision, RetryLayer};
+    /// let _ = RetryLayer::builder().policy(|_: &u32, result: &Result<u16, tower::BoxError>| {
+    ///     match result {
+    ///         Ok(503) | Err(_) => Decision::Retry,
+    ///         Ok(_) => Decision::Accept,
+    ///     }
+    /// });
+    /// ```
+    pub fn policy<P2>(self, policy: P2) -> RetryBuilder<P2, Q, C, R> {
+        RetryBuilder {
+            backoff: self.backoff,
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            max_pushback: self.max_pushback,
+            budget: self.budget,
+            policy,
+            requests: self.requests,
+            clock: self.clock,
+            random: self.random,
+            observe: self.observe,
+        }
+    }
+
+    /// How a further attempt gets its request: any
+    /// [`CloneRequest`](super::CloneRequest). Default: `Clone`.
+    ///
+    /// ```
+    /// use palisade::retry::RetryLayer;
+    /// let _ = RetryLayer::builder().clone_request(|request: &Vec<u8>| Some(request.clone()));
+    /// ```
+    pub fn clone_request<Q2>(self, requests: Q2) -> RetryBuilder<P, Q2, C, R> {
+        RetryBuilder {
+            backoff: self.backoff,
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            max_pushback: self.max_pushback,
+            budget: self.budget,
+            policy: self.policy,
+            requests,
+            clock: self.clock,
+            random: self.random,
+            observe: self.observe,
+        }
+    }
+
+    /// The clock of the sleeps and the deadline. Default [`TokioClock`].
+    ///
+    /// ```
+    /// use palisade::{clock::ManualClock, retry::RetryLayer};
+    /// let _ = RetryLayer::builder().clock(ManualClock::new());
+    /// ```
+    pub fn clock<C2: Clock>(self, clock: C2) -> RetryBuilder<P, Q, C2, R> {
+        RetryBuilder {
+            backoff: self.backoff,
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            max_pushback: self.max_pushback,
+            budget: self.budget,
+            policy: self.policy,
+            requests: self.requests,
+            clock,
+            random: self.random,
+            observe: self.observe,
+        }
+    }
+
+    /// The random source of the jitter. Default [`FastRandom`] seeded from
+    /// the system.
+    ///
+    /// ```
+    /// use palisade::{random::FastRandom, retry::RetryLayer};
+    /// let _ = RetryLayer::builder().random(FastRandom::seeded(1));
+    /// ```
+    pub fn random<R2: Random>(self, random: R2) -> RetryBuilder<P, Q, C, R2> {
+        RetryBuilder {
+            backoff: self.backoff,
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            max_pushback: self.max_pushback,
+            budget: self.budget,
+            policy: self.policy,
+            requests: self.requests,
+            clock: self.clock,
+            random,
+            observe: self.observe,
+        }
+    }
+}
+
+impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when `max_attempts` is 0, the
+    /// deadline or `max_pushback` is 0, or the backoff's multiplier, jitter
+    /// or maximum is out of range.
+    ///
+    /// ```
+    /// use palisade::retry::RetryLayer;
+    /// let err = RetryLayer::builder().max_attempts(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "max_attempts");
+    /// ```
+    pub fn build(self) -> Result<RetryLayer<P, Q, C, R>, ConfigError> {
+        check::at_least_one(LAYER, "max_attempts", self.max_attempts)?;
+        if let Some(deadline) = self.deadline {
+            check::positive(LAYER, "deadline", deadline)?;
+        }
+        check::positive(LAYER, "max_pushback", self.max_pushback)?;
+        self.backoff.validate()?;
+        Ok(RetryLayer {
+            shared: Arc::new(Shared {
+                backoff: self.backoff,
+                max_attempts: self.max_attempts,
+                deadline: self.deadline,
+                max_pushback: self.max_pushback,
+                budget: self.budget,
+                policy: self.policy,
+                requests: self.requests,
+                clock: self.clock,
+                random: self.random,
+                observer: self.observe.build(LAYER),
+            }),
+        })
+    }
+}
+
+impl<P, Q, C, R> fmt::Debug for RetryBuilder<P, Q, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBuilder")
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("deadline", &self.deadline)
+            .field("max_pushback", &self.max_pushback)
+            .field("budget", &self.budget)
+            .field("observe", &self.observe)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,192 @@
+//! Which results are worth another attempt, and how each attempt gets its
+//! own request.
+
+use std::{error::Error, time::Duration};
+
+use tower::BoxError;
+
+use crate::error::{KeyMissing, Rejection, Unsatisfiable};
+
+/// What to do with the result of an attempt.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::retry::Decision;
+///
+/// let decision = Decision::RetryAfter(Duration::from_secs(2));
+/// assert!(decision.retries());
+/// assert!(!Decision::Accept.retries());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Return this result to the caller.
+    Accept,
+    /// Try again after the backoff's next delay.
+    Retry,
+    /// Try again after this delay instead of the backoff's (server pushback;
+    /// still capped by the layer's
+    /// [`max_pushback`](super::RetryBuilder::max_pushback)).
+    RetryAfter(Duration),
+}
+
+impl Decision {
+    /// Whether this asks for another attempt.
+    ///
+    /// ```
+    /// assert!(palisade::retry::Decision::Retry.retries());
+    /// ```
+    pub fn retries(&self) -> bool {
+        !matches!(self, Decision::Accept)
+    }
+}
+
+/// Decides, from a request and the result of an attempt at it, whether to
+/// try again. The error is the attempt's error as a [`BoxError`] (the layer's
+/// error type), so a policy can downcast it. Closures
+/// `Fn(&Req, &Result<Res, BoxError>) -> Decision` are policies.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::retry::{Decision, RetryPolicy};
+/// use tower::BoxError;
+///
+/// // Retry timeouts only.
+/// let policy = |_: &String, result: &Result<u16, BoxError>| match result {
+///     Err(err) if err.is::<palisade::error::Elapsed>() => Decision::Retry,
+///     _ => Decision::Accept,
+/// };
+/// let timed_out: BoxError = palisade::error::Elapsed::new("upstream", None).into();
+/// assert_eq!(policy.decide(&"GET /".to_string(), &Err(timed_out)), Decision::Retry);
+/// ```
+pub trait RetryPolicy<Req, Res> {
+    /// The decision for `result`, the outcome of an attempt at `request`.
+    fn decide(&self, request: &Req, result: &Result<Res, BoxError>) -> Decision;
+}
+
+impl<Req, Res, F> RetryPolicy<Req, Res> for F
+where
+    F: Fn(&Req, &Result<Res, BoxError>) -> Decision,
+{
+    fn decide(&self, request: &Req, result: &Result<Res, BoxError>) -> Decision {
+        self(request, result)
+    }
+}
+
+/// The default policy: accept every response; retry every error except the
+/// refusals palisade's own layers make (circuit open, rate limited, bulkhead
+/// full, budget exhausted). A timeout ([`Elapsed`](crate::error::Elapsed))
+/// is retried.
+///
+/// Retrying into an open breaker or a rate limit is how an outage becomes a
+/// retry storm, so those are not retried unless
+/// [`retrying_rejections`](RetryErrors::retrying_rejections) says so. A
+/// timeout is a failure of the attempt, not a refusal: it is retried.
+/// Requests that can never pass
+/// ([`Unsatisfiable`], [`KeyMissing`]) are never retried.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::{error::{CircuitOpen, Elapsed}, retry::{Decision, RetryErrors, RetryPolicy}};
+/// use tower::BoxError;
+///
+/// let policy = RetryErrors::new();
+/// let open: BoxError = CircuitOpen::new("db", None).into();
+/// let timeout: BoxError = Elapsed::new("db", None).into();
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Err(open)), Decision::Accept);
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Err(timeout)), Decision::Retry);
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Ok(())), Decision::Accept);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RetryErrors {
+    rejections: bool,
+}
+
+impl RetryErrors {
+    /// Retry errors, not palisade's refusals.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryErrors::new();
+    /// ```
+    pub const fn new() -> RetryErrors {
+        RetryErrors { rejections: false }
+    }
+
+    /// Retry refusals too (circuit open, rate limited, bulkhead full, budget
+    /// exhausted) — for a retry layer placed inside those layers, or with a
+    /// budget to bound the cost.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryErrors::new().retrying_rejections();
+    /// ```
+    pub const fn retrying_rejections(mut self) -> RetryErrors {
+        self.rejections = true;
+        self
+    }
+}
+
+impl<Req, Res> RetryPolicy<Req, Res> for RetryErrors {
+    fn decide(&self, _: &Req, result: &Result<Res, BoxError>) -> Decision {
+        match result {
+            Ok(_) => Decision::Accept,
+            Err(err) if never_passes(&**err) => Decision::Accept,
+            Err(err) => match Rejection::find(&**err) {
+                Some(Rejection::Elapsed(_)) | None => Decision::Retry,
+                Some(_) if self.rejections => Decision::Retry,
+                Some(_) => Decision::Accept,
+            },
+        }
+    }
+}
+
+/// Whether `err` says the request can never pass, however often it is sent.
+pub(crate) fn never_passes(err: &(dyn Error + 'static)) -> bool {
+    err.is::<Unsatisfiable>() || err.is::<KeyMissing>()
+}
+
+/// Makes the request of each further attempt. `Clone` requests are cloned
+/// ([`CloneRequests`], the default); closures `Fn(&Req) -> Option<Req>` are
+/// hooks for requests that are not `Clone`. `None`: this request cannot be
+/// repeated, its first attempt is its only one.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::retry::CloneRequest;
+///
+/// // A request carrying a one-shot channel cannot be repeated.
+/// let hook = |request: &(u32, bool)| (!request.1).then_some(*request);
+/// assert_eq!(hook.clone_request(&(7, false)), Some((7, false)));
+/// assert_eq!(hook.clone_request(&(7, true)), None);
+/// ```
+pub trait CloneRequest<Req> {
+    /// A copy of `request` for another attempt, if one can be made.
+    fn clone_request(&self, request: &Req) -> Option<Req>;
+}
+
+impl<Req, F> CloneRequest<Req> for F
+where
+    F: Fn(&Req) -> Option<Req>,
+{
+    fn clone_request(&self, request: &Req) -> Option<Req> {
+        self(request)
+    }
+}
+
+/// Clones the request: the default [`CloneRequest`].
+///
+/// ```
+/// use palisade::retry::{CloneRequest, CloneRequests};
+/// assert_eq!(CloneRequests.clone_request(&"GET /".to_string()), Some("GET /".to_string()));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneRequests;
+
+impl<Req: Clone> CloneRequest<Req> for CloneRequests {
+    fn clone_request(&self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
+}
