@@ -163,6 +163,9 @@ fn emit_a_day_in_the_life(observer: &Observer) {
     );
     observer.emit(t, EventKind::RetriesExhausted { attempts: 3 });
     observer.emit(t, EventKind::BudgetExhausted);
+    for (attempts, success) in [(1, true), (1, true), (3, true), (1, false), (2, false)] {
+        observer.emit(t, EventKind::Completed { attempts, success });
+    }
     observer.emit(
         t,
         EventKind::TimedOut {
@@ -246,6 +249,11 @@ fn events_produce_the_documented_metrics() {
     assert_eq!(histogram(&m, "palisade_retry_delay_seconds", &[]), [0.1]);
     assert_eq!(counter(&m, "palisade_retries_exhausted_total", &[]), 1);
     assert_eq!(counter(&m, "palisade_budget_exhausted_total", &[]), 1);
+    let results = |result| counter(&m, "palisade_retry_calls_total", &[("result", result)]);
+    assert_eq!(results("succeeded_first_attempt"), 2);
+    assert_eq!(results("succeeded_after_retries"), 1);
+    assert_eq!(results("failed_without_retry"), 1);
+    assert_eq!(results("failed_after_retries"), 1);
     assert_eq!(counter(&m, "palisade_timeouts_total", &[]), 1);
     assert_eq!(
         counter(
@@ -256,7 +264,7 @@ fn events_produce_the_documented_metrics() {
         2
     );
     // Nothing undocumented, and no metric for outcomes that never happened.
-    assert_eq!(m.len(), 20, "{m:#?}");
+    assert_eq!(m.len(), 24, "{m:#?}");
 }
 
 #[test]

@@ -217,6 +217,10 @@ fn max_attempts_counts_the_first_call_and_the_last_error_comes_back() {
                 delay: 10 * MS
             },
             EventKind::RetriesExhausted { attempts: 3 },
+            EventKind::Completed {
+                attempts: 3,
+                success: false
+            },
         ]
     );
 }
@@ -459,5 +463,37 @@ fn invalid_config_names_the_field() {
     assert_eq!(
         field(RetryBudget::tokens(10, 0.0).unwrap_err()),
         "budget.token_ratio"
+    );
+}
+
+#[test]
+fn every_call_completes_with_one_event_saying_how_it_went() {
+    let clock = ManualClock::new();
+    let completed = Arc::new(Mutex::new(Vec::new()));
+    let layer = RetryLayer::builder()
+        .max_attempts(2)
+        .backoff(Backoff::constant(MS))
+        .clock(clock.clone())
+        .on_event({
+            let completed = Arc::clone(&completed);
+            move |event| {
+                if let EventKind::Completed { attempts, success } = event.kind {
+                    completed.lock().unwrap().push((attempts, success));
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let refused: BoxError = CircuitOpen::new("db", None).into();
+    let script = vec![Ok(1), fail(), Ok(2), Err(refused), fail(), fail()];
+    let inner = Scripted::new(&clock, script);
+    let mut service = layer.layer(inner);
+    for _ in 0..4 {
+        let _ = drive(&clock, async { service.ready().await?.call(1).await });
+    }
+    assert_eq!(
+        *completed.lock().unwrap(),
+        [(1, true), (2, true), (1, false), (2, false)],
+        "succeeded at once, after a retry, failed without retry, failed after retries"
     );
 }

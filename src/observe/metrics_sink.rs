@@ -10,6 +10,15 @@ use crate::{LayerName, classify::Outcome, error::RejectionKind};
 
 const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Ignored];
 
+/// The `result` labels of `palisade_retry_calls_total`, indexed by
+/// `2 · retried + failed`.
+const RETRY_RESULTS: [&str; 4] = [
+    "succeeded_first_attempt",
+    "failed_without_retry",
+    "succeeded_after_retries",
+    "failed_after_retries",
+];
+
 /// One layer's metric handles, each registered on first use and then kept.
 ///
 /// Per-outcome and per-kind handles sit in arrays indexed by the enum's
@@ -29,6 +38,8 @@ pub(super) struct MetricsSink {
     retry_delays: OnceLock<Histogram>,
     retries_exhausted: OnceLock<Counter>,
     budget_exhausted: OnceLock<Counter>,
+    /// By `RETRY_RESULTS`.
+    completed: [OnceLock<Counter>; RETRY_RESULTS.len()],
     timeouts: OnceLock<Counter>,
     /// Keyed by labels only known at run time; these events are rare
     /// (transitions, fallbacks), so a short list behind a lock serves.
@@ -55,6 +66,7 @@ impl MetricsSink {
             retry_delays: OnceLock::new(),
             retries_exhausted: OnceLock::new(),
             budget_exhausted: OnceLock::new(),
+            completed: Default::default(),
             timeouts: OnceLock::new(),
             transitions: Keyed::default(),
             states: Keyed::default(),
@@ -126,6 +138,12 @@ impl MetricsSink {
                     &[],
                 )
                 .increment(1),
+            EventKind::Completed { attempts, success } => {
+                let i = 2 * usize::from(attempts > 1) + usize::from(!success);
+                let label = [Label::new("result", RETRY_RESULTS[i])];
+                self.counter(&self.completed[i], "palisade_retry_calls_total", &label)
+                    .increment(1);
+            }
             EventKind::TimedOut { .. } => self
                 .counter(&self.timeouts, "palisade_timeouts_total", &[])
                 .increment(1),

@@ -41,6 +41,7 @@
 //! | `palisade_retry_delay_seconds` | histogram | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retries_exhausted_total` | counter | | [`EventKind::RetriesExhausted`] |
 //! | `palisade_budget_exhausted_total` | counter | | [`EventKind::BudgetExhausted`] |
+//! | `palisade_retry_calls_total` | counter | `result` = `succeeded_first_attempt` \| `succeeded_after_retries` \| `failed_after_retries` \| `failed_without_retry` | [`EventKind::Completed`] |
 //! | `palisade_timeouts_total` | counter | | [`EventKind::TimedOut`] |
 //! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
 //!
@@ -173,6 +174,15 @@ pub enum EventKind {
     },
     /// A retry budget refused a retry.
     BudgetExhausted,
+    /// A call through a retry layer completed: its result was accepted, or
+    /// attempts, time or budget ran out.
+    Completed {
+        /// How many attempts were made, the first included.
+        attempts: u32,
+        /// Whether the result returned is a response the policy accepted
+        /// (as opposed to an error, or a result still asking for a retry).
+        success: bool,
+    },
     /// A call ran out of time and was dropped.
     TimedOut {
         /// The timeout that elapsed.
@@ -202,6 +212,7 @@ impl EventKind {
             EventKind::RetryScheduled { .. } => "retry_scheduled",
             EventKind::RetriesExhausted { .. } => "retries_exhausted",
             EventKind::BudgetExhausted => "budget_exhausted",
+            EventKind::Completed { .. } => "completed",
             EventKind::TimedOut { .. } => "timed_out",
             EventKind::FallbackUsed { .. } => "fallback_used",
         }

@@ -63,6 +63,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::BudgetExhausted => {
             warn!(target: "palisade", layer, name, "retry budget exhausted")
         }
+        EventKind::Completed { attempts, success } => {
+            trace!(target: "palisade", layer, name, attempts, success, "call completed");
+        }
         EventKind::TimedOut { after } => {
             debug!(target: "palisade", layer, name, ?after, "call timed out")
         }

@@ -68,12 +68,19 @@ struct Attempts<S, Req, P, Q, C: Clock, R> {
     /// A copy of the request, for the policy and the next attempt (`None`
     /// when the request cannot be copied: no retry).
     request: Option<Req>,
+    deadline: Option<Instant>,
+    /// Made at the first retry: a call that succeeds at once carries none
+    /// of it.
+    retrying: Option<Box<Retrying<C>>>,
+    shared: Arc<Shared<P, Q, C, R>>,
+}
+
+/// The state of a call that has retried.
+struct Retrying<C: Clock> {
     /// Attempts made so far, the current one included.
     made: u32,
-    deadline: Option<Instant>,
-    previous_delay: Option<Duration>,
-    sleep: Option<Pin<Box<C::Sleep>>>,
-    shared: Arc<Shared<P, Q, C, R>>,
+    previous_delay: Duration,
+    sleep: Pin<Box<C::Sleep>>,
 }
 
 impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
@@ -105,10 +112,8 @@ where
             attempts: Attempts {
                 service,
                 request: copy,
-                made: 1,
                 deadline,
-                previous_delay: None,
-                sleep: None,
+                retrying: None,
                 shared,
             },
         }
@@ -129,56 +134,78 @@ where
         result: Result<S::Response, BoxError>,
     ) -> Option<Result<S::Response, BoxError>> {
         let shared = &*self.shared;
+        let (made, previous) = match &self.retrying {
+            Some(retrying) => (retrying.made, retrying.previous_delay),
+            None => (1, shared.backoff.base()),
+        };
         let Some(request) = &self.request else {
-            return Some(result);
+            let success = result.is_ok();
+            return Some(self.complete(result, made, success));
         };
         let decision = shared.policy.decide(request, &result);
         if let Some(budget) = &shared.budget {
             budget.record(!decision.retries());
         }
         if !decision.retries() {
-            return Some(result);
+            let success = result.is_ok();
+            return Some(self.complete(result, made, success));
         }
         let now = shared.clock.now();
         let delay = match decision {
             Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback),
             Decision::Retry | Decision::Accept => {
-                let previous = self.previous_delay.unwrap_or(shared.backoff.base());
-                shared
-                    .backoff
-                    .delay(self.made - 1, previous, &shared.random)
+                shared.backoff.delay(made - 1, previous, &shared.random)
             }
         };
         let wake = now.saturating_add(delay);
         let out_of_time = self.deadline.is_some_and(|deadline| wake > deadline);
-        if self.made >= shared.max_attempts || out_of_time {
-            self.emit(
-                now,
-                EventKind::RetriesExhausted {
-                    attempts: self.made,
-                },
-            );
-            return Some(result);
+        if made >= shared.max_attempts || out_of_time {
+            self.emit(now, EventKind::RetriesExhausted { attempts: made });
+            return Some(self.complete(result, made, false));
         }
         if let Some(budget) = &shared.budget {
             if !budget.withdraw(now) {
                 self.emit(now, EventKind::BudgetExhausted);
-                return Some(result);
+                return Some(self.complete(result, made, false));
             }
         }
-        self.previous_delay = Some(delay);
         self.emit(
             now,
             EventKind::RetryScheduled {
-                attempt: self.made + 1,
+                attempt: made + 1,
                 delay,
             },
         );
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().reset(wake),
-            None => self.sleep = Some(Box::pin(shared.clock.sleep_until(wake))),
+        match &mut self.retrying {
+            Some(retrying) => {
+                retrying.previous_delay = delay;
+                retrying.sleep.as_mut().reset(wake);
+            }
+            None => {
+                self.retrying = Some(Box::new(Retrying {
+                    made,
+                    previous_delay: delay,
+                    sleep: Box::pin(shared.clock.sleep_until(wake)),
+                }));
+            }
         }
         None
+    }
+
+    /// The call ends with `result` after `made` attempts.
+    fn complete<T>(&self, result: T, made: u32, success: bool) -> T {
+        let observer = &self.shared.observer;
+        if observer.is_active() {
+            let now = self.shared.clock.now();
+            observer.emit(
+                now,
+                EventKind::Completed {
+                    attempts: made,
+                    success,
+                },
+            );
+        }
+        result
     }
 
     fn emit(&self, now: Instant, kind: EventKind) {
@@ -212,8 +239,8 @@ where
                     }
                 }
                 StateProj::Sleeping => {
-                    let sleep = this.attempts.sleep.as_mut().expect("a retry sleeps");
-                    ready!(sleep.as_mut().poll(cx));
+                    let retrying = this.attempts.retrying.as_mut().expect("a retry sleeps");
+                    ready!(retrying.sleep.as_mut().poll(cx));
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
@@ -226,7 +253,9 @@ where
                         Some(request) => request,
                         None => attempts.request.take().expect("checked above"),
                     };
-                    attempts.made += 1;
+                    if let Some(retrying) = &mut attempts.retrying {
+                        retrying.made += 1;
+                    }
                     let future = attempts.service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -246,7 +275,14 @@ impl<S: Service<Req>, Req, P, Q, C: Clock, R: Random> fmt::Debug
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("attempts", &self.attempts.made)
+            .field(
+                "attempts",
+                &self
+                    .attempts
+                    .retrying
+                    .as_ref()
+                    .map_or(1, |retrying| retrying.made),
+            )
             .finish_non_exhaustive()
     }
 }
