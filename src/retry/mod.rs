@@ -22,6 +22,9 @@
 //! - **Server pushback**: a policy may answer
 //!   [`Decision::RetryAfter`] to wait what the server asked, capped by
 //!   [`max_pushback`](RetryBuilder::max_pushback).
+//! - **Presets** (features `http`, `grpc`): [`http::HttpRetry`] (idempotent
+//!   requests; errors, 502, 503, 504, 429; `Retry-After`) and
+//!   [`http::GrpcRetry`] (UNAVAILABLE by default; `grpc-retry-pushback-ms`).
 //! - **Requests**: each attempt gets its own request, cloned by default or
 //!   made by a [`CloneRequest`] hook; a request that cannot be copied is sent
 //!   once.
@@ -74,6 +77,8 @@
 mod backoff;
 mod budget;
 pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 mod policy;
 mod service;

@@ -128,23 +128,28 @@ impl RetryErrors {
     }
 }
 
-impl<Req, Res> RetryPolicy<Req, Res> for RetryErrors {
-    fn decide(&self, _: &Req, result: &Result<Res, BoxError>) -> Decision {
-        match result {
-            Ok(_) => Decision::Accept,
-            Err(err) if never_passes(&**err) => Decision::Accept,
-            Err(err) => match Rejection::find(&**err) {
-                Some(Rejection::Elapsed(_)) | None => Decision::Retry,
-                Some(_) if self.rejections => Decision::Retry,
-                Some(_) => Decision::Accept,
-            },
+impl RetryErrors {
+    /// The decision for an attempt that failed with `err`: presets that
+    /// look at responses themselves hand their errors here.
+    pub(crate) fn decide_error(&self, err: &(dyn Error + 'static)) -> Decision {
+        if err.is::<Unsatisfiable>() || err.is::<KeyMissing>() {
+            return Decision::Accept;
+        }
+        match Rejection::find(err) {
+            Some(Rejection::Elapsed(_)) | None => Decision::Retry,
+            Some(_) if self.rejections => Decision::Retry,
+            Some(_) => Decision::Accept,
         }
     }
 }
 
-/// Whether `err` says the request can never pass, however often it is sent.
-pub(crate) fn never_passes(err: &(dyn Error + 'static)) -> bool {
-    err.is::<Unsatisfiable>() || err.is::<KeyMissing>()
+impl<Req, Res> RetryPolicy<Req, Res> for RetryErrors {
+    fn decide(&self, _: &Req, result: &Result<Res, BoxError>) -> Decision {
+        match result {
+            Ok(_) => Decision::Accept,
+            Err(err) => self.decide_error(&**err),
+        }
+    }
 }
 
 /// Makes the request of each further attempt. `Clone` requests are cloned

@@ -1,0 +1,326 @@
+//! The HTTP and gRPC retry presets, and the pushback parsers against hostile
+//! servers.
+
+#![cfg(feature = "grpc")]
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    task::Poll,
+    time::Duration,
+};
+
+use palisade::{
+    clock::{Clock, Instant, ManualClock},
+    retry::{
+        Decision, RetryLayer, RetryPolicy,
+        http::{GrpcRetry, HttpRetry, grpc_pushback, retry_after},
+    },
+};
+use tokio_test::task;
+use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+
+/// A failed exchange: no response.
+fn failed(reason: &str) -> Result<http::Response<()>, BoxError> {
+    Err(reason.into())
+}
+
+fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            (
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn retry_after_reads_seconds_and_all_three_date_forms() {
+    let secs = Duration::from_secs;
+    assert_eq!(
+        retry_after(&headers(&[("retry-after", "0")])),
+        Some(secs(0))
+    );
+    assert_eq!(
+        retry_after(&headers(&[("retry-after", " 17 ")])),
+        Some(secs(17))
+    );
+    let epoch = ("date", "Thu, 01 Jan 1970 00:00:00 GMT");
+    // 1994-11-06T08:49:37Z is 784 111 777 s after the epoch, in every form.
+    for date in [
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+    ] {
+        assert_eq!(
+            retry_after(&headers(&[epoch, ("retry-after", date)])),
+            Some(secs(784_111_777)),
+            "{date}"
+        );
+    }
+    // Leap days, and a date already past.
+    let leap = headers(&[
+        ("date", "Wed, 28 Feb 2024 23:59:59 GMT"),
+        ("retry-after", "Thu, 29 Feb 2024 00:00:09 GMT"),
+    ]);
+    assert_eq!(retry_after(&leap), Some(secs(10)));
+    let past = headers(&[
+        ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("retry-after", "Sat, 05 Nov 1994 08:49:37 GMT"),
+    ]);
+    assert_eq!(retry_after(&past), Some(Duration::ZERO));
+}
+
+#[test]
+fn garbage_pushback_is_ignored() {
+    for value in [
+        "-5",
+        "1.5",
+        "+3",
+        "",
+        "soon",
+        "99999999999999999999999",
+        "Sun, 06 Nov 1994 25:00:00 GMT",
+        "Sun, 30 Feb 1994 08:49:37 GMT",
+        "Sun, 29 Feb 1900 08:49:37 GMT",
+        "Sun, 06 Nov 94 08:49:37 GMT",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 PST",
+        "Sun, 06 Nov 1994 8:49:37 GMT",
+        "Sun, 06 Nov 19940 08:49:37 GMT",
+    ] {
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", value)])),
+            None,
+            "{value:?}"
+        );
+    }
+    let mut non_ascii = http::HeaderMap::new();
+    non_ascii.insert(
+        "retry-after",
+        http::HeaderValue::from_bytes(b"\xff12").unwrap(),
+    );
+    assert_eq!(retry_after(&non_ascii), None);
+    for value in ["", "1.5", "ms", "--1", "99999999999999999999999"] {
+        assert_eq!(
+            grpc_pushback(&headers(&[("grpc-retry-pushback-ms", value)])),
+            None,
+            "{value:?}"
+        );
+    }
+    assert_eq!(
+        grpc_pushback(&headers(&[(
+            "grpc-retry-pushback-ms",
+            "-99999999999999999999"
+        )])),
+        Some(Decision::Accept)
+    );
+}
+
+#[test]
+fn the_http_preset_retries_only_what_may_be_repeated() {
+    let policy = HttpRetry::new();
+    let response = |status: u16| -> Result<http::Response<()>, BoxError> {
+        Ok(http::Response::builder().status(status).body(()).unwrap())
+    };
+    for method in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"] {
+        let request = http::Request::builder().method(method).body(()).unwrap();
+        assert_eq!(
+            policy.decide(&request, &response(503)),
+            Decision::Retry,
+            "{method}"
+        );
+    }
+    let post = http::Request::post("/").body(()).unwrap();
+    assert_eq!(policy.decide(&post, &response(503)), Decision::Accept);
+    assert_eq!(
+        policy.decide(&post, &failed("connection reset")),
+        Decision::Accept
+    );
+    let keyed = http::Request::post("/")
+        .header("idempotency-key", "k-1")
+        .body(())
+        .unwrap();
+    assert_eq!(policy.decide(&keyed, &response(503)), Decision::Retry);
+
+    let get = http::Request::get("/").body(()).unwrap();
+    for status in [502, 503, 504, 429] {
+        assert_eq!(
+            policy.decide(&get, &response(status)),
+            Decision::Retry,
+            "{status}"
+        );
+    }
+    for status in [200, 400, 404, 500, 501] {
+        assert_eq!(
+            policy.decide(&get, &response(status)),
+            Decision::Accept,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        policy.decide(&get, &failed("connection refused")),
+        Decision::Retry
+    );
+    let open: BoxError = palisade::error::CircuitOpen::new("db", None).into();
+    assert_eq!(
+        policy.decide(&get, &Err::<http::Response<()>, _>(open)),
+        Decision::Accept
+    );
+    let pushed = Ok(http::Response::builder()
+        .status(429)
+        .header("retry-after", "3")
+        .body(())
+        .unwrap());
+    assert_eq!(
+        policy.decide(&get, &pushed),
+        Decision::RetryAfter(Duration::from_secs(3))
+    );
+}
+
+#[test]
+fn the_grpc_preset_honours_pushback_and_its_codes() {
+    let policy = GrpcRetry::new();
+    let request = http::Request::post("/pkg.Svc/Call").body(()).unwrap();
+    let answer = |pairs: &[(&str, &str)]| -> Result<http::Response<()>, BoxError> {
+        let mut response = http::Response::new(());
+        *response.headers_mut() = headers(pairs);
+        Ok(response)
+    };
+    assert_eq!(
+        policy.decide(&request, &answer(&[("grpc-status", "14")])),
+        Decision::Retry
+    );
+    assert_eq!(
+        policy.decide(
+            &request,
+            &answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "40")])
+        ),
+        Decision::RetryAfter(Duration::from_millis(40))
+    );
+    assert_eq!(
+        policy.decide(
+            &request,
+            &answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "-1")])
+        ),
+        Decision::Accept,
+        "a negative pushback means: do not retry"
+    );
+    assert_eq!(
+        policy.decide(&request, &answer(&[("grpc-status", "0")])),
+        Decision::Accept
+    );
+    assert_eq!(
+        policy.decide(&request, &answer(&[("grpc-status", "13")])),
+        Decision::Accept
+    );
+    assert_eq!(
+        policy.decide(&request, &answer(&[])),
+        Decision::Accept,
+        "status in the trailers"
+    );
+    assert_eq!(
+        policy.decide(&request, &failed("transport")),
+        Decision::Retry
+    );
+}
+
+/// What the scripted server saw: when each request came.
+type Seen = Arc<Mutex<Vec<Instant>>>;
+
+/// A server answering from a script, recording in `seen` when each request
+/// came.
+fn scripted(
+    clock: ManualClock,
+    seen: Seen,
+    answers: Vec<http::Response<()>>,
+) -> impl Service<
+    http::Request<()>,
+    Response = http::Response<()>,
+    Error = BoxError,
+    Future = impl Future + Send,
+> + Clone {
+    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+    service_fn(move |_: http::Request<()>| {
+        seen.lock().unwrap().push(clock.now());
+        let answer = answers.lock().unwrap().pop_front().unwrap();
+        std::future::ready(Ok::<_, BoxError>(answer))
+    })
+}
+
+fn drive<F: Future>(clock: &ManualClock, future: F) -> F::Output {
+    let mut future = task::spawn(future);
+    loop {
+        if let Poll::Ready(output) = future.poll() {
+            return output;
+        }
+        clock.set(clock.next_deadline().expect("waiting on the clock"));
+    }
+}
+
+#[test]
+fn a_503_with_retry_after_is_retried_after_exactly_that_long() {
+    let clock = ManualClock::new();
+    let unavailable = http::Response::builder()
+        .status(503)
+        .header("retry-after", "1")
+        .body(())
+        .unwrap();
+    let ok = http::Response::builder().status(200).body(()).unwrap();
+    let seen = Seen::default();
+    let server = scripted(clock.clone(), Arc::clone(&seen), vec![unavailable, ok]);
+    let layer = RetryLayer::builder()
+        .policy(HttpRetry::new())
+        .clone_request(|request: &http::Request<()>| {
+            let mut copy = http::Request::new(());
+            *copy.method_mut() = request.method().clone();
+            *copy.uri_mut() = request.uri().clone();
+            *copy.headers_mut() = request.headers().clone();
+            Some(copy)
+        })
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut client = layer.layer(server);
+    let request = http::Request::get("/").body(()).unwrap();
+    let response = drive(&clock, async { client.ready().await?.call(request).await }).unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Instant::ZERO, Instant::ZERO + Duration::from_secs(1)]
+    );
+}
+
+#[test]
+fn a_hostile_retry_after_cannot_make_the_client_sleep_past_the_cap() {
+    let clock = ManualClock::new();
+    let hostile = || {
+        http::Response::builder()
+            .status(429)
+            .header("retry-after", "18446744073709551615")
+            .body(())
+            .unwrap()
+    };
+    let seen = Seen::default();
+    let server = scripted(
+        clock.clone(),
+        Arc::clone(&seen),
+        vec![hostile(), hostile(), hostile()],
+    );
+    let layer = RetryLayer::builder()
+        .policy(HttpRetry::new())
+        .clone_request(|_: &http::Request<()>| Some(http::Request::new(())))
+        .max_pushback(Duration::from_secs(5))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut client = layer.layer(server);
+    let request = http::Request::get("/").body(()).unwrap();
+    let response = drive(&clock, async { client.ready().await?.call(request).await }).unwrap();
+    assert_eq!(response.status(), 429, "the last answer comes back");
+    let at = |s| Instant::ZERO + Duration::from_secs(s);
+    assert_eq!(*seen.lock().unwrap(), [at(0), at(5), at(10)]);
+}
