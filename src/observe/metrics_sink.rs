@@ -38,6 +38,7 @@ pub(super) struct MetricsSink {
     retry_delays: OnceLock<Histogram>,
     retries_exhausted: OnceLock<Counter>,
     budget_exhausted: OnceLock<Counter>,
+    bodies_not_buffered: OnceLock<Counter>,
     /// By `RETRY_RESULTS`.
     completed: [OnceLock<Counter>; RETRY_RESULTS.len()],
     timeouts: OnceLock<Counter>,
@@ -66,6 +67,7 @@ impl MetricsSink {
             retry_delays: OnceLock::new(),
             retries_exhausted: OnceLock::new(),
             budget_exhausted: OnceLock::new(),
+            bodies_not_buffered: OnceLock::new(),
             completed: Default::default(),
             timeouts: OnceLock::new(),
             transitions: Keyed::default(),
@@ -135,6 +137,13 @@ impl MetricsSink {
                 .counter(
                     &self.budget_exhausted,
                     "palisade_budget_exhausted_total",
+                    &[],
+                )
+                .increment(1),
+            EventKind::BodyNotBuffered { .. } => self
+                .counter(
+                    &self.bodies_not_buffered,
+                    "palisade_bodies_not_buffered_total",
                     &[],
                 )
                 .increment(1),

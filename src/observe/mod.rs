@@ -41,6 +41,7 @@
 //! | `palisade_retry_delay_seconds` | histogram | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retries_exhausted_total` | counter | | [`EventKind::RetriesExhausted`] |
 //! | `palisade_budget_exhausted_total` | counter | | [`EventKind::BudgetExhausted`] |
+//! | `palisade_bodies_not_buffered_total` | counter | | [`EventKind::BodyNotBuffered`] |
 //! | `palisade_retry_calls_total` | counter | `result` = `succeeded_first_attempt` \| `succeeded_after_retries` \| `failed_after_retries` \| `failed_without_retry` | [`EventKind::Completed`] |
 //! | `palisade_timeouts_total` | counter | | [`EventKind::TimedOut`] |
 //! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
@@ -174,6 +175,12 @@ pub enum EventKind {
     },
     /// A retry budget refused a retry.
     BudgetExhausted,
+    /// A request body was larger than the retry layer's buffering limit:
+    /// the request is sent once, and not retried.
+    BodyNotBuffered {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A call through a retry layer completed: its result was accepted, or
     /// attempts, time or budget ran out.
     Completed {
@@ -213,6 +220,7 @@ impl EventKind {
             EventKind::RetriesExhausted { .. } => "retries_exhausted",
             EventKind::BudgetExhausted => "budget_exhausted",
             EventKind::Completed { .. } => "completed",
+            EventKind::BodyNotBuffered { .. } => "body_not_buffered",
             EventKind::TimedOut { .. } => "timed_out",
             EventKind::FallbackUsed { .. } => "fallback_used",
         }

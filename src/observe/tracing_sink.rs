@@ -63,6 +63,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::BudgetExhausted => {
             warn!(target: "palisade", layer, name, "retry budget exhausted")
         }
+        EventKind::BodyNotBuffered { limit } => {
+            debug!(target: "palisade", layer, name, limit, "request body over the limit: sent once")
+        }
         EventKind::Completed { attempts, success } => {
             trace!(target: "palisade", layer, name, attempts, success, "call completed");
         }

@@ -75,6 +75,8 @@
 //! ```
 
 mod backoff;
+#[cfg(feature = "http")]
+pub mod body;
 mod budget;
 pub mod future;
 #[cfg(feature = "http")]
