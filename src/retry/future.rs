@@ -28,7 +28,8 @@ pin_project! {
     /// calls again, until a result is accepted or attempts, deadline or
     /// budget run out.
     ///
-    /// One sleep is made for the first retry and reset for the next ones.
+    /// Nothing is boxed: the sleep lives in the future, made at the first
+    /// retry and reset for the next ones.
     ///
     /// # Examples
     ///
@@ -46,7 +47,21 @@ pin_project! {
     pub struct ResponseFuture<S: Service<Req>, Req, P, Q, C: Clock, R: Random> {
         #[pin]
         state: State<S::Future>,
+        #[pin]
+        sleep: SleepSlot<C::Sleep>,
         attempts: Attempts<S, Req, P, Q, C, R>,
+    }
+}
+
+pin_project! {
+    /// The sleep between attempts, made at the first retry.
+    #[project = SleepProj]
+    enum SleepSlot<T> {
+        Empty,
+        Armed {
+            #[pin]
+            sleep: T,
+        },
     }
 }
 
@@ -63,24 +78,18 @@ pin_project! {
 }
 
 /// What carries over from one attempt to the next.
-struct Attempts<S, Req, P, Q, C: Clock, R> {
+struct Attempts<S, Req, P, Q, C, R> {
     service: S,
     /// A copy of the request, for the policy and the next attempt (`None`
     /// when the request cannot be copied: no retry).
     request: Option<Req>,
     deadline: Option<Instant>,
-    /// Made at the first retry: a call that succeeds at once carries none
-    /// of it.
-    retrying: Option<Box<Retrying<C>>>,
-    shared: Arc<Shared<P, Q, C, R>>,
-}
-
-/// The state of a call that has retried.
-struct Retrying<C: Clock> {
     /// Attempts made so far, the current one included.
     made: u32,
-    previous_delay: Duration,
-    sleep: Pin<Box<C::Sleep>>,
+    /// The delay before the current attempt (the backoff's base before the
+    /// first retry).
+    previous_delay: Option<Duration>,
+    shared: Arc<Shared<P, Q, C, R>>,
 }
 
 impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
@@ -109,11 +118,13 @@ where
         let future = service.call(request);
         ResponseFuture {
             state: State::Calling { future },
+            sleep: SleepSlot::Empty,
             attempts: Attempts {
                 service,
                 request: copy,
                 deadline,
-                retrying: None,
+                made: 1,
+                previous_delay: None,
                 shared,
             },
         }
@@ -127,20 +138,17 @@ where
     C: Clock,
     R: Random,
 {
-    /// After an attempt: the result to return, or `None` when a retry is
-    /// scheduled (the sleep set to its time).
+    /// After an attempt: the result to return, or the instant to retry at.
     fn after(
         &mut self,
         result: Result<S::Response, BoxError>,
-    ) -> Option<Result<S::Response, BoxError>> {
+    ) -> Result<Instant, Result<S::Response, BoxError>> {
         let shared = &*self.shared;
-        let (made, previous) = match &self.retrying {
-            Some(retrying) => (retrying.made, retrying.previous_delay),
-            None => (1, shared.backoff.base()),
-        };
+        let made = self.made;
+        let previous = self.previous_delay.unwrap_or(shared.backoff.base());
         let Some(request) = &self.request else {
             let success = result.is_ok();
-            return Some(self.complete(result, made, success));
+            return Err(self.complete(result, made, success));
         };
         let decision = shared.policy.decide(request, &result);
         if let Some(budget) = &shared.budget {
@@ -148,7 +156,7 @@ where
         }
         if !decision.retries() {
             let success = result.is_ok();
-            return Some(self.complete(result, made, success));
+            return Err(self.complete(result, made, success));
         }
         let now = shared.clock.now();
         let delay = match decision {
@@ -161,12 +169,12 @@ where
         let out_of_time = self.deadline.is_some_and(|deadline| wake > deadline);
         if made >= shared.max_attempts || out_of_time {
             self.emit(now, EventKind::RetriesExhausted { attempts: made });
-            return Some(self.complete(result, made, false));
+            return Err(self.complete(result, made, false));
         }
         if let Some(budget) = &shared.budget {
             if !budget.withdraw(now) {
                 self.emit(now, EventKind::BudgetExhausted);
-                return Some(self.complete(result, made, false));
+                return Err(self.complete(result, made, false));
             }
         }
         self.emit(
@@ -176,20 +184,8 @@ where
                 delay,
             },
         );
-        match &mut self.retrying {
-            Some(retrying) => {
-                retrying.previous_delay = delay;
-                retrying.sleep.as_mut().reset(wake);
-            }
-            None => {
-                self.retrying = Some(Box::new(Retrying {
-                    made,
-                    previous_delay: delay,
-                    sleep: Box::pin(shared.clock.sleep_until(wake)),
-                }));
-            }
-        }
-        None
+        self.previous_delay = Some(delay);
+        Ok(wake)
     }
 
     /// The call ends with `result` after `made` attempts.
@@ -233,14 +229,22 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
-                    match this.attempts.after(result) {
-                        Some(result) => return Poll::Ready(result),
-                        None => this.state.set(State::Sleeping),
+                    let wake = match this.attempts.after(result) {
+                        Ok(wake) => wake,
+                        Err(result) => return Poll::Ready(result),
+                    };
+                    match this.sleep.as_mut().project() {
+                        SleepProj::Armed { sleep } => sleep.reset(wake),
+                        SleepProj::Empty => this.sleep.set(SleepSlot::Armed {
+                            sleep: this.attempts.shared.clock.sleep_until(wake),
+                        }),
                     }
+                    this.state.set(State::Sleeping);
                 }
                 StateProj::Sleeping => {
-                    let retrying = this.attempts.retrying.as_mut().expect("a retry sleeps");
-                    ready!(retrying.sleep.as_mut().poll(cx));
+                    if let SleepProj::Armed { sleep } = this.sleep.as_mut().project() {
+                        ready!(sleep.poll(cx));
+                    }
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
@@ -253,9 +257,7 @@ where
                         Some(request) => request,
                         None => attempts.request.take().expect("checked above"),
                     };
-                    if let Some(retrying) = &mut attempts.retrying {
-                        retrying.made += 1;
-                    }
+                    attempts.made += 1;
                     let future = attempts.service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -275,14 +277,7 @@ impl<S: Service<Req>, Req, P, Q, C: Clock, R: Random> fmt::Debug
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field(
-                "attempts",
-                &self
-                    .attempts
-                    .retrying
-                    .as_ref()
-                    .map_or(1, |retrying| retrying.made),
-            )
+            .field("attempts", &self.attempts.made)
             .finish_non_exhaustive()
     }
 }
