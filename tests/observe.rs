@@ -105,6 +105,7 @@ fn event_kind_names_are_distinct() {
         EventKind::RetryScheduled {
             attempt: 2,
             delay: Duration::ZERO,
+            reason: "error",
         },
         EventKind::RetriesExhausted { attempts: 3 },
         EventKind::BudgetExhausted,

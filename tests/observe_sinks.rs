@@ -159,6 +159,7 @@ fn emit_a_day_in_the_life(observer: &Observer) {
         EventKind::RetryScheduled {
             attempt: 2,
             delay: Duration::from_millis(100),
+            reason: "error",
         },
     );
     observer.emit(t, EventKind::RetriesExhausted { attempts: 3 });

@@ -210,11 +210,13 @@ fn max_attempts_counts_the_first_call_and_the_last_error_comes_back() {
         [
             EventKind::RetryScheduled {
                 attempt: 2,
-                delay: 10 * MS
+                delay: 10 * MS,
+                reason: "error"
             },
             EventKind::RetryScheduled {
                 attempt: 3,
-                delay: 10 * MS
+                delay: 10 * MS,
+                reason: "error"
             },
             EventKind::RetriesExhausted { attempts: 3 },
             EventKind::Completed {
@@ -292,6 +294,7 @@ fn refusals_are_not_retried_unless_asked_and_unsatisfiable_never() {
 #[test]
 fn pushback_replaces_the_backoff_and_is_capped() {
     let clock = ManualClock::new();
+    let reasons = Arc::new(Mutex::new(Vec::new()));
     let inner = Scripted::new(&clock, vec![Ok(503), Ok(503), Ok(200)]);
     let layer = RetryLayer::builder()
         .policy(|_: &u32, result: &Result<u32, BoxError>| match result {
@@ -300,12 +303,25 @@ fn pushback_replaces_the_backoff_and_is_capped() {
         })
         .max_pushback(Duration::from_secs(2))
         .clock(clock.clone())
+        .on_event({
+            let reasons = Arc::clone(&reasons);
+            move |event| {
+                if let EventKind::RetryScheduled { delay, reason, .. } = event.kind {
+                    reasons.lock().unwrap().push((delay, reason));
+                }
+            }
+        })
         .build()
         .unwrap();
     let mut service = layer.layer(inner.clone());
     assert_eq!(
         drive(&clock, async { service.ready().await?.call(1).await }).unwrap(),
         200
+    );
+    let two = Duration::from_secs(2);
+    assert_eq!(
+        *reasons.lock().unwrap(),
+        [(two, "pushback"), (two, "pushback")]
     );
     let at = |s: u64| Instant::ZERO + Duration::from_secs(s);
     assert_eq!(inner.calls(), [at(0), at(2), at(4)]);

@@ -167,6 +167,9 @@ pub enum EventKind {
         attempt: u32,
         /// The wait before it.
         delay: Duration,
+        /// Why: `"error"` (the attempt failed), `"response"` (the policy
+        /// asked to retry a response) or `"pushback"` (the server said when).
+        reason: &'static str,
     },
     /// The retry layer gave up: no attempts, or no time, left.
     RetriesExhausted {

@@ -45,12 +45,17 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             slow_call_rate,
             "window rates"
         ),
-        EventKind::RetryScheduled { attempt, delay } => debug!(
+        EventKind::RetryScheduled {
+            attempt,
+            delay,
+            reason,
+        } => debug!(
             target: "palisade",
             layer,
             name,
             attempt,
             ?delay,
+            reason,
             "retry scheduled"
         ),
         EventKind::RetriesExhausted { attempts } => warn!(

@@ -182,6 +182,11 @@ where
             EventKind::RetryScheduled {
                 attempt: made + 1,
                 delay,
+                reason: match (decision, &result) {
+                    (Decision::RetryAfter(_), _) => "pushback",
+                    (_, Err(_)) => "error",
+                    (_, Ok(_)) => "response",
+                },
             },
         );
         self.previous_delay = Some(delay);
