@@ -8,6 +8,7 @@
 //! | [`circuit_breaker`] | stop calling a failing service, probe before trusting it again |
 //! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
 //! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
+//! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -62,6 +63,7 @@ pub mod observe;
 pub mod random;
 pub mod rate_limit;
 pub mod retry;
+pub mod timeout;
 
 mod name;
 mod sync;

@@ -36,6 +36,12 @@ use crate::{
 /// # let _ = service;
 /// ```
 ///
+/// # Panics
+///
+/// In backpressure mode, `call` panics when `poll_ready` did not return
+/// `Ready` first (the unit of the limit is taken there), as tower's own
+/// `RateLimit` does.
+///
 /// # Clone
 ///
 /// The wrapped service must be `Clone`: a request that waits for reserved

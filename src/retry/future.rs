@@ -16,7 +16,7 @@ use super::{
     policy::{CloneRequest, Decision, RetryPolicy},
 };
 use crate::{
-    clock::{Clock, Instant, Sleep},
+    clock::{Clock, Instant, SleepSlot},
     observe::EventKind,
     random::Random,
     sync::Arc,
@@ -50,18 +50,6 @@ pin_project! {
         #[pin]
         sleep: SleepSlot<C::Sleep>,
         attempts: Attempts<S, Req, P, Q, C, R>,
-    }
-}
-
-pin_project! {
-    /// The sleep between attempts, made at the first retry.
-    #[project = SleepProj]
-    enum SleepSlot<T> {
-        Empty,
-        Armed {
-            #[pin]
-            sleep: T,
-        },
     }
 }
 
@@ -238,18 +226,11 @@ where
                         Ok(wake) => wake,
                         Err(result) => return Poll::Ready(result),
                     };
-                    match this.sleep.as_mut().project() {
-                        SleepProj::Armed { sleep } => sleep.reset(wake),
-                        SleepProj::Empty => this.sleep.set(SleepSlot::Armed {
-                            sleep: this.attempts.shared.clock.sleep_until(wake),
-                        }),
-                    }
+                    this.sleep.as_mut().arm(&this.attempts.shared.clock, wake);
                     this.state.set(State::Sleeping);
                 }
                 StateProj::Sleeping => {
-                    if let SleepProj::Armed { sleep } = this.sleep.as_mut().project() {
-                        ready!(sleep.poll(cx));
-                    }
+                    ready!(this.sleep.as_mut().poll_sleep(cx));
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {

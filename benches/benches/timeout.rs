@@ -1,0 +1,45 @@
+//! A timeout around a call that is ready at once — the common fast call —
+//! next to tower's `Timeout` and tower-resilience's time limiter, all at 1 s.
+
+use std::{hint::black_box, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::timeout::TimeoutLayer;
+use palisade_benches::{Echo, ready_call};
+use tower::Layer;
+
+fn ready_inner(c: &mut Criterion) {
+    // tower's and tower-resilience's timeouts make tokio sleeps in `call`:
+    // they need a runtime's timer to exist.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let second = Duration::from_secs(1);
+
+    let mut group = c.benchmark_group("timeout, inner ready at once, 1 thread");
+    let mut bare = Echo;
+    group.bench_function("bare service (baseline)", |b| {
+        b.iter(|| ready_call(&mut bare, black_box(1)))
+    });
+    let mut ours = TimeoutLayer::builder(second).build().unwrap().layer(Echo);
+    group.bench_function("palisade (timer armed lazily)", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+    let mut towers = tower::timeout::TimeoutLayer::new(second).layer(Echo);
+    group.bench_function("tower Timeout", |b| {
+        b.iter(|| ready_call(&mut towers, black_box(1)))
+    });
+    let mut theirs = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(second)
+        .build()
+        .layer(Echo);
+    group.bench_function("tower-resilience time limiter", |b| {
+        b.iter(|| ready_call(&mut theirs, black_box(1)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ready_inner);
+criterion_main!(benches);

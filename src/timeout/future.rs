@@ -1,0 +1,123 @@
+//! The response future of [`Timeout`](super::Timeout).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use pin_project_lite::pin_project;
+use tower::BoxError;
+
+use super::layer::Shared;
+use crate::{
+    clock::{Clock, SleepSlot},
+    error::Elapsed,
+    observe::EventKind,
+    sync::Arc,
+};
+
+pin_project! {
+    /// The response future of [`Timeout`](super::Timeout): the wrapped
+    /// future, raced against a timer armed at its first `Pending` (none when
+    /// it is ready at once). When the timer wins, the wrapped future is
+    /// dropped at once — freeing what it holds at the deadline — and the call
+    /// fails with [`Elapsed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::timeout::TimeoutLayer;
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap();
+    /// let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// assert_eq!(service.call(3).await.unwrap(), 3);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<F, T, C: Clock> {
+        #[pin]
+        inner: Call<F>,
+        #[pin]
+        sleep: SleepSlot<C::Sleep>,
+        timeout: Duration,
+        shared: Arc<Shared<T, C>>,
+    }
+}
+
+pin_project! {
+    /// The wrapped call, until it is dropped on a timeout.
+    #[project = CallProj]
+    enum Call<F> {
+        Running {
+            #[pin]
+            future: F,
+        },
+        Dropped,
+    }
+}
+
+impl<F, T, C: Clock> ResponseFuture<F, T, C> {
+    pub(crate) fn new(inner: F, timeout: Duration, shared: Arc<Shared<T, C>>) -> Self {
+        ResponseFuture {
+            inner: Call::Running { future: inner },
+            sleep: SleepSlot::Empty,
+            timeout,
+            shared,
+        }
+    }
+}
+
+impl<F, T, C, Res, E> Future for ResponseFuture<F, T, C>
+where
+    F: Future<Output = Result<Res, E>>,
+    E: Into<BoxError>,
+    C: Clock,
+{
+    type Output = Result<Res, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let CallProj::Running { future } = this.inner.as_mut().project() else {
+            panic!("ResponseFuture polled after completion");
+        };
+        if let Poll::Ready(result) = future.poll(cx) {
+            return Poll::Ready(result.map_err(Into::into));
+        }
+        let shared = &**this.shared;
+        if !this.sleep.is_armed() {
+            let deadline = shared.clock.now().saturating_add(*this.timeout);
+            this.sleep.as_mut().arm(&shared.clock, deadline);
+        }
+        if this.sleep.poll_sleep(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // Drop the call now: whatever it holds (a connection, a permit) is
+        // freed at the deadline, not when the caller drops this future.
+        this.inner.set(Call::Dropped);
+        let observer = &shared.observer;
+        if observer.is_active() {
+            observer.emit(
+                shared.clock.now(),
+                EventKind::TimedOut {
+                    after: *this.timeout,
+                },
+            );
+        }
+        Poll::Ready(Err(Elapsed::new(observer.name().clone(), None).into()))
+    }
+}
+
+impl<F, T, C: Clock> fmt::Debug for ResponseFuture<F, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("timeout", &self.timeout)
+            .field("timer", &self.sleep.is_armed())
+            .finish_non_exhaustive()
+    }
+}

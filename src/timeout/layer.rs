@@ -1,0 +1,253 @@
+//! The timeout layer and its builder.
+
+use std::{fmt, time::Duration};
+
+use tower::Layer;
+
+use super::service::Timeout;
+use crate::{
+    LayerName,
+    clock::{Clock, TokioClock},
+    error::{ConfigError, check},
+    observe::{Event, Observe, Observer},
+    sync::Arc,
+};
+
+/// What every service and clone made by one layer shares.
+pub(crate) struct Shared<T, C> {
+    pub(crate) timeout: Duration,
+    pub(crate) per_request: T,
+    pub(crate) clock: C,
+    pub(crate) observer: Observer,
+}
+
+/// The time a request asks for, when it asks: a function of the request —
+/// a `grpc-timeout` header, a deadline the caller put in the request.
+/// Closures `Fn(&Req) -> Option<Duration>` are such functions. The layer
+/// uses the shorter of this and its own timeout.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::timeout::TimeoutFor;
+///
+/// // A request that says how many milliseconds it may take.
+/// let asked = |request: &(u64, String)| Some(Duration::from_millis(request.0));
+/// assert_eq!(asked.timeout_for(&(250, "GET".into())), Some(Duration::from_millis(250)));
+/// ```
+pub trait TimeoutFor<Req> {
+    /// The time `request` asks for, if any.
+    fn timeout_for(&self, request: &Req) -> Option<Duration>;
+}
+
+impl<Req, F> TimeoutFor<Req> for F
+where
+    F: Fn(&Req) -> Option<Duration>,
+{
+    fn timeout_for(&self, request: &Req) -> Option<Duration> {
+        self(request)
+    }
+}
+
+/// No request asks for its own time: the layer's timeout applies to all. The
+/// default [`TimeoutFor`].
+///
+/// ```
+/// use palisade::timeout::{LayerTimeout, TimeoutFor};
+/// assert_eq!(LayerTimeout.timeout_for(&"any request"), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayerTimeout;
+
+impl<Req> TimeoutFor<Req> for LayerTimeout {
+    fn timeout_for(&self, _: &Req) -> Option<Duration> {
+        None
+    }
+}
+
+/// A [`Layer`] that fails calls taking longer than a timeout, on the layer's
+/// clock; see [the module docs](super).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::timeout::TimeoutLayer;
+/// use tower::ServiceBuilder;
+///
+/// let timeout = TimeoutLayer::builder(Duration::from_millis(500)).name("inventory").build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(timeout)
+///     .service_fn(|request: u32| async move { Ok::<_, std::io::Error>(request) });
+/// # let _ = service;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct TimeoutLayer<T = LayerTimeout, C = TokioClock> {
+    shared: Arc<Shared<T, C>>,
+}
+
+impl TimeoutLayer {
+    /// A timeout of `timeout` for every call, on the tokio clock.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap();
+    /// ```
+    pub fn builder(timeout: Duration) -> TimeoutBuilder {
+        TimeoutBuilder {
+            timeout,
+            per_request: LayerTimeout,
+            clock: TokioClock::new(),
+            observe: Observe::new(),
+        }
+    }
+}
+
+impl<S, T, C: Clock> Layer<S> for TimeoutLayer<T, C> {
+    type Service = Timeout<S, T, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Timeout::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<T, C> Clone for TimeoutLayer<T, C> {
+    fn clone(&self) -> Self {
+        TimeoutLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T, C> fmt::Debug for TimeoutLayer<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutLayer")
+            .field("timeout", &self.shared)
+            .finish()
+    }
+}
+
+impl<T, C> fmt::Debug for Shared<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("name", self.observer.name())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`TimeoutLayer`]; [`build`](TimeoutBuilder::build) checks the
+/// configuration.
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::{clock::ManualClock, timeout::TimeoutLayer};
+///
+/// let layer = TimeoutLayer::builder(Duration::from_secs(5))
+///     .per_request(|request: &Option<Duration>| *request)
+///     .clock(ManualClock::new())
+///     .build()?;
+/// # let _ = layer;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct TimeoutBuilder<T = LayerTimeout, C = TokioClock> {
+    timeout: Duration,
+    per_request: T,
+    clock: C,
+    observe: Observe,
+}
+
+impl<T, C> TimeoutBuilder<T, C> {
+    /// Names the layer in events, metrics and errors.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1)).name("db");
+    /// ```
+    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Adds a listener for the layer's
+    /// [`TimedOut`](crate::observe::EventKind::TimedOut) events.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1))
+    ///     .on_event(|event| println!("{:?}", event.kind));
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.observe = self.observe.on_event(listener);
+        self
+    }
+
+    /// Lets each request ask for less time: any [`TimeoutFor`]. The shorter
+    /// of what it asks and the layer's timeout applies.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1))
+    ///     .per_request(|_: &String| Some(Duration::from_millis(100)));
+    /// ```
+    pub fn per_request<T2>(self, per_request: T2) -> TimeoutBuilder<T2, C> {
+        TimeoutBuilder {
+            timeout: self.timeout,
+            per_request,
+            clock: self.clock,
+            observe: self.observe,
+        }
+    }
+
+    /// The clock of the timer. Default [`TokioClock`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::{clock::ManualClock, timeout::TimeoutLayer};
+    /// let _ = TimeoutLayer::builder(Duration::from_secs(1)).clock(ManualClock::new());
+    /// ```
+    pub fn clock<C2: Clock>(self, clock: C2) -> TimeoutBuilder<T, C2> {
+        TimeoutBuilder {
+            timeout: self.timeout,
+            per_request: self.per_request,
+            clock,
+            observe: self.observe,
+        }
+    }
+
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `timeout` when it is zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let err = palisade::timeout::TimeoutLayer::builder(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.field(), "timeout");
+    /// ```
+    pub fn build(self) -> Result<TimeoutLayer<T, C>, ConfigError> {
+        check::positive("timeout", "timeout", self.timeout)?;
+        Ok(TimeoutLayer {
+            shared: Arc::new(Shared {
+                timeout: self.timeout,
+                per_request: self.per_request,
+                clock: self.clock,
+                observer: self.observe.build("timeout"),
+            }),
+        })
+    }
+}
+
+impl<T, C> fmt::Debug for TimeoutBuilder<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutBuilder")
+            .field("timeout", &self.timeout)
+            .field("observe", &self.observe)
+            .finish_non_exhaustive()
+    }
+}
