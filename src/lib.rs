@@ -9,6 +9,7 @@
 //! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
 //! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
+//! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -55,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;

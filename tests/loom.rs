@@ -239,3 +239,42 @@ fn racing_callers_admit_exactly_the_bucket_capacity() {
         assert_eq!(admitted, 3);
     });
 }
+
+/// Callers racing for a bulkhead's permits while all their calls are in
+/// flight: exactly `max` get one, the rest are refused, and every permit comes
+/// back when the calls are dropped.
+#[test]
+fn racing_callers_take_exactly_the_bulkhead_permits() {
+    use palisade::bulkhead::BulkheadLayer;
+
+    loom::model(|| {
+        let layer = BulkheadLayer::builder(2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let service = layer.layer(service_fn(|()| {
+            std::future::pending::<Result<(), &'static str>>()
+        }));
+        // Calls, and keeps the call in flight: its future is returned.
+        let call = |mut service: palisade::bulkhead::Bulkhead<_, ManualClock>| {
+            let mut call = Box::pin(service.call(()));
+            let admitted = call
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending();
+            (admitted, call)
+        };
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let service = service.clone();
+                thread::spawn(move || call(service))
+            })
+            .collect();
+        let mut calls = vec![call(service)];
+        calls.extend(callers.into_iter().map(|caller| caller.join().unwrap()));
+        assert_eq!(calls.iter().filter(|(admitted, _)| *admitted).count(), 2);
+        assert_eq!(layer.in_flight(), 2);
+        drop(calls);
+        assert_eq!(layer.in_flight(), 0);
+    });
+}

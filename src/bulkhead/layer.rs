@@ -1,0 +1,183 @@
+//! The bulkhead layer and its builder.
+
+use std::fmt;
+
+use tower::Layer;
+
+use super::{permits::Permits, service::Bulkhead};
+use crate::{
+    LayerName,
+    clock::{Clock, TokioClock},
+    error::{ConfigError, check},
+    observe::{Event, Observe, Observer},
+    sync::Arc,
+};
+
+/// What every service and clone made by one layer shares.
+pub(crate) struct Shared<C> {
+    pub(crate) permits: Permits,
+    pub(crate) clock: C,
+    pub(crate) observer: Observer,
+}
+
+/// A [`Layer`] that bounds the calls in flight; see [the module docs](super).
+///
+/// ```
+/// use palisade::bulkhead::BulkheadLayer;
+/// use tower::ServiceBuilder;
+///
+/// let bulkhead = BulkheadLayer::builder(32).name("payments").build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(bulkhead)
+///     .service_fn(|request: u32| async move { Ok::<_, std::io::Error>(request) });
+/// # let _ = service;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct BulkheadLayer<C = TokioClock> {
+    shared: Arc<Shared<C>>,
+}
+
+impl BulkheadLayer {
+    /// At most `max_concurrent` calls in flight; the tokio clock (which
+    /// times calls for the `Finished` events).
+    ///
+    /// ```
+    /// let _ = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// ```
+    pub fn builder(max_concurrent: u32) -> BulkheadBuilder {
+        BulkheadBuilder {
+            max_concurrent,
+            clock: TokioClock::new(),
+            observe: Observe::new(),
+        }
+    }
+}
+
+impl<C> BulkheadLayer<C> {
+    /// Calls in flight now, through every service and clone of the layer.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// assert_eq!(layer.in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        self.shared.permits.in_flight()
+    }
+}
+
+impl<S, C: Clock> Layer<S> for BulkheadLayer<C> {
+    type Service = Bulkhead<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Bulkhead::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<C> Clone for BulkheadLayer<C> {
+    fn clone(&self) -> Self {
+        BulkheadLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C> fmt::Debug for BulkheadLayer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadLayer")
+            .field("bulkhead", &self.shared)
+            .finish()
+    }
+}
+
+impl<C> fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", self.observer.name())
+            .field("max_concurrent", &self.permits.max())
+            .field("in_flight", &self.permits.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`BulkheadLayer`].
+///
+/// ```
+/// use palisade::{bulkhead::BulkheadLayer, clock::ManualClock};
+/// let _ = BulkheadLayer::builder(4).name("search").clock(ManualClock::new()).build()?;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+pub struct BulkheadBuilder<C = TokioClock> {
+    max_concurrent: u32,
+    clock: C,
+    observe: Observe,
+}
+
+impl<C> BulkheadBuilder<C> {
+    /// Names the bulkhead in events, metrics and errors.
+    ///
+    /// ```
+    /// let _ = palisade::bulkhead::BulkheadLayer::builder(4).name("db");
+    /// ```
+    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Adds a listener for the bulkhead's events.
+    ///
+    /// ```
+    /// let _ = palisade::bulkhead::BulkheadLayer::builder(4).on_event(|event| println!("{:?}", event.kind));
+    /// ```
+    pub fn on_event<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.observe = self.observe.on_event(listener);
+        self
+    }
+
+    /// The clock that times calls for the `Finished` events. Default
+    /// [`TokioClock`].
+    ///
+    /// ```
+    /// use palisade::{bulkhead::BulkheadLayer, clock::ManualClock};
+    /// let _ = BulkheadLayer::builder(4).clock(ManualClock::new());
+    /// ```
+    pub fn clock<C2: Clock>(self, clock: C2) -> BulkheadBuilder<C2> {
+        BulkheadBuilder {
+            max_concurrent: self.max_concurrent,
+            clock,
+            observe: self.observe,
+        }
+    }
+
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `max_concurrent` when it is 0.
+    ///
+    /// ```
+    /// let err = palisade::bulkhead::BulkheadLayer::builder(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "max_concurrent");
+    /// ```
+    pub fn build(self) -> Result<BulkheadLayer<C>, ConfigError> {
+        check::at_least_one("bulkhead", "max_concurrent", self.max_concurrent)?;
+        Ok(BulkheadLayer {
+            shared: Arc::new(Shared {
+                permits: Permits::new(u64::from(self.max_concurrent)),
+                clock: self.clock,
+                observer: self.observe.build("bulkhead"),
+            }),
+        })
+    }
+}
+
+impl<C> fmt::Debug for BulkheadBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadBuilder")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("observe", &self.observe)
+            .finish_non_exhaustive()
+    }
+}
