@@ -201,3 +201,90 @@ fn zero_permits_are_refused() {
         "max_concurrent"
     );
 }
+
+#[test]
+fn waiters_are_served_in_arrival_order_and_a_full_queue_refuses() {
+    let clock = ManualClock::new();
+    let layer = BulkheadLayer::builder(1)
+        .queue(3, 10 * SEC)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(slow(clock.clone(), Arc::default(), Arc::default()));
+    let mut calls: Vec<_> = (0..4).map(|n| task::spawn(service.call(n))).collect();
+    for call in &mut calls {
+        assert_pending!(call.poll());
+    }
+    assert_eq!((layer.in_flight(), layer.waiting()), (1, 3));
+    let err = assert_ready!(task::spawn(service.call(9)).poll()).unwrap_err();
+    assert!(err.is::<BulkheadFull>(), "the queue is full");
+    for n in 1..4 {
+        clock.advance(SEC);
+        assert_eq!(assert_ready!(calls[n - 1].poll()).unwrap(), n as u32 - 1);
+        assert!(calls[n].is_woken(), "waiter {n} is handed the permit");
+        for later in calls.iter().skip(n + 1) {
+            assert!(!later.is_woken(), "later waiters stay asleep");
+        }
+        assert_pending!(
+            calls[n].poll(),
+            "it called the service, which takes a second"
+        );
+    }
+    clock.advance(SEC);
+    assert_eq!(assert_ready!(calls[3].poll()).unwrap(), 3);
+    assert_eq!((layer.in_flight(), layer.waiting()), (0, 0));
+}
+
+#[test]
+fn max_wait_is_honoured_exactly() {
+    let clock = ManualClock::new();
+    let layer = BulkheadLayer::builder(1)
+        .queue(1, Duration::from_millis(500))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(slow(clock.clone(), Arc::default(), Arc::default()));
+    let mut holder = task::spawn(service.call(1));
+    assert_pending!(holder.poll());
+    let mut waiter = task::spawn(service.call(2));
+    assert_pending!(waiter.poll());
+    clock.advance(Duration::from_millis(500) - Duration::from_nanos(1));
+    assert_pending!(waiter.poll());
+    clock.advance(Duration::from_nanos(1));
+    assert!(
+        assert_ready!(waiter.poll())
+            .unwrap_err()
+            .is::<BulkheadFull>()
+    );
+    assert_eq!(
+        (layer.in_flight(), layer.waiting()),
+        (1, 0),
+        "the waiter left the queue"
+    );
+}
+
+#[test]
+fn a_dropped_waiter_leaves_and_a_dropped_grant_gives_its_permit_back() {
+    let clock = ManualClock::new();
+    let layer = BulkheadLayer::builder(1)
+        .queue(2, 10 * SEC)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(slow(clock.clone(), Arc::default(), Arc::default()));
+    let mut holder = task::spawn(service.call(1));
+    assert_pending!(holder.poll());
+    let mut gone = task::spawn(service.call(2));
+    assert_pending!(gone.poll());
+    drop(gone);
+    assert_eq!(layer.waiting(), 0);
+
+    let mut granted = task::spawn(service.call(3));
+    assert_pending!(granted.poll());
+    clock.advance(SEC);
+    assert!(assert_ready!(holder.poll()).is_ok());
+    assert!(granted.is_woken());
+    assert_eq!(layer.in_flight(), 1, "the permit went to the waiter");
+    drop(granted); // before it picked the permit up
+    assert_eq!((layer.in_flight(), layer.waiting()), (0, 0));
+}

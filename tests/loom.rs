@@ -278,3 +278,33 @@ fn racing_callers_take_exactly_the_bulkhead_permits() {
         assert_eq!(layer.in_flight(), 0);
     });
 }
+
+/// A permit given back while another call queues for one: the call gets it —
+/// the releaser and the queuer cannot both miss each other.
+#[test]
+fn a_release_racing_a_queuing_call_hands_over_the_permit() {
+    use palisade::bulkhead::BulkheadLayer;
+
+    loom::model(|| {
+        let layer = BulkheadLayer::builder(1)
+            .queue(1, Duration::from_secs(1))
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn(|()| {
+            std::future::pending::<Result<(), &'static str>>()
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut holder = Box::pin(service.call(()));
+        assert!(holder.as_mut().poll(&mut cx).is_pending());
+        let releaser = thread::spawn(move || drop(holder));
+        let mut queued = Box::pin(service.call(()));
+        releaser.join().unwrap();
+        assert!(queued.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            (layer.in_flight(), layer.waiting()),
+            (1, 0),
+            "the call holds the permit"
+        );
+    });
+}

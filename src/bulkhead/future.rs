@@ -9,7 +9,7 @@ use std::{
 };
 
 use pin_project_lite::pin_project;
-use tower::BoxError;
+use tower::{BoxError, Service};
 
 use super::layer::Shared;
 use crate::{
@@ -46,7 +46,7 @@ impl<C: Clock> Permit<C> {
 
 impl<C: Clock> Drop for Permit<C> {
     fn drop(&mut self) {
-        self.shared.permits.release();
+        self.shared.queue.release(&self.shared.permits);
         if let Some(started) = self.started {
             let now = self.shared.clock.now();
             let finished = EventKind::Finished {
@@ -58,9 +58,49 @@ impl<C: Clock> Drop for Permit<C> {
     }
 }
 
+/// A place in the bulkhead's queue: leaves it (giving back a permit it was
+/// handed meanwhile) when dropped before it is redeemed.
+pub(crate) struct Ticket<C: Clock> {
+    id: u64,
+    shared: Option<Arc<Shared<C>>>,
+}
+
+impl<C: Clock> Ticket<C> {
+    pub(crate) fn new(id: u64, shared: Arc<Shared<C>>) -> Self {
+        Ticket {
+            id,
+            shared: Some(shared),
+        }
+    }
+
+    /// The permit, once the queue has handed it over.
+    fn poll_permit(&mut self, cx: &Context<'_>) -> Option<Permit<C>> {
+        let shared = self.shared.as_ref().expect("a ticket is redeemed once");
+        if !shared.queue.poll_ticket(self.id, cx.waker()) {
+            return None;
+        }
+        self.shared.take().map(Permit::new)
+    }
+
+    fn name(&self) -> crate::LayerName {
+        let shared = self.shared.as_ref().expect("a ticket is redeemed once");
+        shared.observer.name().clone()
+    }
+}
+
+impl<C: Clock> Drop for Ticket<C> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.queue.cancel(self.id, &shared.permits);
+        }
+    }
+}
+
 pin_project! {
     /// The response future of [`Bulkhead`](super::Bulkhead): the wrapped
-    /// future holding its permit, or an immediate [`BulkheadFull`] refusal.
+    /// future holding its permit; or a call waiting in the queue for one (its
+    /// place given up when the future is dropped or its wait runs out); or
+    /// an immediate [`BulkheadFull`] refusal.
     ///
     /// ```
     /// use palisade::bulkhead::BulkheadLayer;
@@ -72,19 +112,26 @@ pin_project! {
     /// assert_eq!(service.call(1).await.unwrap(), 1);
     /// # }
     /// ```
-    pub struct ResponseFuture<F, C: Clock> {
+    pub struct ResponseFuture<S: Service<Req>, Req, C: Clock> {
         #[pin]
-        kind: Kind<F, C>,
+        kind: Kind<S, Req, C>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, C: Clock> {
+    enum Kind<S: Service<Req>, Req, C: Clock> {
         Called {
             #[pin]
-            future: F,
+            future: S::Future,
             permit: Option<Permit<C>>,
+        },
+        Waiting {
+            ticket: Ticket<C>,
+            #[pin]
+            sleep: C::Sleep,
+            service: Option<S>,
+            request: Option<Req>,
         },
         Rejected {
             error: Option<BulkheadFull>,
@@ -92,8 +139,19 @@ pin_project! {
     }
 }
 
-impl<F, C: Clock> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, permit: Permit<C>) -> Self {
+impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
+    pub(crate) fn waiting(ticket: Ticket<C>, sleep: C::Sleep, service: S, request: Req) -> Self {
+        ResponseFuture {
+            kind: Kind::Waiting {
+                ticket,
+                sleep,
+                service: Some(service),
+                request: Some(request),
+            },
+        }
+    }
+
+    pub(crate) fn called(future: S::Future, permit: Permit<C>) -> Self {
         ResponseFuture {
             kind: Kind::Called {
                 future,
@@ -109,17 +167,62 @@ impl<F, C: Clock> ResponseFuture<F, C> {
     }
 }
 
-impl<F, C, Res, E> Future for ResponseFuture<F, C>
+impl<S, Req, C> Future for ResponseFuture<S, Req, C>
 where
-    F: Future<Output = Result<Res, E>>,
-    E: Into<BoxError>,
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
     C: Clock,
 {
-    type Output = Result<Res, BoxError>;
+    type Output = Result<S::Response, BoxError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
+        let mut kind = self.project().kind;
+        loop {
+            match kind.as_mut().project() {
+                KindProj::Waiting {
+                    ticket,
+                    sleep,
+                    service,
+                    request,
+                } => {
+                    if let Some(permit) = ticket.poll_permit(cx) {
+                        let (mut service, request) = service
+                            .take()
+                            .zip(request.take())
+                            .expect("ResponseFuture polled after completion");
+                        // `service` was made ready for this request before it waited.
+                        let future = service.call(request);
+                        kind.set(Kind::Called {
+                            future,
+                            permit: Some(permit),
+                        });
+                        continue;
+                    }
+                    ready!(sleep.poll(cx));
+                    let name = ticket.name();
+                    // Leave the queue (the ticket's drop) before answering.
+                    kind.set(Kind::Rejected { error: None });
+                    return Poll::Ready(Err(BulkheadFull::new(name, None).into()));
+                }
+                _ => return Self::poll_settled(kind, cx),
+            }
+        }
+    }
+}
+
+impl<S, Req, C> ResponseFuture<S, Req, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Clock,
+{
+    fn poll_settled(
+        kind: Pin<&mut Kind<S, Req, C>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<S::Response, BoxError>> {
+        match kind.project() {
+            KindProj::Waiting { .. } => unreachable!("handled by poll"),
             KindProj::Called { future, permit } => {
                 let result = ready!(future.poll(cx));
                 // Give the permit back as soon as the call is done.
@@ -140,10 +243,11 @@ where
     }
 }
 
-impl<F, C: Clock> fmt::Debug for ResponseFuture<F, C> {
+impl<S: Service<Req>, Req, C: Clock> fmt::Debug for ResponseFuture<S, Req, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
             Kind::Called { .. } => "called",
+            Kind::Waiting { .. } => "waiting",
             Kind::Rejected { .. } => "rejected",
         };
         f.debug_struct("ResponseFuture")

@@ -1,10 +1,14 @@
 //! The bulkhead layer and its builder.
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use tower::Layer;
 
-use super::{permits::Permits, service::Bulkhead};
+use super::{
+    permits::Permits,
+    queue::{Queue, Waiting},
+    service::Bulkhead,
+};
 use crate::{
     LayerName,
     clock::{Clock, TokioClock},
@@ -16,6 +20,8 @@ use crate::{
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<C> {
     pub(crate) permits: Permits,
+    pub(crate) queue: Queue,
+    pub(crate) waiting: Option<Waiting>,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
 }
@@ -47,6 +53,7 @@ impl BulkheadLayer {
     pub fn builder(max_concurrent: u32) -> BulkheadBuilder {
         BulkheadBuilder {
             max_concurrent,
+            waiting: None,
             clock: TokioClock::new(),
             observe: Observe::new(),
         }
@@ -62,6 +69,16 @@ impl<C> BulkheadLayer<C> {
     /// ```
     pub fn in_flight(&self) -> u64 {
         self.shared.permits.in_flight()
+    }
+
+    /// Calls waiting for a permit now.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// assert_eq!(layer.waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> u64 {
+        self.shared.permits.waiting()
     }
 }
 
@@ -95,6 +112,7 @@ impl<C> fmt::Debug for Shared<C> {
             .field("name", self.observer.name())
             .field("max_concurrent", &self.permits.max())
             .field("in_flight", &self.permits.in_flight())
+            .field("waiting", &self.permits.waiting())
             .finish_non_exhaustive()
     }
 }
@@ -108,6 +126,7 @@ impl<C> fmt::Debug for Shared<C> {
 /// ```
 pub struct BulkheadBuilder<C = TokioClock> {
     max_concurrent: u32,
+    waiting: Option<Waiting>,
     clock: C,
     observe: Observe,
 }
@@ -136,7 +155,25 @@ impl<C> BulkheadBuilder<C> {
         self
     }
 
-    /// The clock that times calls for the `Finished` events. Default
+    /// Lets up to `max_waiting` calls that find every permit taken wait for
+    /// one, in arrival order, each for at most `max_wait` (then it is refused
+    /// with [`BulkheadFull`](crate::error::BulkheadFull)). By default no call
+    /// waits. A waiting call holds the service made ready for it, so the
+    /// wrapped service must be `Clone` (as for tower's `Buffer`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let _ = palisade::bulkhead::BulkheadLayer::builder(4).queue(16, Duration::from_millis(50));
+    /// ```
+    pub fn queue(mut self, max_waiting: u32, max_wait: Duration) -> Self {
+        self.waiting = Some(Waiting {
+            max_waiting: max_waiting as usize,
+            max_wait,
+        });
+        self
+    }
+
+    /// The clock of the waits and of the `Finished` events' timings. Default
     /// [`TokioClock`].
     ///
     /// ```
@@ -146,6 +183,7 @@ impl<C> BulkheadBuilder<C> {
     pub fn clock<C2: Clock>(self, clock: C2) -> BulkheadBuilder<C2> {
         BulkheadBuilder {
             max_concurrent: self.max_concurrent,
+            waiting: self.waiting,
             clock,
             observe: self.observe,
         }
@@ -155,7 +193,8 @@ impl<C> BulkheadBuilder<C> {
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] on `max_concurrent` when it is 0.
+    /// A [`ConfigError`] naming `max_concurrent`, `queue.max_waiting` or
+    /// `queue.max_wait` when it is 0.
     ///
     /// ```
     /// let err = palisade::bulkhead::BulkheadLayer::builder(0).build().unwrap_err();
@@ -163,9 +202,16 @@ impl<C> BulkheadBuilder<C> {
     /// ```
     pub fn build(self) -> Result<BulkheadLayer<C>, ConfigError> {
         check::at_least_one("bulkhead", "max_concurrent", self.max_concurrent)?;
+        if let Some(waiting) = self.waiting {
+            let max_waiting = u32::try_from(waiting.max_waiting).unwrap_or(u32::MAX);
+            check::at_least_one("bulkhead", "queue.max_waiting", max_waiting)?;
+            check::positive("bulkhead", "queue.max_wait", waiting.max_wait)?;
+        }
         Ok(BulkheadLayer {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),
+                queue: Queue::default(),
+                waiting: self.waiting,
                 clock: self.clock,
                 observer: self.observe.build("bulkhead"),
             }),
@@ -177,6 +223,7 @@ impl<C> fmt::Debug for BulkheadBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadBuilder")
             .field("max_concurrent", &self.max_concurrent)
+            .field("waiting", &self.waiting)
             .field("observe", &self.observe)
             .finish_non_exhaustive()
     }

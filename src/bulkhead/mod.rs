@@ -15,6 +15,14 @@
 //! - **Lock-free**: admission is one compare-and-swap on a counter, release
 //!   one atomic subtraction — no semaphore, no mutex (tokio's `Semaphore`
 //!   takes a mutex on every release).
+//! - **An optional waiting room** ([`queue`](BulkheadBuilder::queue)): up
+//!   to `max_waiting` calls that find every permit taken wait for one, served
+//!   in arrival order, each for at most `max_wait`, then refused. A permit
+//!   given back while someone waits goes straight to the first waiter; a
+//!   waiter that gives up (its time ran out, its future was dropped) leaves
+//!   the queue. Only the queue takes a lock; the count of waiters shares the
+//!   atomic word of the permits, so a permit given back and a call joining
+//!   the queue can never miss each other (checked by a loom model).
 //! - The state is created with the layer: every service and clone made from
 //!   it shares one bound.
 //!
@@ -45,6 +53,7 @@
 pub mod future;
 mod layer;
 mod permits;
+mod queue;
 mod service;
 
 pub use layer::{BulkheadBuilder, BulkheadLayer};

@@ -1,52 +1,117 @@
-//! The lock-free count of calls in flight: one atomic word.
+//! The lock-free count of the bulkhead: calls in flight and calls waiting,
+//! in one atomic word, so that every decision that involves both is one
+//! compare-and-swap.
 
 use crate::sync::{AtomicU64, Ordering};
 
-/// How many calls are in flight, out of at most `max`.
+/// The low half of the word counts calls in flight, the high half calls
+/// waiting in the queue.
+const WAITER: u64 = 1 << 32;
+const IN_FLIGHT: u64 = WAITER - 1;
+
+/// How many calls are in flight, out of at most `max`, and how many wait.
 #[derive(Debug)]
 pub(crate) struct Permits {
-    in_flight: AtomicU64,
+    state: AtomicU64,
     max: u64,
+}
+
+/// What giving a permit back did.
+pub(crate) enum Released {
+    /// The permit is free.
+    Freed,
+    /// Someone waits: the permit is still counted, for the caller to hand
+    /// over under the queue's lock.
+    Waiters,
 }
 
 impl Permits {
     pub(crate) fn new(max: u64) -> Permits {
         Permits {
-            in_flight: AtomicU64::new(0),
+            state: AtomicU64::new(0),
             max,
         }
     }
 
-    /// Takes a permit if one is free: a compare-and-swap loop that never
-    /// lets the count pass `max`.
+    /// Applies `change` to the word until it sticks; `None` leaves it as is.
     #[inline]
-    pub(crate) fn try_acquire(&self) -> bool {
-        let mut current = self.in_flight.load(Ordering::Relaxed);
+    fn update<T>(&self, mut change: impl FnMut(u64) -> (Option<u64>, T)) -> T {
+        let mut current = self.state.load(Ordering::Acquire);
         loop {
-            if current >= self.max {
-                return false;
-            }
-            match self.in_flight.compare_exchange_weak(
+            let (next, result) = change(current);
+            let Some(next) = next else { return result };
+            match self.state.compare_exchange_weak(
                 current,
-                current + 1,
+                next,
+                Ordering::AcqRel,
                 Ordering::Acquire,
-                Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return result,
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Gives a permit back.
+    /// Takes a permit if one is free.
     #[inline]
-    pub(crate) fn release(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Release);
+    pub(crate) fn try_acquire(&self) -> bool {
+        self.update(|state| {
+            if state & IN_FLIGHT < self.max {
+                (Some(state + 1), true)
+            } else {
+                (None, false)
+            }
+        })
+    }
+
+    /// Takes a permit if one is free, else counts the caller as waiting.
+    pub(crate) fn acquire_or_wait(&self) -> bool {
+        self.update(|state| {
+            if state & IN_FLIGHT < self.max {
+                (Some(state + 1), true)
+            } else {
+                (Some(state + WAITER), false)
+            }
+        })
+    }
+
+    /// Gives a permit back, unless someone waits for it.
+    #[inline]
+    pub(crate) fn release(&self) -> Released {
+        self.update(|state| {
+            if state >= WAITER {
+                (None, Released::Waiters)
+            } else {
+                (Some(state - 1), Released::Freed)
+            }
+        })
+    }
+
+    /// Under the queue's lock: passes a held permit to one waiter (`true`),
+    /// or frees it when nobody waits any more.
+    pub(crate) fn hand_over(&self) -> bool {
+        self.update(|state| {
+            if state >= WAITER {
+                (Some(state - WAITER), true)
+            } else {
+                (Some(state - 1), false)
+            }
+        })
+    }
+
+    /// Under the queue's lock: a waiter leaves without a permit.
+    pub(crate) fn stop_waiting(&self) {
+        self.state.fetch_sub(WAITER, Ordering::AcqRel);
     }
 
     /// Calls in flight now.
     pub(crate) fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Relaxed)
+        self.state.load(Ordering::Acquire) & IN_FLIGHT
+    }
+
+    /// Calls waiting now.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.state.load(Ordering::Acquire) >> 32
     }
 
     pub(crate) fn max(&self) -> u64 {

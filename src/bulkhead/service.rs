@@ -8,8 +8,9 @@ use std::{
 use tower::{BoxError, Service};
 
 use super::{
-    future::{Permit, ResponseFuture},
+    future::{Permit, ResponseFuture, Ticket},
     layer::Shared,
+    queue::Enqueued,
 };
 use crate::{
     clock::{Clock, TokioClock},
@@ -76,13 +77,13 @@ impl<S, C> Bulkhead<S, C> {
 
 impl<S, C, Req> Service<Req> for Bulkhead<S, C>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Clock,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = ResponseFuture<S, Req, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -91,20 +92,51 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        if !self.shared.permits.try_acquire() {
-            let observer = &self.shared.observer;
-            if observer.is_active() {
-                let kind = RejectionKind::BulkheadFull;
-                let rejected = EventKind::Rejected {
-                    kind,
-                    retry_after: None,
-                };
-                observer.emit(self.shared.clock.now(), rejected);
-            }
-            return ResponseFuture::rejected(BulkheadFull::new(observer.name().clone(), None));
+        let shared = &self.shared;
+        if shared.permits.try_acquire() {
+            let permit = Permit::new(Arc::clone(shared));
+            return ResponseFuture::called(self.inner.call(request), permit);
         }
-        let permit = Permit::new(Arc::clone(&self.shared));
-        ResponseFuture::called(self.inner.call(request), permit)
+        self.full(request)
+    }
+}
+
+impl<S, C: Clock> Bulkhead<S, C> {
+    /// Every permit is taken: wait in the queue if there is one and it has
+    /// room, else refuse.
+    #[cold]
+    fn full<Req>(&mut self, request: Req) -> ResponseFuture<S, Req, C>
+    where
+        S: Service<Req> + Clone,
+    {
+        let shared = &self.shared;
+        if let Some(waiting) = shared.waiting {
+            match shared.queue.enqueue(&shared.permits, waiting.max_waiting) {
+                Enqueued::Admitted => {
+                    let permit = Permit::new(Arc::clone(shared));
+                    return ResponseFuture::called(self.inner.call(request), permit);
+                }
+                Enqueued::Queued(id) => {
+                    let deadline = shared.clock.now().saturating_add(waiting.max_wait);
+                    let sleep = shared.clock.sleep_until(deadline);
+                    let spare = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, spare);
+                    let ticket = Ticket::new(id, Arc::clone(shared));
+                    return ResponseFuture::waiting(ticket, sleep, ready, request);
+                }
+                Enqueued::Full => {}
+            }
+        }
+        let observer = &shared.observer;
+        if observer.is_active() {
+            let kind = RejectionKind::BulkheadFull;
+            let rejected = EventKind::Rejected {
+                kind,
+                retry_after: None,
+            };
+            observer.emit(shared.clock.now(), rejected);
+        }
+        ResponseFuture::rejected(BulkheadFull::new(observer.name().clone(), None))
     }
 }
 

@@ -1,0 +1,119 @@
+//! The bulkhead's optional waiting room: calls that find every permit taken
+//! wait here in arrival order, up to `max_waiting` of them, each for at most
+//! `max_wait`. A lock guards it; the happy path never takes that lock.
+//!
+//! The count of waiters lives in the same atomic word as the count of calls
+//! in flight ([`Permits`]): a call that joins the queue and a call that gives
+//! its permit back each change that word with one compare-and-swap, so one
+//! of them always sees the other — a free permit and a waiter can never miss
+//! each other. A permit given back while someone waits is handed, still
+//! counted, to the first waiter that has none.
+
+use std::{collections::VecDeque, task::Waker, time::Duration};
+
+use super::permits::{Permits, Released};
+use crate::sync::{Mutex, lock};
+
+/// How long and how many may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub(crate) max_waiting: usize,
+    pub(crate) max_wait: Duration,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    queue: VecDeque<Entry>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    waker: Waker,
+    /// Handed a permit, not yet picked up.
+    granted: bool,
+}
+
+/// What a caller that found no permit gets.
+pub(crate) enum Enqueued {
+    /// A permit came free after all.
+    Admitted,
+    /// Waiting, with this ticket number.
+    Queued(u64),
+    /// The waiting room is full.
+    Full,
+}
+
+impl Queue {
+    /// Gives a permit back, handing it to the first waiter if any.
+    pub(crate) fn release(&self, permits: &Permits) {
+        if let Released::Waiters = permits.release() {
+            let mut entries = lock(&self.entries);
+            if permits.hand_over() {
+                let entry = entries
+                    .queue
+                    .iter_mut()
+                    .find(|entry| !entry.granted)
+                    .expect("a waiter is counted for every entry not granted");
+                entry.granted = true;
+                entry.waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// Waits for a permit, unless one is free now or the room is full.
+    pub(crate) fn enqueue(&self, permits: &Permits, max_waiting: usize) -> Enqueued {
+        let mut entries = lock(&self.entries);
+        if permits.waiting() >= max_waiting as u64 {
+            return Enqueued::Full;
+        }
+        if permits.acquire_or_wait() {
+            return Enqueued::Admitted;
+        }
+        let id = entries.next_id;
+        entries.next_id += 1;
+        entries.queue.push_back(Entry {
+            id,
+            waker: Waker::noop().clone(),
+            granted: false,
+        });
+        Enqueued::Queued(id)
+    }
+
+    /// Whether ticket `id` has been handed a permit (then it leaves the
+    /// queue, permit in hand); else `waker` will be woken when it is.
+    pub(crate) fn poll_ticket(&self, id: u64, waker: &Waker) -> bool {
+        let mut entries = lock(&self.entries);
+        let Some(at) = entries.queue.iter().position(|entry| entry.id == id) else {
+            return false;
+        };
+        if entries.queue[at].granted {
+            entries.queue.remove(at);
+            return true;
+        }
+        entries.queue[at].waker.clone_from(waker);
+        false
+    }
+
+    /// Ticket `id` gives up (its time ran out, or its call was dropped): it
+    /// leaves the queue, giving back a permit it was handed meanwhile.
+    pub(crate) fn cancel(&self, id: u64, permits: &Permits) {
+        let mut entries = lock(&self.entries);
+        let Some(at) = entries.queue.iter().position(|entry| entry.id == id) else {
+            return;
+        };
+        let entry = entries.queue.remove(at).expect("found above");
+        if entry.granted {
+            drop(entries);
+            self.release(permits);
+        } else {
+            permits.stop_waiting();
+        }
+    }
+}
