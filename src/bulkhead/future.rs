@@ -31,7 +31,7 @@ pub(crate) struct Permit<C: Clock> {
 
 impl<C: Clock> Permit<C> {
     pub(crate) fn new(shared: Arc<Shared<C>>) -> Self {
-        let started = shared.observer.is_active().then(|| {
+        let started = shared.observed.then(|| {
             let now = shared.clock.now();
             shared.observer.emit(now, EventKind::Permitted);
             now

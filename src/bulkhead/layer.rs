@@ -24,6 +24,8 @@ pub(crate) struct Shared<C> {
     pub(crate) waiting: Option<Waiting>,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
+    /// Whether anything receives events: decided once, read per call.
+    pub(crate) observed: bool,
 }
 
 /// A [`Layer`] that bounds the calls in flight; see [the module docs](super).
@@ -207,13 +209,15 @@ impl<C> BulkheadBuilder<C> {
             check::at_least_one("bulkhead", "queue.max_waiting", max_waiting)?;
             check::positive("bulkhead", "queue.max_wait", waiting.max_wait)?;
         }
+        let observer = self.observe.build("bulkhead");
         Ok(BulkheadLayer {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),
                 queue: Queue::default(),
                 waiting: self.waiting,
                 clock: self.clock,
-                observer: self.observe.build("bulkhead"),
+                observed: observer.is_active(),
+                observer,
             }),
         })
     }

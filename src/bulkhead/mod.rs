@@ -18,7 +18,9 @@
 //! - **An optional waiting room** ([`queue`](BulkheadBuilder::queue)): up
 //!   to `max_waiting` calls that find every permit taken wait for one, served
 //!   in arrival order, each for at most `max_wait`, then refused. A permit
-//!   given back while someone waits goes straight to the first waiter; a
+//!   given back while someone waits goes to the first waiter (a call
+//!   arriving at that very moment may take it first; then its own release
+//!   serves the waiter); a
 //!   waiter that gives up (its time ran out, its future was dropped) leaves
 //!   the queue. Only the queue takes a lock; the count of waiters shares the
 //!   atomic word of the permits, so a permit given back and a call joining

@@ -16,12 +16,12 @@ pub(crate) struct Permits {
     max: u64,
 }
 
-/// What giving a permit back did.
+/// Who may want a permit just given back.
 pub(crate) enum Released {
-    /// The permit is free.
+    /// Nobody waits.
     Freed,
-    /// Someone waits: the permit is still counted, for the caller to hand
-    /// over under the queue's lock.
+    /// Someone waits: the caller hands a free permit over under the queue's
+    /// lock.
     Waiters,
 }
 
@@ -75,26 +75,25 @@ impl Permits {
         })
     }
 
-    /// Gives a permit back, unless someone waits for it.
+    /// Gives a permit back (one atomic subtraction), saying whether anyone
+    /// waited at that moment.
     #[inline]
     pub(crate) fn release(&self) -> Released {
-        self.update(|state| {
-            if state >= WAITER {
-                (None, Released::Waiters)
-            } else {
-                (Some(state - 1), Released::Freed)
-            }
-        })
+        if self.state.fetch_sub(1, Ordering::AcqRel) >= WAITER {
+            Released::Waiters
+        } else {
+            Released::Freed
+        }
     }
 
-    /// Under the queue's lock: passes a held permit to one waiter (`true`),
-    /// or frees it when nobody waits any more.
-    pub(crate) fn hand_over(&self) -> bool {
+    /// Under the queue's lock: takes a free permit for one waiter (`true`),
+    /// if anyone still waits and a permit is still free.
+    pub(crate) fn grant_one(&self) -> bool {
         self.update(|state| {
-            if state >= WAITER {
-                (Some(state - WAITER), true)
+            if state >= WAITER && state & IN_FLIGHT < self.max {
+                (Some(state - WAITER + 1), true)
             } else {
-                (Some(state - 1), false)
+                (None, false)
             }
         })
     }

@@ -6,8 +6,9 @@
 //! in flight ([`Permits`]): a call that joins the queue and a call that gives
 //! its permit back each change that word with one compare-and-swap, so one
 //! of them always sees the other — a free permit and a waiter can never miss
-//! each other. A permit given back while someone waits is handed, still
-//! counted, to the first waiter that has none.
+//! each other. A permit given back while someone waits is taken again, under
+//! the lock, for the first waiter that has none — unless a newcomer took it
+//! first, in which case that newcomer's own release serves the waiter.
 
 use std::{collections::VecDeque, task::Waker, time::Duration};
 
@@ -55,7 +56,7 @@ impl Queue {
     pub(crate) fn release(&self, permits: &Permits) {
         if let Released::Waiters = permits.release() {
             let mut entries = lock(&self.entries);
-            if permits.hand_over() {
+            if permits.grant_one() {
                 let entry = entries
                     .queue
                     .iter_mut()

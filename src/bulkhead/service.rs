@@ -128,7 +128,7 @@ impl<S, C: Clock> Bulkhead<S, C> {
             }
         }
         let observer = &shared.observer;
-        if observer.is_active() {
+        if shared.observed {
             let kind = RejectionKind::BulkheadFull;
             let rejected = EventKind::Rejected {
                 kind,
