@@ -10,6 +10,7 @@
 //! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
+//! | [`fallback`] | an answer instead of a failure, chosen by what failed |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -61,6 +62,7 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+pub mod fallback;
 pub mod observe;
 pub mod random;
 pub mod rate_limit;

@@ -1,10 +1,14 @@
 //! A timeout around a call that is ready at once — the common fast call —
-//! next to tower's `Timeout` and tower-resilience's time limiter, all at 1 s.
+//! next to tower's `Timeout` and tower-resilience's time limiter, all at 1 s;
+//! and the fallback layer on the success path.
 
 use std::{hint::black_box, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use palisade::timeout::TimeoutLayer;
+use palisade::{
+    fallback::{Failed, FallbackLayer},
+    timeout::TimeoutLayer,
+};
 use palisade_benches::{Echo, ready_call};
 use tower::Layer;
 
@@ -41,5 +45,22 @@ fn ready_inner(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ready_inner);
+/// The fallback layer on the success path: the call succeeds, the fallback
+/// is never asked.
+fn fallback_success(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fallback, call succeeds, 1 thread");
+    let mut bare = Echo;
+    group.bench_function("bare service (baseline)", |b| {
+        b.iter(|| ready_call(&mut bare, black_box(1)))
+    });
+    let mut ours = FallbackLayer::builder(|_: Failed<'_, u64>| Some(0))
+        .build()
+        .layer(Echo);
+    group.bench_function("palisade", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ready_inner, fallback_success);
 criterion_main!(benches);
