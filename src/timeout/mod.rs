@@ -15,6 +15,10 @@
 //! - **Time comes from the [`Clock`](crate::clock::Clock)**, so a
 //!   [`ManualClock`](crate::clock::ManualClock) test sees it fire exactly at
 //!   the deadline, not a nanosecond before.
+//! - **Deadlines that travel** (feature `http`): [`http::DeadlineLayer`]
+//!   stamps requests with a [`http::Deadline`]; inside it,
+//!   [`http::RemainingTime`] gives each attempt no more than the time left,
+//!   and [`http::GrpcTimeout`] honours a client's `grpc-timeout`.
 //! - **A typed error**: the call fails with
 //!   [`Elapsed`](crate::error::Elapsed), which names the layer and says how
 //!   long it waited, and a
@@ -41,6 +45,8 @@
 //! ```
 
 pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 mod service;
 
