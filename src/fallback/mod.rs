@@ -20,8 +20,10 @@
 //! are copied into the response future, so they must be `Clone` (closures
 //! capturing little are).
 //!
-//! An alternate *service* as the fallback (calling another backend with the
-//! same request) is not built yet.
+//! To send the failed call's request to another backend instead, use
+//! [`AlternateLayer`]: it keeps a copy of each request, drives the alternate
+//! service to readiness and calls it; a predicate ([`FallbackWhen`]) picks
+//! the failures it takes.
 //!
 //! # Examples
 //!
@@ -41,7 +43,11 @@
 //! # }
 //! ```
 
+mod alternate;
 pub mod future;
 mod layer;
 
+pub use alternate::{
+    Alternate, AlternateBuilder, AlternateFuture, AlternateLayer, AnyFailure, FallbackWhen,
+};
 pub use layer::{Failed, FallbackBuilder, FallbackLayer, FallbackService, FallbackTo};
