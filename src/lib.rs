@@ -69,6 +69,7 @@ pub mod rate_limit;
 pub mod retry;
 pub mod timeout;
 
+mod deferred;
 mod name;
 mod sync;
 

@@ -15,6 +15,7 @@ use super::layer::Shared;
 use crate::{
     classify::Outcome,
     clock::{Clock, Instant},
+    deferred::Deferred,
     error::BulkheadFull,
     observe::EventKind,
     sync::Arc,
@@ -130,8 +131,7 @@ pin_project! {
             ticket: Ticket<C>,
             #[pin]
             sleep: C::Sleep,
-            service: Option<S>,
-            request: Option<Req>,
+            call: Deferred<S, Req>,
         },
         Rejected {
             error: Option<BulkheadFull>,
@@ -145,8 +145,7 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
             kind: Kind::Waiting {
                 ticket,
                 sleep,
-                service: Some(service),
-                request: Some(request),
+                call: Deferred::new(service, request),
             },
         }
     }
@@ -183,16 +182,10 @@ where
                 KindProj::Waiting {
                     ticket,
                     sleep,
-                    service,
-                    request,
+                    call,
                 } => {
                     if let Some(permit) = ticket.poll_permit(cx) {
-                        let (mut service, request) = service
-                            .take()
-                            .zip(request.take())
-                            .expect("ResponseFuture polled after completion");
-                        // `service` was made ready for this request before it waited.
-                        let future = service.call(request);
+                        let future = call.call();
                         kind.set(Kind::Called {
                             future,
                             permit: Some(permit),

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     clock::{Clock, TokioClock},
+    deferred::take_ready,
     error::{BulkheadFull, RejectionKind},
     observe::EventKind,
     sync::Arc,
@@ -119,8 +120,7 @@ impl<S, C: Clock> Bulkhead<S, C> {
                 Enqueued::Queued(id) => {
                     let deadline = shared.clock.now().saturating_add(waiting.max_wait);
                     let sleep = shared.clock.sleep_until(deadline);
-                    let spare = self.inner.clone();
-                    let ready = std::mem::replace(&mut self.inner, spare);
+                    let ready = take_ready(&mut self.inner);
                     let ticket = Ticket::new(id, Arc::clone(shared));
                     return ResponseFuture::waiting(ticket, sleep, ready, request);
                 }

@@ -10,7 +10,7 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
-use crate::clock::Clock;
+use crate::{clock::Clock, deferred::Deferred};
 
 pin_project! {
     /// The response future of [`RateLimit`](super::RateLimit): the wrapped
@@ -64,8 +64,7 @@ pin_project! {
     struct Waiting<S, Req, C: Clock> {
         #[pin]
         sleep: C::Sleep,
-        service: Option<S>,
-        request: Option<Req>,
+        call: Deferred<S, Req>,
     }
 }
 
@@ -81,8 +80,7 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
             kind: Kind::Waiting {
                 waiting: Box::pin(Waiting {
                     sleep,
-                    service: Some(service),
-                    request: Some(request),
+                    call: Deferred::new(service, request),
                 }),
             },
         }
@@ -110,18 +108,9 @@ where
             match kind.as_mut().project() {
                 KindProj::Called { future } => return future.poll(cx).map_err(Into::into),
                 KindProj::Waiting { waiting } => {
-                    let WaitingProj {
-                        sleep,
-                        service,
-                        request,
-                    } = waiting.as_mut().project();
+                    let WaitingProj { sleep, call } = waiting.as_mut().project();
                     ready!(sleep.poll(cx));
-                    let (mut service, request) = service
-                        .take()
-                        .zip(request.take())
-                        .expect("ResponseFuture polled after completion");
-                    // `service` was made ready for this request before it waited.
-                    let future = service.call(request);
+                    let future = call.call();
                     kind.set(Kind::Called { future });
                 }
                 KindProj::Rejected { error } => {

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     clock::{Clock, Sleep, TokioClock},
+    deferred::take_ready,
     sync::Arc,
 };
 
@@ -157,8 +158,7 @@ where
         match self.shared.admit(&request) {
             Admission::Now => ResponseFuture::called(self.inner.call(request)),
             Admission::At(due) => {
-                let spare = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, spare);
+                let ready = take_ready(&mut self.inner);
                 ResponseFuture::waiting(self.shared.clock.sleep_until(due), ready, request)
             }
             Admission::Refused(error) => ResponseFuture::rejected(error),

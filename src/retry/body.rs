@@ -52,6 +52,7 @@ use tower::{BoxError, Layer, Service};
 use super::CloneRequest;
 use crate::{
     clock::{Clock, TokioClock},
+    deferred::take_ready,
     observe::{EventKind, Observe, Observer},
 };
 
@@ -157,8 +158,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let spare = self.inner.clone();
-        let service = std::mem::replace(&mut self.inner, spare);
+        let service = take_ready(&mut self.inner);
         let (parts, body) = request.into_parts();
         BufferFuture {
             state: Buffering::Reading {

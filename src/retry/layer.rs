@@ -84,17 +84,19 @@ impl RetryLayer {
     /// ```
     pub fn builder() -> RetryBuilder {
         RetryBuilder {
-            backoff: Backoff::exponential(Duration::from_millis(100), 2.0)
-                .jitter(super::Jitter::Full),
-            max_attempts: 3,
-            deadline: None,
-            max_pushback: Duration::from_secs(60),
-            budget: None,
+            settings: Settings {
+                backoff: Backoff::exponential(Duration::from_millis(100), 2.0)
+                    .jitter(super::Jitter::Full),
+                max_attempts: 3,
+                deadline: None,
+                max_pushback: Duration::from_secs(60),
+                budget: None,
+                observe: Observe::new(),
+            },
             policy: RetryErrors::new(),
             requests: CloneRequests,
             clock: TokioClock::new(),
             random: FastRandom::default(),
-            observe: Observe::new(),
         }
     }
 }
@@ -154,15 +156,21 @@ impl<P, Q, C, R> fmt::Debug for Shared<P, Q, C, R> {
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
 pub struct RetryBuilder<P = RetryErrors, Q = CloneRequests, C = TokioClock, R = FastRandom> {
+    settings: Settings,
+    policy: P,
+    requests: Q,
+    clock: C,
+    random: R,
+}
+
+/// The builder's settings whose types do not change as it is configured.
+#[derive(Debug)]
+struct Settings {
     backoff: Backoff,
     max_attempts: u32,
     deadline: Option<Duration>,
     max_pushback: Duration,
     budget: Option<RetryBudget>,
-    policy: P,
-    requests: Q,
-    clock: C,
-    random: R,
     observe: Observe,
 }
 
@@ -173,7 +181,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().name("payments");
     /// ```
     pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
+        self.settings.observe = self.settings.observe.name(name);
         self
     }
 
@@ -187,7 +195,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     where
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
-        self.observe = self.observe.on_event(listener);
+        self.settings.observe = self.settings.observe.on_event(listener);
         self
     }
 
@@ -199,7 +207,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().max_attempts(4);
     /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts;
+        self.settings.max_attempts = attempts;
         self
     }
 
@@ -211,7 +219,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = RetryLayer::builder().backoff(Backoff::constant(Duration::from_millis(250)));
     /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.settings.backoff = backoff;
         self
     }
 
@@ -225,7 +233,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().deadline(Duration::from_secs(3));
     /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = Some(deadline);
+        self.settings.deadline = Some(deadline);
         self
     }
 
@@ -238,7 +246,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().max_pushback(Duration::from_secs(10));
     /// ```
     pub fn max_pushback(mut self, max: Duration) -> Self {
-        self.max_pushback = max;
+        self.settings.max_pushback = max;
         self
     }
 
@@ -253,7 +261,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = RetryLayer::builder().budget(budget);
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.budget = Some(budget);
+        self.settings.budget = Some(budget);
         self
     }
 
@@ -271,16 +279,11 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// ```
     pub fn policy<P2>(self, policy: P2) -> RetryBuilder<P2, Q, C, R> {
         RetryBuilder {
-            backoff: self.backoff,
-            max_attempts: self.max_attempts,
-            deadline: self.deadline,
-            max_pushback: self.max_pushback,
-            budget: self.budget,
+            settings: self.settings,
             policy,
             requests: self.requests,
             clock: self.clock,
             random: self.random,
-            observe: self.observe,
         }
     }
 
@@ -293,16 +296,11 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// ```
     pub fn clone_request<Q2>(self, requests: Q2) -> RetryBuilder<P, Q2, C, R> {
         RetryBuilder {
-            backoff: self.backoff,
-            max_attempts: self.max_attempts,
-            deadline: self.deadline,
-            max_pushback: self.max_pushback,
-            budget: self.budget,
+            settings: self.settings,
             policy: self.policy,
             requests,
             clock: self.clock,
             random: self.random,
-            observe: self.observe,
         }
     }
 
@@ -314,16 +312,11 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// ```
     pub fn clock<C2: Clock>(self, clock: C2) -> RetryBuilder<P, Q, C2, R> {
         RetryBuilder {
-            backoff: self.backoff,
-            max_attempts: self.max_attempts,
-            deadline: self.deadline,
-            max_pushback: self.max_pushback,
-            budget: self.budget,
+            settings: self.settings,
             policy: self.policy,
             requests: self.requests,
             clock,
             random: self.random,
-            observe: self.observe,
         }
     }
 
@@ -336,16 +329,11 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// ```
     pub fn random<R2: Random>(self, random: R2) -> RetryBuilder<P, Q, C, R2> {
         RetryBuilder {
-            backoff: self.backoff,
-            max_attempts: self.max_attempts,
-            deadline: self.deadline,
-            max_pushback: self.max_pushback,
-            budget: self.budget,
+            settings: self.settings,
             policy: self.policy,
             requests: self.requests,
             clock: self.clock,
             random,
-            observe: self.observe,
         }
     }
 }
@@ -365,24 +353,24 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
     /// assert_eq!(err.field(), "max_attempts");
     /// ```
     pub fn build(self) -> Result<RetryLayer<P, Q, C, R>, ConfigError> {
-        check::at_least_one(LAYER, "max_attempts", self.max_attempts)?;
-        if let Some(deadline) = self.deadline {
+        check::at_least_one(LAYER, "max_attempts", self.settings.max_attempts)?;
+        if let Some(deadline) = self.settings.deadline {
             check::positive(LAYER, "deadline", deadline)?;
         }
-        check::positive(LAYER, "max_pushback", self.max_pushback)?;
-        self.backoff.validate()?;
+        check::positive(LAYER, "max_pushback", self.settings.max_pushback)?;
+        self.settings.backoff.validate()?;
         Ok(RetryLayer {
             shared: Arc::new(Shared {
-                backoff: self.backoff,
-                max_attempts: self.max_attempts,
-                deadline: self.deadline,
-                max_pushback: self.max_pushback,
-                budget: self.budget,
+                backoff: self.settings.backoff,
+                max_attempts: self.settings.max_attempts,
+                deadline: self.settings.deadline,
+                max_pushback: self.settings.max_pushback,
+                budget: self.settings.budget,
                 policy: self.policy,
                 requests: self.requests,
                 clock: self.clock,
                 random: self.random,
-                observer: self.observe.build(LAYER),
+                observer: self.settings.observe.build(LAYER),
             }),
         })
     }
@@ -391,12 +379,7 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
 impl<P, Q, C, R> fmt::Debug for RetryBuilder<P, Q, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryBuilder")
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("deadline", &self.deadline)
-            .field("max_pushback", &self.max_pushback)
-            .field("budget", &self.budget)
-            .field("observe", &self.observe)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }

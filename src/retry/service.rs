@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     clock::{Clock, TokioClock},
+    deferred::take_ready,
     random::{FastRandom, Random},
     sync::Arc,
 };
@@ -108,8 +109,7 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let spare = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, spare);
+        let ready = take_ready(&mut self.inner);
         ResponseFuture::new(ready, request, Arc::clone(&self.shared))
     }
 }
