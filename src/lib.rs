@@ -11,6 +11,7 @@
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
+//! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
@@ -67,6 +68,7 @@ pub mod observe;
 pub mod random;
 pub mod rate_limit;
 pub mod retry;
+pub mod stack;
 pub mod timeout;
 
 mod deferred;

@@ -17,17 +17,17 @@ use std::{
     },
 };
 
-use axum::{Router, error_handling::HandleErrorLayer, response::Response, routing::get};
+use axum::{Router, routing::get};
 use palisade::{
     clock::ManualClock,
-    error::RateLimited,
     rate_limit::{
         KeyExtractor, Rate, RateLimitLayer, UnitCost,
-        http::{ClientIp, Forwarding, TooManyRequests},
+        http::{ClientIp, Forwarding},
     },
+    stack::http::HttpAnswerLayer,
 };
 use tokio::net::TcpListener;
-use tower::{BoxError, ServiceBuilder};
+use tower::ServiceBuilder;
 
 /// The status and `Retry-After` of a GET, sent as the client `client` through
 /// a proxy's `X-Forwarded-For` when given.
@@ -61,18 +61,11 @@ where
                 "ok"
             }),
         )
+        // No `HandleErrorLayer`: the answer layer makes the error type
+        // `Infallible`, as `Router::layer` wants.
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|err: BoxError| async move {
-                    match err.downcast_ref::<RateLimited>() {
-                        Some(refused) => TooManyRequests::new().response(refused),
-                        None => {
-                            let mut response = Response::new(axum::body::Body::empty());
-                            *response.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-                            response
-                        }
-                    }
-                }))
+                .layer(HttpAnswerLayer::new())
                 .layer(limit),
         );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,7 @@
 //! The response future of [`CircuitBreaker`](super::CircuitBreaker).
 
 use std::{
+    any::Any,
     fmt,
     future::Future,
     pin::Pin,
@@ -14,7 +15,7 @@ use super::shared::{CloneRef, Permit, Report};
 use crate::{
     classify::{Classify, Outcome},
     clock::{Clock, Instant},
-    error::CircuitOpen,
+    error::{CircuitOpen, Rejection, RejectionKind},
     observe::EventKind,
     random::Random,
 };
@@ -62,11 +63,14 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     }
 
     #[inline]
-    fn finish<Res, E>(&mut self, result: &Result<Res, E>)
+    fn finish<Res, E: 'static>(&mut self, result: &Result<Res, E>)
     where
         K: Classify<Res, E>,
     {
-        let outcome = self.shared.classifier.classify(result);
+        let outcome = match result {
+            Err(error) if is_own_refusal(error) => Outcome::Ignored,
+            _ => self.shared.classifier.classify(result),
+        };
         let pushback = match outcome {
             Outcome::Failure => self.shared.classifier.open_for(result),
             _ => None,
@@ -105,6 +109,19 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             }
         }
     }
+}
+
+/// Whether `error` is a refusal made on the caller's side by a palisade
+/// layer inside the breaker — rate limited, bulkhead full, another breaker
+/// open, retry budget spent — which says nothing of the dependency's health.
+/// A timeout ([`Elapsed`](crate::error::Elapsed)) does, and is classified.
+fn is_own_refusal<E: 'static>(error: &E) -> bool {
+    let error: &dyn Any = error;
+    let rejection = match error.downcast_ref::<BoxError>() {
+        Some(error) => Rejection::find(&**error),
+        None => return false,
+    };
+    rejection.is_some_and(|rejection| rejection.kind() != RejectionKind::Elapsed)
 }
 
 impl<K, C: Clock, R: Random> Drop for Guard<K, C, R> {
@@ -182,7 +199,7 @@ impl<F, K, C: Clock, R: Random> ResponseFuture<F, K, C, R> {
 impl<F, K, C, R, Res, E> Future for ResponseFuture<F, K, C, R>
 where
     F: Future<Output = Result<Res, E>>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
     K: Classify<Res, E>,
     C: Clock,
     R: Random,

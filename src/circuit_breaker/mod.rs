@@ -29,6 +29,15 @@
 //! failure is the [`Classify`](crate::classify::Classify) you give
 //! (default: every `Err`); ignored calls count for nothing.
 //!
+//! A refusal by a palisade layer *inside* the breaker — rate limited,
+//! bulkhead full, an inner breaker open, a retry budget spent, found in a
+//! `BoxError` error's chain — is always ignored, whatever the classifier: it
+//! is the caller's own limit speaking, not the dependency. A timeout
+//! ([`Elapsed`](crate::error::Elapsed)) is not a refusal of that kind and is
+//! classified like any error (a failure by default). This is what lets a
+//! breaker sit outside a rate limiter and a bulkhead
+//! ([the stack's order](crate::stack)).
+//!
 //! Start from [`CircuitBreakerLayer::builder`] (failure rate ≥ 50 % over the
 //! last 100 calls), or from a preset: [`CircuitBreakerLayer::sensitive`],
 //! [`CircuitBreakerLayer::tolerant`].

@@ -124,7 +124,7 @@ impl<S, K, C: Clock, R: Random> CircuitBreaker<S, K, C, R> {
 impl<S, K, C, R, Req> Service<Req> for CircuitBreaker<S, K, C, R>
 where
     S: Service<Req>,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + 'static,
     K: Classify<S::Response, S::Error>,
     C: Clock,
     R: Random,

@@ -1,0 +1,517 @@
+//! Composition: every layer in one [`ResilienceLayer`], in the order that
+//! works, plus [`ServiceBuilderExt`] for `tower::ServiceBuilder`, and (with
+//! features `http` / `grpc`) the layers that turn palisade's rejections into
+//! HTTP or gRPC answers.
+//!
+//! # The order, outermost first
+//!
+//! ```text
+//! fallback → retry → circuit breaker → rate limit → bulkhead → timeout → service
+//! ```
+//!
+//! [`ResilienceLayer`] takes any subset of the six and always stacks them in
+//! this order, whatever order its methods are called in:
+//!
+//! 1. **fallback** is outermost so that it sees every failure the stack can
+//!    produce — the service's, a timeout, a refusal, and the last error the
+//!    retry layer gave up on — and answers in their place once.
+//! 2. **retry** sits outside the breaker, the limiter and the bulkhead so
+//!    that each attempt asks them again: an attempt refused by an open
+//!    breaker or a full bulkhead is a refusal the retry policy can see (and
+//!    palisade's retry policies do not retry refusals), and every attempt
+//!    spends a token of the rate limit. Its deadline bounds all attempts.
+//! 3. **circuit breaker** outside the limiter and the bulkhead, so that an
+//!    open breaker spends no rate-limit tokens and takes no bulkhead permits;
+//!    the refusals of those inner layers are the caller's own limits, which
+//!    the breaker ignores rather than counting against the dependency.
+//! 4. **rate limit** before the **bulkhead**, so that a call over the rate
+//!    never occupies a concurrency permit.
+//! 5. **timeout** innermost, so that it bounds *one attempt* (the retry
+//!    layer's deadline bounds them all), and a timed-out attempt is a
+//!    failure the breaker counts and the retry layer may retry; the bulkhead
+//!    permit is given back when the timeout fires.
+//!
+//! What goes wrong in other orders (the questions resilience4j users ask
+//! about its decorator order):
+//!
+//! - *retry inside the breaker*: the breaker sees one call however many
+//!   attempts failed, so it opens late; and the retries keep hammering a
+//!   dependency the breaker would have cut off.
+//! - *timeout outside retry*: one timeout for all attempts together, so a
+//!   slow first attempt leaves no time for a second, and the breaker never
+//!   sees the slow attempt as a failure (the outer timeout drops it, which
+//!   the breaker counts as ignored).
+//! - *breaker inside the rate limiter or the bulkhead*: a call the open
+//!   breaker refuses at once has already spent a rate-limit token, so the
+//!   quota drains on calls that never reach the dependency. (The other way
+//!   round is safe: the breaker ignores the refusals of palisade layers
+//!   inside it, so "rate limited" and "bulkhead full" never open it — see
+//!   [the breaker's docs](crate::circuit_breaker#models).)
+//! - *fallback inside retry*: every failure is turned into a success before
+//!   retry can see it, so nothing is ever retried.
+//!
+//! # Compared with tower
+//!
+//! tower's `ServiceBuilder` applies layers in the order written, and
+//! nothing stops an order above. [`ResilienceLayer`] fixes the order once;
+//! it is itself a [`Layer`], so it goes into a `ServiceBuilder`, axum's
+//! `Router::layer`, or a tonic `Channel`'s stack like any other.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{
+//!     bulkhead::BulkheadLayer, circuit_breaker::CircuitBreakerLayer, retry::RetryLayer,
+//!     stack::ResilienceLayer, timeout::TimeoutLayer,
+//! };
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let resilience = ResilienceLayer::new()
+//!     .timeout(TimeoutLayer::builder(Duration::from_secs(2)).name("upstream").build()?)
+//!     .retry(RetryLayer::builder().name("upstream").build()?)
+//!     .circuit_breaker(CircuitBreakerLayer::builder().name("upstream").build()?)
+//!     .bulkhead(BulkheadLayer::builder(64).name("upstream").build()?);
+//!
+//! let mut client = ServiceBuilder::new()
+//!     .layer(resilience)
+//!     .service_fn(|request: u32| async move { Ok::<_, std::io::Error>(request * 2) });
+//! assert_eq!(client.ready().await?.call(21).await?, 42);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use tower::{Layer, ServiceBuilder, layer::util::Identity, layer::util::Stack};
+
+use crate::{
+    bulkhead::BulkheadLayer,
+    circuit_breaker::CircuitBreakerLayer,
+    clock::Clock,
+    fallback::{AlternateLayer, FallbackLayer},
+    random::Random,
+    rate_limit::RateLimitLayer,
+    retry::RetryLayer,
+    timeout::TimeoutLayer,
+};
+
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
+
+/// Any subset of palisade's six layers, stacked in the documented order; see
+/// [the module docs](self).
+///
+/// Each slot starts as [`Identity`] (no layer) and holds any [`Layer`], so a
+/// slot can also take a layer of your own (say, tower's `LoadShed` in the
+/// bulkhead's place). Setting a slot twice replaces the first.
+///
+/// ```
+/// use palisade::{rate_limit::{Rate, RateLimitLayer}, stack::ResilienceLayer};
+/// use tower::Layer;
+///
+/// let stack = ResilienceLayer::new().rate_limit(
+///     RateLimitLayer::builder().token_bucket(Rate::per_second(100), 20).build()?,
+/// );
+/// let service = stack.layer(tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
+/// # let _ = service;
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct ResilienceLayer<
+    F = Identity,
+    R = Identity,
+    B = Identity,
+    L = Identity,
+    H = Identity,
+    T = Identity,
+> {
+    fallback: F,
+    retry: R,
+    circuit_breaker: B,
+    rate_limit: L,
+    bulkhead: H,
+    timeout: T,
+}
+
+impl ResilienceLayer {
+    /// A stack with no layers yet: it passes calls straight through.
+    ///
+    /// ```
+    /// let _ = palisade::stack::ResilienceLayer::new();
+    /// ```
+    pub fn new() -> ResilienceLayer {
+        ResilienceLayer {
+            fallback: Identity::new(),
+            retry: Identity::new(),
+            circuit_breaker: Identity::new(),
+            rate_limit: Identity::new(),
+            bulkhead: Identity::new(),
+            timeout: Identity::new(),
+        }
+    }
+}
+
+impl Default for ResilienceLayer {
+    fn default() -> ResilienceLayer {
+        ResilienceLayer::new()
+    }
+}
+
+impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
+    /// The outermost layer: a [`FallbackLayer`] or an [`AlternateLayer`].
+    ///
+    /// ```
+    /// use palisade::{fallback::FallbackLayer, stack::ResilienceLayer};
+    /// let fallback = FallbackLayer::builder(|_: palisade::fallback::Failed<'_, u32>| Some(0)).build();
+    /// let _ = ResilienceLayer::new().fallback(fallback);
+    /// ```
+    pub fn fallback<F2>(self, fallback: F2) -> ResilienceLayer<F2, R, B, L, H, T> {
+        let ResilienceLayer {
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+
+    /// A [`RetryLayer`] inside the fallback.
+    ///
+    /// ```
+    /// use palisade::{retry::RetryLayer, stack::ResilienceLayer};
+    /// let _ = ResilienceLayer::new().retry(RetryLayer::builder().build().unwrap());
+    /// ```
+    pub fn retry<R2>(self, retry: R2) -> ResilienceLayer<F, R2, B, L, H, T> {
+        let ResilienceLayer {
+            fallback,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+
+    /// A [`CircuitBreakerLayer`] inside the retry layer.
+    ///
+    /// ```
+    /// use palisade::{circuit_breaker::CircuitBreakerLayer, stack::ResilienceLayer};
+    /// let _ = ResilienceLayer::new().circuit_breaker(CircuitBreakerLayer::builder().build().unwrap());
+    /// ```
+    pub fn circuit_breaker<B2>(self, circuit_breaker: B2) -> ResilienceLayer<F, R, B2, L, H, T> {
+        let ResilienceLayer {
+            fallback,
+            retry,
+            rate_limit,
+            bulkhead,
+            timeout,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+
+    /// A [`RateLimitLayer`] inside the circuit breaker.
+    ///
+    /// ```
+    /// use palisade::{rate_limit::RateLimitLayer, stack::ResilienceLayer};
+    /// let _ = ResilienceLayer::new().rate_limit(RateLimitLayer::builder().build().unwrap());
+    /// ```
+    pub fn rate_limit<L2>(self, rate_limit: L2) -> ResilienceLayer<F, R, B, L2, H, T> {
+        let ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            bulkhead,
+            timeout,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+
+    /// A [`BulkheadLayer`] inside the rate limit.
+    ///
+    /// ```
+    /// use palisade::{bulkhead::BulkheadLayer, stack::ResilienceLayer};
+    /// let _ = ResilienceLayer::new().bulkhead(BulkheadLayer::builder(10).build().unwrap());
+    /// ```
+    pub fn bulkhead<H2>(self, bulkhead: H2) -> ResilienceLayer<F, R, B, L, H2, T> {
+        let ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            timeout,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+
+    /// The innermost layer: a [`TimeoutLayer`] for each attempt.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::{stack::ResilienceLayer, timeout::TimeoutLayer};
+    /// let _ = ResilienceLayer::new().timeout(TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap());
+    /// ```
+    pub fn timeout<T2>(self, timeout: T2) -> ResilienceLayer<F, R, B, L, H, T2> {
+        let ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            ..
+        } = self;
+        ResilienceLayer {
+            fallback,
+            retry,
+            circuit_breaker,
+            rate_limit,
+            bulkhead,
+            timeout,
+        }
+    }
+}
+
+impl<S, F, R, B, L, H, T> Layer<S> for ResilienceLayer<F, R, B, L, H, T>
+where
+    T: Layer<S>,
+    H: Layer<T::Service>,
+    L: Layer<H::Service>,
+    B: Layer<L::Service>,
+    R: Layer<B::Service>,
+    F: Layer<R::Service>,
+{
+    type Service = F::Service;
+
+    fn layer(&self, service: S) -> Self::Service {
+        let service = self.timeout.layer(service);
+        let service = self.bulkhead.layer(service);
+        let service = self.rate_limit.layer(service);
+        let service = self.circuit_breaker.layer(service);
+        let service = self.retry.layer(service);
+        self.fallback.layer(service)
+    }
+}
+
+impl<F, R, B, L, H, T> fmt::Debug for ResilienceLayer<F, R, B, L, H, T>
+where
+    F: fmt::Debug,
+    R: fmt::Debug,
+    B: fmt::Debug,
+    L: fmt::Debug,
+    H: fmt::Debug,
+    T: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResilienceLayer")
+            .field("fallback", &self.fallback)
+            .field("retry", &self.retry)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("rate_limit", &self.rate_limit)
+            .field("bulkhead", &self.bulkhead)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for tower::ServiceBuilder<L> {}
+}
+
+/// palisade's layers as `ServiceBuilder` methods, in the style of
+/// tower-http's `ServiceBuilderExt`.
+///
+/// Each method adds one layer *below* the ones already added, as
+/// [`ServiceBuilder::layer`] does: unlike [`ResilienceLayer`], the order is
+/// the order you write ([`ResilienceLayer`] goes in with `.layer(..)`). The names carry a `with_` so that they never collide
+/// with `ServiceBuilder`'s own `timeout`, `rate_limit` and `retry` (which add
+/// tower's layers).
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::{bulkhead::BulkheadLayer, stack::ServiceBuilderExt, timeout::TimeoutLayer};
+/// use tower::{Service, ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+/// let mut service = ServiceBuilder::new()
+///     .with_bulkhead(BulkheadLayer::builder(8).build()?)
+///     .with_timeout(TimeoutLayer::builder(Duration::from_secs(1)).build()?)
+///     .service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x + 1) });
+/// assert_eq!(service.ready().await?.call(1).await?, 2);
+/// # Ok(()) }
+/// ```
+pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
+    /// Adds a [`CircuitBreakerLayer`].
+    ///
+    /// ```
+    /// use palisade::{circuit_breaker::CircuitBreakerLayer, stack::ServiceBuilderExt};
+    /// let _ = tower::ServiceBuilder::new().with_circuit_breaker(CircuitBreakerLayer::builder().build().unwrap());
+    /// ```
+    fn with_circuit_breaker<K, C: Clock, R: Random>(
+        self,
+        layer: CircuitBreakerLayer<K, C, R>,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer<K, C, R>, L>>;
+
+    /// Adds a [`RateLimitLayer`].
+    ///
+    /// ```
+    /// use palisade::{rate_limit::RateLimitLayer, stack::ServiceBuilderExt};
+    /// let _ = tower::ServiceBuilder::new().with_rate_limit(RateLimitLayer::builder().build().unwrap());
+    /// ```
+    fn with_rate_limit<X, W, C: Clock>(
+        self,
+        layer: RateLimitLayer<X, W, C>,
+    ) -> ServiceBuilder<Stack<RateLimitLayer<X, W, C>, L>>;
+
+    /// Adds a [`RetryLayer`].
+    ///
+    /// ```
+    /// use palisade::{retry::RetryLayer, stack::ServiceBuilderExt};
+    /// let _ = tower::ServiceBuilder::new().with_retry(RetryLayer::builder().build().unwrap());
+    /// ```
+    fn with_retry<P, Q, C: Clock, R: Random>(
+        self,
+        layer: RetryLayer<P, Q, C, R>,
+    ) -> ServiceBuilder<Stack<RetryLayer<P, Q, C, R>, L>>;
+
+    /// Adds a [`BulkheadLayer`].
+    ///
+    /// ```
+    /// use palisade::{bulkhead::BulkheadLayer, stack::ServiceBuilderExt};
+    /// let _ = tower::ServiceBuilder::new().with_bulkhead(BulkheadLayer::builder(4).build().unwrap());
+    /// ```
+    fn with_bulkhead<C>(
+        self,
+        layer: BulkheadLayer<C>,
+    ) -> ServiceBuilder<Stack<BulkheadLayer<C>, L>>;
+
+    /// Adds a [`TimeoutLayer`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::{stack::ServiceBuilderExt, timeout::TimeoutLayer};
+    /// let _ = tower::ServiceBuilder::new().with_timeout(TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap());
+    /// ```
+    fn with_timeout<T, C>(
+        self,
+        layer: TimeoutLayer<T, C>,
+    ) -> ServiceBuilder<Stack<TimeoutLayer<T, C>, L>>;
+
+    /// Adds a [`FallbackLayer`].
+    ///
+    /// ```
+    /// use palisade::{fallback::{Failed, FallbackLayer}, stack::ServiceBuilderExt};
+    /// let fallback = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).build();
+    /// let _ = tower::ServiceBuilder::new().with_fallback(fallback);
+    /// ```
+    fn with_fallback<F, K, C>(
+        self,
+        layer: FallbackLayer<F, K, C>,
+    ) -> ServiceBuilder<Stack<FallbackLayer<F, K, C>, L>>;
+
+    /// Adds an [`AlternateLayer`].
+    ///
+    /// ```
+    /// use palisade::{fallback::AlternateLayer, stack::ServiceBuilderExt};
+    /// let backup = tower::service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) });
+    /// let _ = tower::ServiceBuilder::new().with_alternate(AlternateLayer::builder(backup).build());
+    /// ```
+    fn with_alternate<T, P, K, C>(
+        self,
+        layer: AlternateLayer<T, P, K, C>,
+    ) -> ServiceBuilder<Stack<AlternateLayer<T, P, K, C>, L>>;
+}
+
+impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
+    fn with_circuit_breaker<K, C: Clock, R: Random>(
+        self,
+        layer: CircuitBreakerLayer<K, C, R>,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer<K, C, R>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_rate_limit<X, W, C: Clock>(
+        self,
+        layer: RateLimitLayer<X, W, C>,
+    ) -> ServiceBuilder<Stack<RateLimitLayer<X, W, C>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_retry<P, Q, C: Clock, R: Random>(
+        self,
+        layer: RetryLayer<P, Q, C, R>,
+    ) -> ServiceBuilder<Stack<RetryLayer<P, Q, C, R>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_bulkhead<C>(
+        self,
+        layer: BulkheadLayer<C>,
+    ) -> ServiceBuilder<Stack<BulkheadLayer<C>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_timeout<T, C>(
+        self,
+        layer: TimeoutLayer<T, C>,
+    ) -> ServiceBuilder<Stack<TimeoutLayer<T, C>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_fallback<F, K, C>(
+        self,
+        layer: FallbackLayer<F, K, C>,
+    ) -> ServiceBuilder<Stack<FallbackLayer<F, K, C>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_alternate<T, P, K, C>(
+        self,
+        layer: AlternateLayer<T, P, K, C>,
+    ) -> ServiceBuilder<Stack<AlternateLayer<T, P, K, C>, L>> {
+        self.layer(layer)
+    }
+}
