@@ -1,0 +1,201 @@
+//! Client stacks over loopback: a hyper client whose retry honours a
+//! server's `Retry-After`, and a tonic client whose breaker opens on
+//! `UNAVAILABLE`. Each test is bounded: a handful of requests, no waits on
+//! the real clock.
+
+#![cfg(feature = "grpc")]
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::{
+    client::legacy::Client,
+    rt::{TokioExecutor, TokioIo},
+};
+use palisade::{
+    circuit_breaker::{CircuitBreakerLayer, CircuitState, OpenDuration},
+    classify::GrpcErrorsAsFailures,
+    retry::{
+        RetryLayer,
+        body::{BufferBodyLayer, ReplayRequests},
+        http::HttpRetry,
+    },
+    stack::http::HttpAnswerLayer,
+};
+use tokio::net::TcpListener;
+use tonic::{
+    Code, Status,
+    codegen::tokio_stream,
+    transport::{Channel, Server, server::TcpIncoming},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, HealthCheckResponse,
+    health_client::HealthClient,
+    health_server::{Health, HealthServer},
+};
+use tower::{ServiceBuilder, ServiceExt};
+
+/// An HTTP/1 server on loopback (hyper, with no timer: nothing in it moves
+/// tokio's paused clock) that records when each request arrived and answers
+/// the first with `503` + `Retry-After: 1`, the others with `200`.
+async fn retry_after_server(arrivals: Arc<Mutex<Vec<tokio::time::Instant>>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let arrivals = Arc::clone(&arrivals);
+            let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                let mut arrivals = arrivals.lock().unwrap();
+                arrivals.push(tokio::time::Instant::now());
+                let response = match arrivals.len() {
+                    1 => Response::builder().status(503).header("retry-after", "1"),
+                    _ => Response::builder().status(200),
+                };
+                std::future::ready(Ok::<_, Infallible>(
+                    response.body(Full::new(Bytes::from("ok"))).unwrap(),
+                ))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503_with_retry_after_is_retried_after_exactly_that_long_over_loopback() {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let addr = retry_after_server(Arc::clone(&arrivals)).await;
+    let http = Client::builder(TokioExecutor::new()).build_http();
+    let client = ServiceBuilder::new()
+        .layer(BufferBodyLayer::new(1024))
+        .layer(
+            RetryLayer::builder()
+                .policy(HttpRetry::new())
+                .clone_request(ReplayRequests)
+                .build()
+                .unwrap(),
+        )
+        .service(http);
+
+    let request = Request::get(format!("http://{addr}/"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "ok"
+    );
+
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2);
+    // On tokio's paused clock the loopback round trips take no time: the
+    // gap is the server's second, not the layer's own backoff (100 ms).
+    assert_eq!(arrivals[1] - arrivals[0], Duration::from_secs(1));
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
+
+/// A health service that is always `UNAVAILABLE`, counting its calls.
+#[derive(Clone, Default)]
+struct Down {
+    calls: Arc<AtomicU64>,
+}
+
+#[tonic::async_trait]
+impl Health for Down {
+    async fn check(
+        &self,
+        _: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(Status::unavailable("down"))
+    }
+
+    type WatchStream = tokio_stream::Empty<Result<HealthCheckResponse, Status>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, Status> {
+        Err(Status::unimplemented("watch"))
+    }
+}
+
+#[tokio::test]
+async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavailable() {
+    let down = Down::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .add_service(HealthServer::new(down.clone()))
+        .serve_with_incoming(TcpIncoming::from(listener));
+    tokio::spawn(server);
+
+    let breaker = CircuitBreakerLayer::builder()
+        .name("health")
+        .classifier(GrpcErrorsAsFailures::new())
+        .consecutive_failures(2)
+        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let state = breaker.handle();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(HttpAnswerLayer::grpc())
+        .layer(breaker)
+        .service(channel);
+    let mut client = HealthClient::new(stack);
+    let check = || HealthCheckRequest {
+        service: String::new(),
+    };
+
+    for _ in 0..2 {
+        let status = client.check(check()).await.unwrap_err();
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Unavailable, "down")
+        );
+    }
+    assert_eq!(state.state(), CircuitState::Open);
+    assert_eq!(down.calls.load(Ordering::SeqCst), 2);
+
+    let status = client.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status
+            .message()
+            .starts_with("circuit breaker `health` is open"),
+        "{}",
+        status.message()
+    );
+    let pushback: u64 = status
+        .metadata()
+        .get("grpc-retry-pushback-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(pushback > 59_000 && pushback <= 60_000, "{pushback}");
+    // Refused in the client: the server saw nothing more.
+    assert_eq!(down.calls.load(Ordering::SeqCst), 2);
+}
