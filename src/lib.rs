@@ -11,6 +11,7 @@
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
+//! | [`guide`] | one worked example per pattern; testing with [`ManualClock`](clock::ManualClock) |
 //! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
 //! | [`random`] | seedable randomness for every jittered decision |
@@ -35,8 +36,8 @@
 //! |---|---|---|
 //! | `metrics` | no | the `metrics` sink of [`observe`] |
 //! | `tracing` | no | the `tracing` sink of [`observe`] |
-//! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`] |
-//! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]); implies `http` |
+//! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`], `retry::http`, `retry::body`, `timeout::http`, `stack::http` |
+//! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
 //! | `axum` | no | the rate limiter's client-address key reads axum's `ConnectInfo`; implies `http` |
 //! | `full` | no | all of the above |
 //!
@@ -64,6 +65,7 @@ pub mod classify;
 pub mod clock;
 pub mod error;
 pub mod fallback;
+pub mod guide;
 pub mod observe;
 pub mod random;
 pub mod rate_limit;
@@ -78,6 +80,6 @@ mod sync;
 pub use name::LayerName;
 
 /// The README's code, compiled and run as a doc test so it cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "full"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,0 +1,89 @@
+//! Every layer at once on the success path: palisade's full six-layer stack
+//! (fallback, retry, circuit breaker, token bucket, bulkhead, timeout), the
+//! same three layers tower has (rate limit, concurrency limit, timeout) in
+//! palisade and in tower, all around a service that answers at once.
+
+use std::{hint::black_box, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use palisade::{
+    bulkhead::BulkheadLayer,
+    circuit_breaker::CircuitBreakerLayer,
+    fallback::{Failed, FallbackLayer},
+    rate_limit::{Rate, RateLimitLayer},
+    retry::RetryLayer,
+    stack::ResilienceLayer,
+    timeout::TimeoutLayer,
+};
+use palisade_benches::{Echo, ready_call};
+use tower::{Layer, ServiceBuilder};
+
+/// A limit no benchmark reaches.
+fn rate_limit() -> RateLimitLayer {
+    RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), u32::MAX)
+        .build()
+        .unwrap()
+}
+
+fn stacks(c: &mut Criterion) {
+    // tower's rate limit and timeout make tokio sleeps: they need a
+    // runtime's timer to exist, though no sleep is ever awaited here.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let second = Duration::from_secs(1);
+
+    let mut group = c.benchmark_group("stack, call succeeds, 1 thread");
+    let mut bare = Echo;
+    group.bench_function("bare service (baseline)", |b| {
+        b.iter(|| ready_call(&mut bare, black_box(1)))
+    });
+
+    let six = ResilienceLayer::new()
+        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
+        .retry(RetryLayer::builder().build().unwrap())
+        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+        .rate_limit(rate_limit())
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(TimeoutLayer::builder(second).build().unwrap());
+    let mut ours = six.layer(Echo);
+    group.bench_function("palisade, 6 layers", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+
+    let five = ResilienceLayer::new()
+        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
+        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+        .rate_limit(rate_limit())
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(TimeoutLayer::builder(second).build().unwrap());
+    let mut ours = five.layer(Echo);
+    group.bench_function("palisade, 5 layers (all but retry)", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+
+    let three = ResilienceLayer::new()
+        .rate_limit(rate_limit())
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(TimeoutLayer::builder(second).build().unwrap());
+    let mut ours = three.layer(Echo);
+    group.bench_function("palisade, rate limit + bulkhead + timeout", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+
+    let mut towers = ServiceBuilder::new()
+        .layer(tower::limit::RateLimitLayer::new(u64::MAX, second))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(1_000))
+        .layer(tower::timeout::TimeoutLayer::new(second))
+        .service(Echo);
+    group.bench_function("tower, RateLimit + ConcurrencyLimit + Timeout", |b| {
+        b.iter(|| ready_call(&mut towers, black_box(1)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stacks);
+criterion_main!(benches);

@@ -1,0 +1,165 @@
+//! A guide: one worked example per pattern, then how to test with
+//! [`ManualClock`](crate::clock::ManualClock).
+//!
+//! Every layer is built the same way — `XLayer::builder(..)`, a few
+//! settings, `.name(..)` (shown in events, metrics and errors), `.build()?`
+//! (a [`ConfigError`](crate::error::ConfigError) naming the field if a
+//! setting is invalid) — and shares its state with every service and clone
+//! it makes. Refusals are small typed errors inside [`tower::BoxError`].
+//!
+//! # Circuit breaker: stop calling what is down
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{circuit_breaker::{CircuitBreakerLayer, CircuitState, OpenDuration}, error::CircuitOpen};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! // Opens when half of the last 20 calls failed (from 10 calls on), for 5 s.
+//! let breaker = CircuitBreakerLayer::builder()
+//!     .name("inventory")
+//!     .count_window(20)
+//!     .minimum_calls(10)
+//!     .failure_rate(0.5)
+//!     .open_duration(OpenDuration::fixed(Duration::from_secs(5)))
+//!     .build()?;
+//! let handle = breaker.handle();
+//! let mut service = breaker.layer(service_fn(|_: ()| async { Err::<(), _>("down") }));
+//! for _ in 0..10 {
+//!     let _ = service.ready().await?.call(()).await;
+//! }
+//! assert_eq!(handle.state(), CircuitState::Open);
+//! let refused = service.ready().await?.call(()).await.unwrap_err();
+//! assert!(refused.downcast_ref::<CircuitOpen>().unwrap().retry_after().is_some());
+//! # Ok(()) }
+//! ```
+//!
+//! # Rate limit: a budget of calls per time
+//!
+//! ```
+//! use palisade::{error::RateLimited, rate_limit::{Rate, RateLimitLayer}};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let limit = RateLimitLayer::builder().name("search").token_bucket(Rate::per_second(10), 1).build()?;
+//! let mut service = limit.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+//! service.ready().await?.call(1).await?;
+//! let refused = service.ready().await?.call(2).await.unwrap_err();
+//! assert!(refused.is::<RateLimited>()); // retry_after() says exactly when
+//! # Ok(()) }
+//! ```
+//!
+//! # Retry: try again, later, within a budget
+//!
+//! ```
+//! use std::{sync::{Arc, atomic::{AtomicU32, Ordering}}, time::Duration};
+//! use palisade::retry::{Backoff, Jitter, RetryLayer};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), tower::BoxError> {
+//! let retry = RetryLayer::builder()
+//!     .name("quotes")
+//!     .max_attempts(3)
+//!     .backoff(Backoff::exponential(Duration::from_millis(100), 2.0).jitter(Jitter::Full))
+//!     .build()?;
+//! let tries = Arc::new(AtomicU32::new(0));
+//! let counted = Arc::clone(&tries);
+//! let mut service = retry.layer(service_fn(move |_: ()| {
+//!     let attempt = counted.fetch_add(1, Ordering::SeqCst);
+//!     async move { if attempt < 2 { Err("flaky") } else { Ok("quote") } }
+//! }));
+//! assert_eq!(service.ready().await?.call(()).await?, "quote");
+//! assert_eq!(tries.load(Ordering::SeqCst), 3);
+//! # Ok(()) }
+//! ```
+//!
+//! # Bulkhead: a bound on the calls in flight
+//!
+//! ```
+//! use palisade::{bulkhead::BulkheadLayer, error::BulkheadFull};
+//! use tower::{Layer, Service, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let bulkhead = BulkheadLayer::builder(1).name("reports").build()?;
+//! let mut service = bulkhead.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+//! let first = service.call(1); // holds the permit until it completes
+//! assert!(service.call(2).await.unwrap_err().is::<BulkheadFull>());
+//! assert_eq!(first.await?, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # Timeout: a bound on each call
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{error::Elapsed, timeout::TimeoutLayer};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), tower::BoxError> {
+//! let timeout = TimeoutLayer::builder(Duration::from_millis(200)).name("pricing").build()?;
+//! let mut service = timeout.layer(service_fn(|_: ()| async {
+//!     tokio::time::sleep(Duration::from_secs(1)).await;
+//!     Ok::<_, std::io::Error>(())
+//! }));
+//! assert!(service.ready().await?.call(()).await.unwrap_err().is::<Elapsed>());
+//! # Ok(()) }
+//! ```
+//!
+//! # Fallback: an answer instead of a failure
+//!
+//! ```
+//! use palisade::{error::RejectionKind, fallback::{Failed, FallbackLayer}};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let fallback = FallbackLayer::builder(|failed: Failed<'_, String>| match failed.rejection() {
+//!     Some(refusal) if refusal.kind() == RejectionKind::CircuitOpen => Some("stale copy".into()),
+//!     Some(_) => None,                      // other refusals go through
+//!     None => Some("default".into()),       // the service's own errors
+//! })
+//! .build();
+//! let mut service = fallback.layer(service_fn(|_: ()| async { Err::<String, _>("boom") }));
+//! assert_eq!(service.ready().await?.call(()).await?, "default");
+//! # Ok(()) }
+//! ```
+//!
+//! # All of them: [`ResilienceLayer`](crate::stack::ResilienceLayer)
+//!
+//! The [`stack`](crate::stack) module puts any subset in the order that
+//! works (fallback → retry → breaker → rate limit → bulkhead → timeout) and
+//! explains it; with feature `http`,
+//! [`HttpAnswerLayer`](crate::stack) turns refusals into `429` / `503` /
+//! `504` so an axum `Router` can take the stack as it is.
+//!
+//! # Testing with `ManualClock`
+//!
+//! Every layer reads time from its [`Clock`](crate::clock::Clock). Give it a
+//! [`ManualClock`](crate::clock::ManualClock) and time moves only when the
+//! test says so: no sleeps, no flakes, exact thresholds. (Layers on the
+//! default [`TokioClock`](crate::clock::TokioClock) follow tokio's paused
+//! time instead: `#[tokio::test(start_paused = true)]`.)
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{clock::ManualClock, error::RateLimited, rate_limit::{Rate, RateLimitLayer}};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let clock = ManualClock::new();
+//! let limit = RateLimitLayer::builder()
+//!     .token_bucket(Rate::per_second(2), 1)
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let mut service = limit.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+//!
+//! service.ready().await?.call(1).await?;
+//! let refused = service.ready().await?.call(2).await.unwrap_err();
+//! let wait = refused.downcast_ref::<RateLimited>().unwrap().retry_after().unwrap();
+//! assert_eq!(wait, Duration::from_millis(500));
+//!
+//! clock.advance(wait - Duration::from_nanos(1)); // one nanosecond early: still refused
+//! assert!(service.ready().await?.call(3).await.is_err());
+//! clock.advance(Duration::from_nanos(1)); // exactly on time: let through
+//! assert!(service.ready().await?.call(4).await.is_ok());
+//! # Ok(()) }
+//! ```
