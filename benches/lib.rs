@@ -32,6 +32,17 @@ impl Service<u64> for Echo {
     }
 }
 
+/// A current-thread tokio runtime with its timer, for benchmarks of layers
+/// (tower's, tower-resilience's, `TokioClock`) that make tokio sleeps and so
+/// need a timer to exist, though no sleep is ever awaited. Enter it for as
+/// long as the benchmark runs: `let _entered = runtime.enter();`.
+pub fn timer_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// `poll_ready` until ready, then `call` and poll the response future until
 /// it completes, as a caller of the service does, without a runtime; whether
 /// the call succeeded.

@@ -322,7 +322,15 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
-    /// Every kind, in declaration order.
+    /// Every kind, in declaration order: `ALL[kind as usize] == kind`, so
+    /// tables indexed by kind are arrays.
+    ///
+    /// ```
+    /// use palisade::error::RejectionKind;
+    /// for (i, kind) in RejectionKind::ALL.into_iter().enumerate() {
+    ///     assert_eq!(kind as usize, i);
+    /// }
+    /// ```
     pub const ALL: [RejectionKind; 5] = [
         RejectionKind::CircuitOpen,
         RejectionKind::RateLimited,
@@ -330,6 +338,20 @@ impl RejectionKind {
         RejectionKind::Elapsed,
         RejectionKind::BudgetExhausted,
     ];
+
+    /// Whether this is a refusal made on the caller's side — the call was
+    /// not let through to the dependency (circuit open, rate limited,
+    /// bulkhead full, retry budget exhausted) — rather than a failure of the
+    /// call itself, which a timeout ([`Elapsed`]) is.
+    ///
+    /// ```
+    /// use palisade::error::RejectionKind;
+    /// assert!(RejectionKind::BulkheadFull.is_refusal());
+    /// assert!(!RejectionKind::Elapsed.is_refusal());
+    /// ```
+    pub const fn is_refusal(self) -> bool {
+        !matches!(self, RejectionKind::Elapsed)
+    }
 
     /// The snake_case name used as the `kind` label of metrics and in events.
     ///

@@ -9,6 +9,7 @@ use palisade::{
     observe::{EventKind, Observe},
     random::{FastRandom, Random, SharedRng},
 };
+use palisade_benches::timer_runtime;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn now(c: &mut Criterion) {
@@ -27,10 +28,7 @@ fn now(c: &mut Criterion) {
 }
 
 fn sleep(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = timer_runtime();
     let _guard = runtime.enter();
     let mut cx = Context::from_waker(Waker::noop());
     let mut group = c.benchmark_group("sleep create + poll + drop");

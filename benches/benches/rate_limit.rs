@@ -15,7 +15,7 @@ use palisade::{
     clock::ManualClock,
     rate_limit::{Rate, RateLimitLayer},
 };
-use palisade_benches::{Echo, on_two_threads, ready_call, two_threads};
+use palisade_benches::{Echo, on_two_threads, ready_call, timer_runtime, two_threads};
 use tower::Layer;
 
 const HUGE: u32 = u32::MAX;
@@ -32,12 +32,7 @@ fn quota() -> Quota {
 }
 
 fn single_thread(c: &mut Criterion) {
-    // tower's and tower-resilience's limiters make tokio sleeps: they need a
-    // runtime's timer to exist, though no sleep is ever awaited here.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = timer_runtime();
     let _entered = runtime.enter();
 
     let mut group = c.benchmark_group("rate limit, admitted, 1 thread");

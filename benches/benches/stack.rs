@@ -15,7 +15,7 @@ use palisade::{
     stack::ResilienceLayer,
     timeout::TimeoutLayer,
 };
-use palisade_benches::{Echo, ready_call};
+use palisade_benches::{Echo, ready_call, timer_runtime};
 use tower::{Layer, ServiceBuilder};
 
 /// A limit no benchmark reaches.
@@ -27,12 +27,7 @@ fn rate_limit() -> RateLimitLayer {
 }
 
 fn stacks(c: &mut Criterion) {
-    // tower's rate limit and timeout make tokio sleeps: they need a
-    // runtime's timer to exist, though no sleep is ever awaited here.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = timer_runtime();
     let _entered = runtime.enter();
     let second = Duration::from_secs(1);
 

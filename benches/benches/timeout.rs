@@ -9,16 +9,11 @@ use palisade::{
     fallback::{Failed, FallbackLayer},
     timeout::TimeoutLayer,
 };
-use palisade_benches::{Echo, ready_call};
+use palisade_benches::{Echo, ready_call, timer_runtime};
 use tower::Layer;
 
 fn ready_inner(c: &mut Criterion) {
-    // tower's and tower-resilience's timeouts make tokio sleeps in `call`:
-    // they need a runtime's timer to exist.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let runtime = timer_runtime();
     let _entered = runtime.enter();
     let second = Duration::from_secs(1);
 

@@ -15,7 +15,7 @@ use super::shared::{CloneRef, Permit, Report};
 use crate::{
     classify::{Classify, Outcome},
     clock::{Clock, Instant},
-    error::{CircuitOpen, Rejection, RejectionKind},
+    error::{CircuitOpen, Rejection},
     observe::EventKind,
     random::Random,
 };
@@ -112,16 +112,15 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
 }
 
 /// Whether `error` is a refusal made on the caller's side by a palisade
-/// layer inside the breaker — rate limited, bulkhead full, another breaker
-/// open, retry budget spent — which says nothing of the dependency's health.
-/// A timeout ([`Elapsed`](crate::error::Elapsed)) does, and is classified.
+/// layer inside the breaker ([`RejectionKind::is_refusal`](crate::error::RejectionKind::is_refusal)),
+/// which says nothing of the dependency's health. A timeout does, and is
+/// classified.
 fn is_own_refusal<E: 'static>(error: &E) -> bool {
     let error: &dyn Any = error;
-    let rejection = match error.downcast_ref::<BoxError>() {
-        Some(error) => Rejection::find(&**error),
-        None => return false,
-    };
-    rejection.is_some_and(|rejection| rejection.kind() != RejectionKind::Elapsed)
+    error
+        .downcast_ref::<BoxError>()
+        .and_then(|error| Rejection::find(&**error))
+        .is_some_and(|rejection| rejection.kind().is_refusal())
 }
 
 impl<K, C: Clock, R: Random> Drop for Guard<K, C, R> {

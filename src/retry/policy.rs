@@ -135,10 +135,11 @@ impl RetryErrors {
         if err.is::<Unsatisfiable>() || err.is::<KeyMissing>() {
             return Decision::Accept;
         }
-        match Rejection::find(err) {
-            Some(Rejection::Elapsed(_)) | None => Decision::Retry,
-            Some(_) if self.rejections => Decision::Retry,
-            Some(_) => Decision::Accept,
+        let refused = Rejection::find(err).is_some_and(|rejection| rejection.kind().is_refusal());
+        if refused && !self.rejections {
+            Decision::Accept
+        } else {
+            Decision::Retry
         }
     }
 }

@@ -43,7 +43,7 @@ use std::{error::Error, fmt::Write as _};
 use http::{HeaderName, HeaderValue, Response, header};
 use tower::BoxError;
 
-use super::http::{Answer, HttpAnswerLayer, index};
+use super::http::{Answer, HttpAnswerLayer};
 use crate::{
     classify::GrpcCode,
     error::{Rejection, RejectionKind},
@@ -59,6 +59,7 @@ use crate::{
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct GrpcAnswers {
+    /// Indexed by `RejectionKind as usize`.
     codes: [GrpcCode; RejectionKind::ALL.len()],
     error: GrpcCode,
 }
@@ -88,7 +89,7 @@ impl GrpcAnswers {
     /// let _ = GrpcAnswers::new().code(RejectionKind::BulkheadFull, GrpcCode::ResourceExhausted);
     /// ```
     pub fn code(mut self, kind: RejectionKind, code: GrpcCode) -> GrpcAnswers {
-        self.codes[index(kind)] = code;
+        self.codes[kind as usize] = code;
         self
     }
 
@@ -114,7 +115,7 @@ impl GrpcAnswers {
     pub fn response<B: Default>(&self, error: &(dyn Error + 'static)) -> Response<B> {
         let rejection = Rejection::find(error);
         let code = match &rejection {
-            Some(rejection) => self.codes[index(rejection.kind())],
+            Some(rejection) => self.codes[rejection.kind() as usize],
             None => self.error,
         };
         let mut response = Response::new(B::default());

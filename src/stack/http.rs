@@ -102,6 +102,7 @@ where
 /// ```
 #[derive(Clone, Debug)]
 pub struct Answers {
+    /// Indexed by `RejectionKind as usize`.
     statuses: [StatusCode; RejectionKind::ALL.len()],
     error: StatusCode,
     too_many_requests: TooManyRequests,
@@ -134,7 +135,7 @@ impl Answers {
     /// let _ = Answers::new().status(RejectionKind::Elapsed, http::StatusCode::REQUEST_TIMEOUT);
     /// ```
     pub fn status(mut self, kind: RejectionKind, status: StatusCode) -> Answers {
-        self.statuses[index(kind)] = status;
+        self.statuses[kind as usize] = status;
         self
     }
 
@@ -179,7 +180,7 @@ impl Answers {
         let Some(rejection) = Rejection::find(error) else {
             return with_status(self.error);
         };
-        let status = self.statuses[index(rejection.kind())];
+        let status = self.statuses[rejection.kind() as usize];
         if let (Rejection::RateLimited(refused), StatusCode::TOO_MANY_REQUESTS) =
             (rejection, status)
         {
@@ -206,14 +207,6 @@ impl<B: Default> Answer<B> for Answers {
     fn answer(&self, error: BoxError) -> Response<B> {
         self.response(&*error)
     }
-}
-
-/// Where `kind` stands in [`RejectionKind::ALL`], for tables indexed by kind.
-pub(super) fn index(kind: RejectionKind) -> usize {
-    RejectionKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .expect("every kind is in ALL")
 }
 
 fn with_status<B: Default>(status: StatusCode) -> Response<B> {

@@ -128,12 +128,8 @@ pub struct ResilienceLayer<
     H = Identity,
     T = Identity,
 > {
-    fallback: F,
-    retry: R,
-    circuit_breaker: B,
-    rate_limit: L,
-    bulkhead: H,
-    timeout: T,
+    /// The slots, outermost first.
+    layers: (F, R, B, L, H, T),
 }
 
 impl ResilienceLayer {
@@ -143,13 +139,9 @@ impl ResilienceLayer {
     /// let _ = palisade::stack::ResilienceLayer::new();
     /// ```
     pub fn new() -> ResilienceLayer {
+        let none = Identity::new;
         ResilienceLayer {
-            fallback: Identity::new(),
-            retry: Identity::new(),
-            circuit_breaker: Identity::new(),
-            rate_limit: Identity::new(),
-            bulkhead: Identity::new(),
-            timeout: Identity::new(),
+            layers: (none(), none(), none(), none(), none(), none()),
         }
     }
 }
@@ -169,21 +161,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().fallback(fallback);
     /// ```
     pub fn fallback<F2>(self, fallback: F2) -> ResilienceLayer<F2, R, B, L, H, T> {
-        let ResilienceLayer {
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
-            ..
-        } = self;
+        let (_, r, b, l, h, t) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (fallback, r, b, l, h, t),
         }
     }
 
@@ -194,21 +174,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().retry(RetryLayer::builder().build().unwrap());
     /// ```
     pub fn retry<R2>(self, retry: R2) -> ResilienceLayer<F, R2, B, L, H, T> {
-        let ResilienceLayer {
-            fallback,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
-            ..
-        } = self;
+        let (f, _, b, l, h, t) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (f, retry, b, l, h, t),
         }
     }
 
@@ -219,21 +187,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().circuit_breaker(CircuitBreakerLayer::builder().build().unwrap());
     /// ```
     pub fn circuit_breaker<B2>(self, circuit_breaker: B2) -> ResilienceLayer<F, R, B2, L, H, T> {
-        let ResilienceLayer {
-            fallback,
-            retry,
-            rate_limit,
-            bulkhead,
-            timeout,
-            ..
-        } = self;
+        let (f, r, _, l, h, t) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (f, r, circuit_breaker, l, h, t),
         }
     }
 
@@ -244,21 +200,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().rate_limit(RateLimitLayer::builder().build().unwrap());
     /// ```
     pub fn rate_limit<L2>(self, rate_limit: L2) -> ResilienceLayer<F, R, B, L2, H, T> {
-        let ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            bulkhead,
-            timeout,
-            ..
-        } = self;
+        let (f, r, b, _, h, t) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (f, r, b, rate_limit, h, t),
         }
     }
 
@@ -269,21 +213,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().bulkhead(BulkheadLayer::builder(10).build().unwrap());
     /// ```
     pub fn bulkhead<H2>(self, bulkhead: H2) -> ResilienceLayer<F, R, B, L, H2, T> {
-        let ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            timeout,
-            ..
-        } = self;
+        let (f, r, b, l, _, t) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (f, r, b, l, bulkhead, t),
         }
     }
 
@@ -295,21 +227,9 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let _ = ResilienceLayer::new().timeout(TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap());
     /// ```
     pub fn timeout<T2>(self, timeout: T2) -> ResilienceLayer<F, R, B, L, H, T2> {
-        let ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            ..
-        } = self;
+        let (f, r, b, l, h, _) = self.layers;
         ResilienceLayer {
-            fallback,
-            retry,
-            circuit_breaker,
-            rate_limit,
-            bulkhead,
-            timeout,
+            layers: (f, r, b, l, h, timeout),
         }
     }
 }
@@ -326,12 +246,13 @@ where
     type Service = F::Service;
 
     fn layer(&self, service: S) -> Self::Service {
-        let service = self.timeout.layer(service);
-        let service = self.bulkhead.layer(service);
-        let service = self.rate_limit.layer(service);
-        let service = self.circuit_breaker.layer(service);
-        let service = self.retry.layer(service);
-        self.fallback.layer(service)
+        let (fallback, retry, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
+        let service = timeout.layer(service);
+        let service = bulkhead.layer(service);
+        let service = rate_limit.layer(service);
+        let service = circuit_breaker.layer(service);
+        let service = retry.layer(service);
+        fallback.layer(service)
     }
 }
 
@@ -345,13 +266,14 @@ where
     T: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (fallback, retry, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
         f.debug_struct("ResilienceLayer")
-            .field("fallback", &self.fallback)
-            .field("retry", &self.retry)
-            .field("circuit_breaker", &self.circuit_breaker)
-            .field("rate_limit", &self.rate_limit)
-            .field("bulkhead", &self.bulkhead)
-            .field("timeout", &self.timeout)
+            .field("fallback", fallback)
+            .field("retry", retry)
+            .field("circuit_breaker", circuit_breaker)
+            .field("rate_limit", rate_limit)
+            .field("bulkhead", bulkhead)
+            .field("timeout", timeout)
             .finish()
     }
 }
