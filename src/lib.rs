@@ -37,7 +37,7 @@
 //! | `metrics` | no | the `metrics` sink of [`observe`] |
 //! | `tracing` | no | the `tracing` sink of [`observe`] |
 //! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`], `retry::http`, `retry::body`, `timeout::http`, `stack::http` |
-//! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
+//! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), the status in trailers (`classify::trailers`), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
 //! | `axum` | no | the rate limiter's client-address key reads axum's `ConnectInfo`; implies `http` |
 //! | `full` | no | all of the above |
 //!

@@ -24,7 +24,7 @@ use hyper_util::{
 };
 use palisade::{
     circuit_breaker::{CircuitBreakerLayer, CircuitState, OpenDuration},
-    classify::GrpcErrorsAsFailures,
+    classify::{GrpcErrorsAsFailures, GrpcTrailersLayer},
     retry::{
         RetryLayer,
         body::{BufferBodyLayer, ReplayRequests},
@@ -40,6 +40,7 @@ use tonic::{
 };
 use tonic_health::pb::{
     HealthCheckRequest, HealthCheckResponse,
+    health_check_response::ServingStatus,
     health_client::HealthClient,
     health_server::{Health, HealthServer},
 };
@@ -110,7 +111,9 @@ async fn a_503_with_retry_after_is_retried_after_exactly_that_long_over_loopback
     assert_eq!(started.elapsed(), Duration::from_secs(1));
 }
 
-/// A health service that is always `UNAVAILABLE`, counting its calls.
+/// A health service that is always `UNAVAILABLE`, counting its calls; its
+/// `watch` stream sends one message, then ends with `UNAVAILABLE` in the
+/// trailers.
 #[derive(Clone, Default)]
 struct Down {
     calls: Arc<AtomicU64>,
@@ -126,13 +129,18 @@ impl Health for Down {
         Err(Status::unavailable("down"))
     }
 
-    type WatchStream = tokio_stream::Empty<Result<HealthCheckResponse, Status>>;
+    type WatchStream = tokio_stream::Iter<std::vec::IntoIter<Result<HealthCheckResponse, Status>>>;
 
     async fn watch(
         &self,
         _: tonic::Request<HealthCheckRequest>,
     ) -> Result<tonic::Response<Self::WatchStream>, Status> {
-        Err(Status::unimplemented("watch"))
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let serving = HealthCheckResponse {
+            status: ServingStatus::Serving.into(),
+        };
+        let stream = vec![Ok(serving), Err(Status::unavailable("gone"))];
+        Ok(tonic::Response::new(tokio_stream::iter(stream)))
     }
 }
 
@@ -198,4 +206,61 @@ async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavaila
     assert!(pushback > 59_000 && pushback <= 60_000, "{pushback}");
     // Refused in the client: the server saw nothing more.
     assert_eq!(down.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn unavailable_in_the_trailers_of_a_stream_opens_the_breaker_when_the_stream_ends() {
+    let down = Down::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = Server::builder()
+        .add_service(HealthServer::new(down.clone()))
+        .serve_with_incoming(TcpIncoming::from(listener));
+    tokio::spawn(server);
+
+    let breaker = CircuitBreakerLayer::builder()
+        .name("health")
+        .classifier(GrpcErrorsAsFailures::new().from_trailers())
+        .consecutive_failures(1)
+        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let state = breaker.handle();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(GrpcTrailersLayer::new())
+        .layer(HttpAnswerLayer::grpc())
+        .layer(breaker)
+        .service(channel);
+    let mut client = HealthClient::new(stack);
+    let check = || HealthCheckRequest {
+        service: String::new(),
+    };
+
+    // The response headers say nothing; the first message is fine.
+    let mut stream = client.watch(check()).await.unwrap().into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+    assert_eq!(state.state(), CircuitState::Closed);
+
+    // The trailers say UNAVAILABLE: counted as the stream ends.
+    let status = stream.message().await.unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::Unavailable, "gone")
+    );
+    assert_eq!(state.state(), CircuitState::Open);
+
+    let status = client.check(check()).await.unwrap_err();
+    assert!(
+        status
+            .message()
+            .starts_with("circuit breaker `health` is open"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(down.calls.load(Ordering::SeqCst), 1);
 }

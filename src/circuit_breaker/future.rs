@@ -4,6 +4,7 @@ use std::{
     any::Any,
     fmt,
     future::Future,
+    mem,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -13,11 +14,12 @@ use tower::BoxError;
 
 use super::shared::{CloneRef, Permit, Report};
 use crate::{
-    classify::{Classify, Outcome},
+    classify::{Classify, DeferredOutcome, Outcome},
     clock::{Clock, Instant},
     error::{CircuitOpen, Rejection},
     observe::EventKind,
     random::Random,
+    sync::Arc,
 };
 
 /// The right to one call, reporting how it ended exactly once: when its
@@ -63,10 +65,16 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     }
 
     #[inline]
-    fn finish<Res, E: 'static>(&mut self, result: &Result<Res, E>)
+    fn finish<Res, E: 'static>(&mut self, result: &mut Result<Res, E>)
     where
         K: Classify<Res, E>,
     {
+        if self.shared.classifier.defers(result) {
+            let mut later = self.hand_over();
+            let outcome = DeferredOutcome::new(move |outcome| later.report(outcome, None));
+            self.shared.classifier.defer(result, outcome);
+            return;
+        }
         let outcome = match result {
             Err(error) if is_own_refusal(error) => Outcome::Ignored,
             _ => self.shared.classifier.classify(result),
@@ -76,6 +84,19 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             _ => None,
         };
         self.report(outcome, pushback);
+    }
+
+    /// A guard for the same call that reports in this one's place, for an
+    /// outcome known only later; this one is done.
+    fn hand_over(&mut self) -> Self {
+        let later = Guard {
+            shared: Arc::clone(&self.shared),
+            permit: mem::replace(&mut self.permit, Permit::Uncounted),
+            started: self.started,
+            stage: self.stage,
+        };
+        self.stage = Stage::Finished;
+        later
     }
 
     fn report(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
@@ -209,8 +230,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called { future, guard } => {
-                let result = ready!(future.poll(cx));
-                guard.finish(&result);
+                let mut result = ready!(future.poll(cx));
+                guard.finish(&mut result);
                 Poll::Ready(result.map_err(Into::into))
             }
             KindProj::Rejected { error } => Poll::Ready(Err(error

@@ -29,6 +29,12 @@
 //! failure is the [`Classify`](crate::classify::Classify) you give
 //! (default: every `Err`); ignored calls count for nothing.
 //!
+//! A classifier may leave the outcome for later
+//! ([`Classify::defers`](crate::classify::Classify::defers)): a gRPC call
+//! whose status is in the trailers counts when its body ends
+//! ([`classify::trailers`](crate::classify::trailers), feature `grpc`), and
+//! holds its half-open probe slot until then.
+//!
 //! A refusal by a palisade layer *inside* the breaker — rate limited,
 //! bulkhead full, an inner breaker open, a retry budget spent, found in a
 //! `BoxError` error's chain — is always ignored, whatever the classifier: it

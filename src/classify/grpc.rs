@@ -3,7 +3,7 @@ use tower_http::classify::{self as th, ClassifiedResponse, ClassifyResponse, Grp
 
 pub use tower_http::classify::GrpcCode;
 
-use super::{Classify, Outcome};
+use super::{Classify, DeferredOutcome, Outcome, trailers::PendingStatus};
 
 /// The gRPC preset: a response whose `grpc-status` is one of a set of codes is
 /// a failure, as is a transport error; everything else is a success.
@@ -20,7 +20,9 @@ use super::{Classify, Outcome};
 /// This classifier sees the response *headers*, where `grpc-status` stands in
 /// trailers-only responses (how servers answer an RPC that fails before
 /// sending a message). When the status comes in the trailers at the end of
-/// the body instead, the headers alone classify as a success.
+/// the body instead, the headers alone classify as a success — unless
+/// [`from_trailers`](GrpcErrorsAsFailures::from_trailers) says to wait for
+/// the trailers.
 ///
 /// # Examples
 ///
@@ -50,6 +52,8 @@ pub struct GrpcErrorsAsFailures {
     /// tower-http's classifier, told that every code outside `failures` is a
     /// success.
     inner: th::GrpcErrorsAsFailures,
+    /// Wait for the trailers when the headers carry no status.
+    trailers: bool,
 }
 
 /// Numeric values of the known gRPC status codes: 0 (`OK`) to 16
@@ -90,7 +94,10 @@ impl GrpcErrorsAsFailures {
     /// let _ = GrpcErrorsAsFailures::new().with_failure(GrpcCode::Aborted);
     /// ```
     pub fn with_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
-        GrpcErrorsAsFailures::from_bits(self.failures | bit(code))
+        GrpcErrorsAsFailures {
+            trailers: self.trailers,
+            ..GrpcErrorsAsFailures::from_bits(self.failures | bit(code))
+        }
     }
 
     /// Removes `code` from the failures.
@@ -100,7 +107,29 @@ impl GrpcErrorsAsFailures {
     /// let _ = GrpcErrorsAsFailures::new().without_failure(GrpcCode::Unknown);
     /// ```
     pub fn without_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
-        GrpcErrorsAsFailures::from_bits(self.failures & !bit(code))
+        GrpcErrorsAsFailures {
+            trailers: self.trailers,
+            ..GrpcErrorsAsFailures::from_bits(self.failures & !bit(code))
+        }
+    }
+
+    /// When a response's headers carry no `grpc-status` (a call that sends
+    /// messages), wait for the status in its trailers: a circuit breaker
+    /// then counts the call when the body ends, by the trailers' status,
+    /// with the same set of failure codes. This needs a
+    /// [`GrpcTrailersLayer`](super::GrpcTrailersLayer) outside the breaker
+    /// to read the body's end; see it for the rules (a body dropped before
+    /// its end counts as ignored).
+    ///
+    /// ```
+    /// use palisade::classify::{Classify, GrpcErrorsAsFailures};
+    /// let classifier = GrpcErrorsAsFailures::new().from_trailers();
+    /// let streaming = Ok::<_, ()>(http::Response::new(()));
+    /// assert!(classifier.defers(&streaming));
+    /// ```
+    pub fn from_trailers(mut self) -> GrpcErrorsAsFailures {
+        self.trailers = true;
+        self
     }
 
     fn from_bits(failures: u32) -> GrpcErrorsAsFailures {
@@ -111,16 +140,15 @@ impl GrpcErrorsAsFailures {
             .fold(th::GrpcErrorsAsFailures::new(), |inner, code| {
                 inner.with_success(code)
             });
-        GrpcErrorsAsFailures { failures, inner }
+        GrpcErrorsAsFailures {
+            failures,
+            inner,
+            trailers: false,
+        }
     }
 
     fn is_failure(&self, status: i32) -> bool {
-        let code = if KNOWN_CODES.contains(&status) {
-            GrpcCode::from(status)
-        } else {
-            GrpcCode::Unknown
-        };
-        self.failures & bit(code) != 0
+        is_failure(self.failures, status)
     }
 }
 
@@ -150,6 +178,30 @@ impl<B, E> Classify<Response<B>, E> for GrpcErrorsAsFailures {
             ClassifiedResponse::RequiresEos(_) => Outcome::Success,
         }
     }
+
+    fn defers(&self, result: &Result<Response<B>, E>) -> bool {
+        self.trailers && matches!(result, Ok(res) if !res.headers().contains_key(GRPC_STATUS))
+    }
+
+    fn defer(&self, result: &mut Result<Response<B>, E>, outcome: DeferredOutcome) {
+        if let Ok(res) = result {
+            res.extensions_mut()
+                .insert(PendingStatus::new(self.failures, outcome));
+        }
+    }
+}
+
+const GRPC_STATUS: &str = "grpc-status";
+
+/// Whether `status` is in the failure set `failures` (an unknown number
+/// counts as `UNKNOWN`).
+pub(super) fn is_failure(failures: u32, status: i32) -> bool {
+    let code = if KNOWN_CODES.contains(&status) {
+        GrpcCode::from(status)
+    } else {
+        GrpcCode::Unknown
+    };
+    failures & bit(code) != 0
 }
 
 /// The bit of `code` in a failure set. `GrpcCode`'s variants are declared in

@@ -41,8 +41,14 @@
 mod grpc;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "grpc")]
+pub mod trailers;
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
@@ -50,6 +56,9 @@ pub use self::grpc::{GrpcCode, GrpcErrorsAsFailures};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::http::{ServerErrorsAsFailures, StatusInRangeAsFailures};
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub use self::trailers::GrpcTrailersLayer;
 
 /// How a call turned out, as far as a resilience layer is concerned.
 ///
@@ -156,6 +165,116 @@ pub trait Classify<Res, E>: Send + Sync + 'static {
         let _ = result;
         None
     }
+
+    /// Whether the outcome of `result` is known only later — a gRPC
+    /// response whose status comes in the trailers at the end of its body
+    /// ([`GrpcErrorsAsFailures::from_trailers`]). Then a layer that reports
+    /// outcomes (the circuit breaker) does not call
+    /// [`classify`](Classify::classify) but hands a [`DeferredOutcome`] to
+    /// [`defer`](Classify::defer). The default: never.
+    ///
+    /// ```
+    /// use palisade::classify::{Classify, ErrorsAsFailures};
+    /// assert!(!Classify::<(), ()>::defers(&ErrorsAsFailures, &Ok(())));
+    /// ```
+    fn defers(&self, result: &Result<Res, E>) -> bool {
+        let _ = result;
+        false
+    }
+
+    /// Keeps `outcome` with `result` (in a response's extensions, say) for
+    /// whoever learns the outcome to [`report`](DeferredOutcome::report) it.
+    /// Called only when [`defers`](Classify::defers) said so. The default
+    /// drops it: the call counts as ignored.
+    fn defer(&self, result: &mut Result<Res, E>, outcome: DeferredOutcome) {
+        let _ = (result, outcome);
+    }
+}
+
+/// The outcome of a call, reported later by whoever learns it: the first
+/// [`report`](DeferredOutcome::report) counts, and if every clone is dropped
+/// without one, the call counts as [`Outcome::Ignored`] (what happens to a
+/// gRPC response whose body is dropped before its trailers).
+///
+/// Made by the circuit breaker for a classifier that
+/// [`defers`](Classify::defers); clones share one report.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use palisade::classify::{DeferredOutcome, Outcome};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let record = |seen: &Arc<Mutex<Vec<Outcome>>>| {
+///     let seen = Arc::clone(seen);
+///     DeferredOutcome::new(move |outcome| seen.lock().unwrap().push(outcome))
+/// };
+///
+/// let later = record(&seen);
+/// later.clone().report(Outcome::Failure);
+/// later.report(Outcome::Success); // too late: the first report counts
+/// drop(record(&seen));            // never reported: ignored
+/// assert_eq!(*seen.lock().unwrap(), [Outcome::Failure, Outcome::Ignored]);
+/// ```
+#[derive(Clone)]
+pub struct DeferredOutcome {
+    report: Arc<Pending>,
+}
+
+/// The report not yet made; made as ignored when the last clone goes.
+struct Pending(Mutex<Option<Report>>);
+
+type Report = Box<dyn FnOnce(Outcome) + Send>;
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let report = self
+            .0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(report) = report {
+            report(Outcome::Ignored);
+        }
+    }
+}
+
+impl DeferredOutcome {
+    /// An outcome that `report` receives, once: from the first
+    /// [`report`](DeferredOutcome::report), or as [`Outcome::Ignored`] when
+    /// the last clone is dropped without one.
+    ///
+    /// ```
+    /// let _ = palisade::classify::DeferredOutcome::new(|outcome| println!("{outcome}"));
+    /// ```
+    pub fn new(report: impl FnOnce(Outcome) + Send + 'static) -> DeferredOutcome {
+        DeferredOutcome {
+            report: Arc::new(Pending(Mutex::new(Some(Box::new(report))))),
+        }
+    }
+
+    /// Reports the call's outcome, if nothing has yet.
+    ///
+    /// ```
+    /// use palisade::classify::{DeferredOutcome, Outcome};
+    /// DeferredOutcome::new(|outcome| assert_eq!(outcome, Outcome::Success)).report(Outcome::Success);
+    /// ```
+    pub fn report(&self, outcome: Outcome) {
+        let report = self
+            .report
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(report) = report {
+            report(outcome);
+        }
+    }
+}
+
+impl fmt::Debug for DeferredOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeferredOutcome").finish_non_exhaustive()
+    }
 }
 
 impl<F, Res, E> Classify<Res, E> for F
@@ -242,5 +361,13 @@ where
 
     fn open_for(&self, result: &Result<Res, E>) -> Option<Duration> {
         (self.open_for)(result)
+    }
+
+    fn defers(&self, result: &Result<Res, E>) -> bool {
+        self.classifier.defers(result)
+    }
+
+    fn defer(&self, result: &mut Result<Res, E>, outcome: DeferredOutcome) {
+        self.classifier.defer(result, outcome);
     }
 }

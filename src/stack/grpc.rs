@@ -22,8 +22,12 @@
 //!
 //! The status of a call that fails *after* sending messages comes in the
 //! trailers at the end of the body, which a layer that looks at the
-//! response headers (the circuit breaker's classifier, the retry policy)
-//! does not see: such a call counts by its headers, as a success.
+//! response headers does not see. For the circuit breaker, classify with
+//! [`GrpcErrorsAsFailures::from_trailers`](crate::classify::GrpcErrorsAsFailures::from_trailers)
+//! and put a [`GrpcTrailersLayer`](crate::classify::GrpcTrailersLayer)
+//! outermost: the call then counts when its body ends. The retry layer
+//! decides on headers only (a call whose messages were already read cannot
+//! be retried anyway).
 //!
 //! # Examples
 //!
