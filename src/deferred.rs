@@ -1,6 +1,6 @@
 //! A call made ready now and sent later: layers that wait before calling
-//! (a rate limiter's reservation, a bulkhead's queue) or call again (retry)
-//! keep the service `poll_ready` made ready for the request.
+//! (a rate limiter's reservation, a bulkhead's queue, a body being
+//! buffered) keep the service `poll_ready` made ready for the request.
 
 use tower::Service;
 

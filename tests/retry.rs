@@ -513,3 +513,72 @@ fn every_call_completes_with_one_event_saying_how_it_went() {
         "succeeded at once, after a retry, failed without retry, failed after retries"
     );
 }
+
+/// A service that counts how often it is cloned and fails its first `fail`
+/// calls.
+struct CountsClones {
+    clones: Arc<Mutex<u32>>,
+    calls: Arc<Mutex<u32>>,
+    fail: u32,
+}
+
+impl Clone for CountsClones {
+    fn clone(&self) -> Self {
+        *self.clones.lock().unwrap() += 1;
+        CountsClones {
+            clones: Arc::clone(&self.clones),
+            calls: Arc::clone(&self.calls),
+            fail: self.fail,
+        }
+    }
+}
+
+impl Service<u32> for CountsClones {
+    type Response = u32;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u32, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, x: u32) -> Self::Future {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        std::future::ready(if *calls <= self.fail {
+            Err("flaky".into())
+        } else {
+            Ok(x)
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_is_not_retried_clones_nothing_and_retries_share_one_clone() {
+    let clones = Arc::new(Mutex::new(0));
+    let calls = Arc::new(Mutex::new(0));
+    let inner = CountsClones {
+        clones: Arc::clone(&clones),
+        calls: Arc::clone(&calls),
+        fail: 2,
+    };
+    let layer = RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let mut service = layer.layer(inner);
+    let made = *clones.lock().unwrap();
+
+    // Two failures, then success: one call, three attempts, one clone for
+    // the retries.
+    assert_eq!(service.ready().await.unwrap().call(1).await.unwrap(), 1);
+    assert_eq!(*calls.lock().unwrap(), 3);
+    assert_eq!(*clones.lock().unwrap(), made + 1);
+
+    // Calls that succeed at once clone nothing.
+    for x in 0..5 {
+        assert_eq!(service.ready().await.unwrap().call(x).await.unwrap(), x);
+    }
+    assert_eq!(*clones.lock().unwrap(), made + 1);
+}

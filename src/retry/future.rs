@@ -12,8 +12,8 @@ use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
 use super::{
-    layer::Shared,
     policy::{CloneRequest, Decision, RetryPolicy},
+    service::Spare,
 };
 use crate::{
     clock::{Clock, Instant, SleepSlot},
@@ -67,7 +67,9 @@ pin_project! {
 
 /// What carries over from one attempt to the next.
 struct Attempts<S, Req, P, Q, C, R> {
-    service: S,
+    /// The clone further attempts are made on, taken when the first retry
+    /// is due.
+    service: Option<S>,
     /// A copy of the request, for the policy and the next attempt (`None`
     /// when the request cannot be copied: no retry).
     request: Option<Req>,
@@ -77,7 +79,7 @@ struct Attempts<S, Req, P, Q, C, R> {
     /// The delay before the current attempt (the backoff's base before the
     /// first retry).
     previous_delay: Option<Duration>,
-    shared: Arc<Shared<P, Q, C, R>>,
+    spare: Arc<Spare<S, P, Q, C, R>>,
 }
 
 impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
@@ -87,7 +89,8 @@ where
     C: Clock,
     R: Random,
 {
-    pub(crate) fn new(mut service: S, request: Req, shared: Arc<Shared<P, Q, C, R>>) -> Self {
+    pub(crate) fn new(service: &mut S, request: Req, spare: Arc<Spare<S, P, Q, C, R>>) -> Self {
+        let shared = &*spare.shared;
         let deadline = match (&shared.budget, shared.deadline) {
             (None, None) => None,
             (budget, deadline) => {
@@ -108,12 +111,12 @@ where
             state: State::Calling { future },
             sleep: SleepSlot::Empty,
             attempts: Attempts {
-                service,
+                service: None,
                 request: copy,
                 deadline,
                 made: 1,
                 previous_delay: None,
-                shared,
+                spare,
             },
         }
     }
@@ -131,7 +134,7 @@ where
         &mut self,
         result: Result<S::Response, BoxError>,
     ) -> Result<Instant, Result<S::Response, BoxError>> {
-        let shared = &*self.shared;
+        let shared = &*self.spare.shared;
         let made = self.made;
         let previous = self.previous_delay.unwrap_or(shared.backoff.base());
         let Some(request) = &self.request else {
@@ -183,9 +186,10 @@ where
 
     /// The call ends with `result` after `made` attempts.
     fn complete<T>(&self, result: T, made: u32, success: bool) -> T {
-        let observer = &self.shared.observer;
+        let shared = &self.spare.shared;
+        let observer = &shared.observer;
         if observer.is_active() {
-            let now = self.shared.clock.now();
+            let now = shared.clock.now();
             observer.emit(
                 now,
                 EventKind::Completed {
@@ -198,7 +202,7 @@ where
     }
 
     fn emit(&self, now: Instant, kind: EventKind) {
-        let observer = &self.shared.observer;
+        let observer = &self.spare.shared.observer;
         if observer.is_active() {
             observer.emit(now, kind);
         }
@@ -207,7 +211,7 @@ where
 
 impl<S, Req, P, Q, C, R> Future for ResponseFuture<S, Req, P, Q, C, R>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     P: RetryPolicy<Req, S::Response>,
     Q: CloneRequest<Req>,
@@ -226,7 +230,9 @@ where
                         Ok(wake) => wake,
                         Err(result) => return Poll::Ready(result),
                     };
-                    this.sleep.as_mut().arm(&this.attempts.shared.clock, wake);
+                    this.sleep
+                        .as_mut()
+                        .arm(&this.attempts.spare.shared.clock, wake);
                     this.state.set(State::Sleeping);
                 }
                 StateProj::Sleeping => {
@@ -235,16 +241,18 @@ where
                 }
                 StateProj::Readying => {
                     let attempts = &mut *this.attempts;
-                    ready!(attempts.service.poll_ready(cx)).map_err(Into::into)?;
+                    let spare = &attempts.spare;
+                    let service = attempts.service.get_or_insert_with(|| spare.service());
+                    ready!(service.poll_ready(cx)).map_err(Into::into)?;
                     let kept = attempts.request.as_ref().expect("a retry has its request");
                     // Keep a copy for the policy and any further attempt; the
                     // last copy goes out when no other can be made.
-                    let request = match attempts.shared.requests.clone_request(kept) {
+                    let request = match spare.shared.requests.clone_request(kept) {
                         Some(request) => request,
                         None => attempts.request.take().expect("checked above"),
                     };
                     attempts.made += 1;
-                    let future = attempts.service.call(request);
+                    let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
             }

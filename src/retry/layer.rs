@@ -101,7 +101,7 @@ impl RetryLayer {
     }
 }
 
-impl<S, P, Q, C: Clock, R: Random> Layer<S> for RetryLayer<P, Q, C, R> {
+impl<S: Clone, P, Q, C: Clock, R: Random> Layer<S> for RetryLayer<P, Q, C, R> {
     type Service = Retry<S, P, Q, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {

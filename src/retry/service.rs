@@ -14,19 +14,21 @@ use super::{
 };
 use crate::{
     clock::{Clock, TokioClock},
-    deferred::take_ready,
     random::{FastRandom, Random},
-    sync::Arc,
+    sync::{Arc, Mutex, lock},
 };
 
 /// A service whose failed calls are retried; made by
 /// [`RetryLayer`](super::RetryLayer).
 ///
-/// Each call takes the service that `poll_ready` made ready for it, and the
-/// layer keeps a clone for the next call — the wrapped service must be
-/// `Clone`, as for tower's `Retry`. Before every further attempt the response
-/// future drives that service's `poll_ready` to `Ready`; it never calls it
-/// without.
+/// The first attempt is made on the service that `poll_ready` made ready for
+/// it. A further attempt is made on a fresh clone of the service as the
+/// layer wrapped it (kept aside when the layer made this service, shared by
+/// its clones), so the wrapped service must be `Clone`, as for tower's
+/// `Retry` — but a call that is not retried clones nothing: around a deep
+/// stack that is one reference count per call instead of one per layer.
+/// Before every further attempt the response future drives that clone's
+/// `poll_ready` to `Ready`; it never calls it without.
 ///
 /// # Examples
 ///
@@ -46,12 +48,33 @@ pub struct Retry<
     R: Random = FastRandom,
 > {
     inner: S,
-    shared: Arc<Shared<P, Q, C, R>>,
+    spare: Arc<Spare<S, P, Q, C, R>>,
+}
+
+/// What a call's future needs besides its first attempt: the layer's
+/// settings, and the service further attempts are made on clones of.
+pub(crate) struct Spare<S, P, Q, C, R> {
+    pub(crate) shared: Arc<Shared<P, Q, C, R>>,
+    prototype: Mutex<S>,
+}
+
+impl<S: Clone, P, Q, C, R> Spare<S, P, Q, C, R> {
+    /// A fresh clone of the service, for another attempt.
+    pub(crate) fn service(&self) -> S {
+        lock(&self.prototype).clone()
+    }
 }
 
 impl<S, P, Q, C: Clock, R: Random> Retry<S, P, Q, C, R> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<P, Q, C, R>>) -> Self {
-        Retry { inner, shared }
+    pub(crate) fn new(inner: S, shared: Arc<Shared<P, Q, C, R>>) -> Self
+    where
+        S: Clone,
+    {
+        let prototype = Mutex::new(inner.clone());
+        Retry {
+            inner,
+            spare: Arc::new(Spare { shared, prototype }),
+        }
     }
 
     /// The wrapped service.
@@ -109,14 +132,16 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let ready = take_ready(&mut self.inner);
-        ResponseFuture::new(ready, request, Arc::clone(&self.shared))
+        ResponseFuture::new(&mut self.inner, request, Arc::clone(&self.spare))
     }
 }
 
 impl<S: Clone, P, Q, C: Clock, R: Random> Clone for Retry<S, P, Q, C, R> {
     fn clone(&self) -> Self {
-        Retry::new(self.inner.clone(), Arc::clone(&self.shared))
+        Retry {
+            inner: self.inner.clone(),
+            spare: Arc::clone(&self.spare),
+        }
     }
 }
 
@@ -124,7 +149,7 @@ impl<S: fmt::Debug, P, Q, C: Clock, R: Random> fmt::Debug for Retry<S, P, Q, C, 
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("retry", &self.shared)
+            .field("retry", &self.spare.shared)
             .finish()
     }
 }
