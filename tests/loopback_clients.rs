@@ -144,8 +144,8 @@ impl Health for Down {
     }
 }
 
-#[tokio::test]
-async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavailable() {
+/// A `Down` health server on loopback, and a channel to it.
+async fn serve_down() -> (Down, Channel) {
     let down = Down::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -153,28 +153,42 @@ async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavaila
         .add_service(HealthServer::new(down.clone()))
         .serve_with_incoming(TcpIncoming::from(listener));
     tokio::spawn(server);
-
-    let breaker = CircuitBreakerLayer::builder()
-        .name("health")
-        .classifier(GrpcErrorsAsFailures::new())
-        .consecutive_failures(2)
-        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
-        .build()
-        .unwrap();
-    let state = breaker.handle();
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
         .unwrap();
+    (down, channel)
+}
+
+/// A breaker named `health` that opens for 60 s after `k` failures in a row.
+fn breaker(classifier: GrpcErrorsAsFailures, k: u32) -> CircuitBreakerLayer<GrpcErrorsAsFailures> {
+    CircuitBreakerLayer::builder()
+        .name("health")
+        .classifier(classifier)
+        .consecutive_failures(k)
+        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
+        .build()
+        .unwrap()
+}
+
+fn check() -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavailable() {
+    let (down, channel) = serve_down().await;
+
+    let breaker = breaker(GrpcErrorsAsFailures::new(), 2);
+    let state = breaker.handle();
     let stack = ServiceBuilder::new()
         .layer(HttpAnswerLayer::grpc())
         .layer(breaker)
         .service(channel);
     let mut client = HealthClient::new(stack);
-    let check = || HealthCheckRequest {
-        service: String::new(),
-    };
 
     for _ in 0..2 {
         let status = client.check(check()).await.unwrap_err();
@@ -210,36 +224,16 @@ async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavaila
 
 #[tokio::test]
 async fn unavailable_in_the_trailers_of_a_stream_opens_the_breaker_when_the_stream_ends() {
-    let down = Down::default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::builder()
-        .add_service(HealthServer::new(down.clone()))
-        .serve_with_incoming(TcpIncoming::from(listener));
-    tokio::spawn(server);
+    let (down, channel) = serve_down().await;
 
-    let breaker = CircuitBreakerLayer::builder()
-        .name("health")
-        .classifier(GrpcErrorsAsFailures::new().from_trailers())
-        .consecutive_failures(1)
-        .open_duration(OpenDuration::fixed(Duration::from_secs(60)))
-        .build()
-        .unwrap();
+    let breaker = breaker(GrpcErrorsAsFailures::new().from_trailers(), 1);
     let state = breaker.handle();
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
     let stack = ServiceBuilder::new()
         .layer(GrpcTrailersLayer::new())
         .layer(HttpAnswerLayer::grpc())
         .layer(breaker)
         .service(channel);
     let mut client = HealthClient::new(stack);
-    let check = || HealthCheckRequest {
-        service: String::new(),
-    };
 
     // The response headers say nothing; the first message is fine.
     let mut stream = client.watch(check()).await.unwrap().into_inner();
