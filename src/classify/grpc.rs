@@ -119,7 +119,8 @@ impl GrpcErrorsAsFailures {
     /// with the same set of failure codes. This needs a
     /// [`GrpcTrailersLayer`](super::GrpcTrailersLayer) outside the breaker
     /// to read the body's end; see it for the rules (a body dropped before
-    /// its end counts as ignored).
+    /// its end counts as ignored). A call whose outcome waits for its
+    /// trailers costs one allocation for the pending report.
     ///
     /// ```
     /// use palisade::classify::{Classify, GrpcErrorsAsFailures};
