@@ -32,6 +32,49 @@ impl Service<u64> for Echo {
     }
 }
 
+/// A service that is always ready and answers on the second poll: the first
+/// returns `Pending` (the caller is polled again at once), so a timeout
+/// around it arms its timer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PendingOnce;
+
+/// The future of [`PendingOnce`].
+#[derive(Debug)]
+pub struct SecondPoll {
+    polled: bool,
+    request: u64,
+}
+
+impl Future for SecondPoll {
+    type Output = Result<u64, Infallible>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.polled {
+            Poll::Ready(Ok(self.request))
+        } else {
+            self.polled = true;
+            Poll::Pending
+        }
+    }
+}
+
+impl Service<u64> for PendingOnce {
+    type Response = u64;
+    type Error = Infallible;
+    type Future = SecondPoll;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: u64) -> SecondPoll {
+        SecondPoll {
+            polled: false,
+            request,
+        }
+    }
+}
+
 /// A current-thread tokio runtime with its timer, for benchmarks of layers
 /// (tower's, tower-resilience's, `TokioClock`) that make tokio sleeps and so
 /// need a timer to exist, though no sleep is ever awaited. Enter it for as

@@ -371,3 +371,83 @@ mod grpc_answers {
         assert_eq!(other.headers()["grpc-message"], "boom");
     }
 }
+
+/// Every layer's future holds the wrapped future and a few words, never a
+/// sleep inline: a timer, a queue wait and a retry's state are boxed when
+/// they are needed. Each layer moves the future below it into its own, so
+/// inline sleeps would be copied once per layer on every call.
+mod future_sizes {
+    use std::{
+        convert::Infallible,
+        future::{Ready, ready},
+        mem::size_of_val,
+        time::Duration,
+    };
+
+    use palisade::{
+        bulkhead::BulkheadLayer,
+        circuit_breaker::CircuitBreakerLayer,
+        rate_limit::{Rate, RateLimitLayer},
+        retry::RetryLayer,
+        stack::ResilienceLayer,
+        timeout::TimeoutLayer,
+    };
+    use tower::{Layer, Service, service_fn, util::ServiceFn};
+
+    type Answer = Ready<Result<u64, Infallible>>;
+    type Echo = ServiceFn<fn(u64) -> Answer>;
+
+    const WORD: usize = size_of::<usize>();
+
+    /// The bytes `layer`'s future adds to the wrapped one's.
+    fn added_by<L>(layer: L) -> usize
+    where
+        L: Layer<Echo>,
+        L::Service: Service<u64>,
+    {
+        let echo: Echo = service_fn(|x| ready(Ok(x)));
+        let future = layer.layer(echo).call(1);
+        size_of_val(&future) - size_of::<Answer>()
+    }
+
+    #[test]
+    fn each_layer_adds_a_few_words_to_the_future_it_wraps() {
+        let second = Duration::from_secs(1);
+        let limit = || {
+            let bucket = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 10);
+            bucket.build().unwrap()
+        };
+        for (layer, bytes, words) in [
+            (
+                "timeout",
+                added_by(TimeoutLayer::builder(second).build().unwrap()),
+                4,
+            ),
+            (
+                "bulkhead",
+                added_by(BulkheadLayer::builder(8).build().unwrap()),
+                4,
+            ),
+            (
+                "breaker",
+                added_by(CircuitBreakerLayer::builder().build().unwrap()),
+                5,
+            ),
+            ("rate limit", added_by(limit()), 1),
+            ("retry", added_by(RetryLayer::builder().build().unwrap()), 9),
+        ] {
+            assert!(
+                bytes <= words * WORD,
+                "the {layer} adds {bytes} bytes to the future, more than {words} words"
+            );
+        }
+        let all = ResilienceLayer::new()
+            .retry(RetryLayer::builder().build().unwrap())
+            .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+            .rate_limit(limit())
+            .bulkhead(BulkheadLayer::builder(8).build().unwrap())
+            .timeout(TimeoutLayer::builder(second).build().unwrap());
+        let bytes = added_by(all);
+        assert!(bytes <= 22 * WORD, "the stack adds {bytes} bytes");
+    }
+}

@@ -128,10 +128,10 @@ pin_project! {
             permit: Option<Permit<C>>,
         },
         Waiting {
-            ticket: Ticket<C>,
-            #[pin]
-            sleep: C::Sleep,
-            call: Deferred<S, Req>,
+            // Boxed: a call that waits is the rare, slow case, and its
+            // sleep and deferred call would otherwise make every call's
+            // future several times larger.
+            wait: Pin<Box<Wait<S, Req, C>>>,
         },
         Rejected {
             error: Option<BulkheadFull>,
@@ -139,13 +139,26 @@ pin_project! {
     }
 }
 
+pin_project! {
+    /// A call waiting in the queue: its place, its deadline, and the call to
+    /// make once it has a permit.
+    struct Wait<S: Service<Req>, Req, C: Clock> {
+        ticket: Ticket<C>,
+        #[pin]
+        sleep: C::Sleep,
+        call: Deferred<S, Req>,
+    }
+}
+
 impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
     pub(crate) fn waiting(ticket: Ticket<C>, sleep: C::Sleep, service: S, request: Req) -> Self {
         ResponseFuture {
             kind: Kind::Waiting {
-                ticket,
-                sleep,
-                call: Deferred::new(service, request),
+                wait: Box::pin(Wait {
+                    ticket,
+                    sleep,
+                    call: Deferred::new(service, request),
+                }),
             },
         }
     }
@@ -179,11 +192,9 @@ where
         let mut kind = self.project().kind;
         loop {
             match kind.as_mut().project() {
-                KindProj::Waiting {
-                    ticket,
-                    sleep,
-                    call,
-                } => {
+                KindProj::Waiting { wait } => {
+                    let wait = wait.as_mut().project();
+                    let (ticket, sleep, call) = (wait.ticket, wait.sleep, wait.call);
                     if let Some(permit) = ticket.poll_permit(cx) {
                         let future = call.call();
                         kind.set(Kind::Called {

@@ -317,11 +317,13 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         if stats.calls < u64::from(self.config.minimum_calls) {
             return None;
         }
-        if stats.failure_rate()? >= self.config.failure_rate {
+        // Thresholds are above zero, so no failure (no slow call) means no
+        // rate to work out: the happy path divides nothing.
+        if stats.failures > 0 && stats.failure_rate()? >= self.config.failure_rate {
             return Some(Reason::FailureRate);
         }
         let slow = self.config.slow_calls?;
-        (stats.slow_call_rate()? >= slow.rate).then_some(Reason::SlowCallRate)
+        (stats.slow > 0 && stats.slow_call_rate()? >= slow.rate).then_some(Reason::SlowCallRate)
     }
 
     fn trip(&self, generation: u64, reason: Reason, pushback: Option<Duration>) {

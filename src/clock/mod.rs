@@ -38,12 +38,10 @@
 
 mod instant;
 mod manual;
-mod slot;
 mod tokio_clock;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
-pub(crate) use self::slot::SleepSlot;
 pub use self::{
     instant::Instant,
     manual::{ManualClock, ManualSleep},

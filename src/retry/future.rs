@@ -16,7 +16,7 @@ use super::{
     service::Spare,
 };
 use crate::{
-    clock::{Clock, Instant, SleepSlot},
+    clock::{Clock, Instant},
     observe::EventKind,
     random::Random,
     sync::Arc,
@@ -28,8 +28,10 @@ pin_project! {
     /// calls again, until a result is accepted or attempts, deadline or
     /// budget run out.
     ///
-    /// Nothing is boxed: the sleep lives in the future, made at the first
-    /// retry and reset for the next ones.
+    /// Small while the first attempt runs: the sleep between attempts and
+    /// the clone of the service further attempts are made on are boxed, made
+    /// only when a retry is due. A call that is not retried allocates
+    /// nothing.
     ///
     /// # Examples
     ///
@@ -46,21 +48,21 @@ pin_project! {
     /// ```
     pub struct ResponseFuture<S: Service<Req>, Req, P, Q, C: Clock, R: Random> {
         #[pin]
-        state: State<S::Future>,
-        #[pin]
-        sleep: SleepSlot<C::Sleep>,
+        state: State<S::Future, C::Sleep>,
         attempts: Attempts<S, Req, P, Q, C, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, Sl> {
         Calling {
             #[pin]
             future: F,
         },
-        Sleeping,
+        Sleeping {
+            sleep: Pin<Box<Sl>>,
+        },
         Readying,
     }
 }
@@ -68,8 +70,8 @@ pin_project! {
 /// What carries over from one attempt to the next.
 struct Attempts<S, Req, P, Q, C, R> {
     /// The clone further attempts are made on, taken when the first retry
-    /// is due.
-    service: Option<S>,
+    /// is due (boxed, so that it does not make every call's future larger).
+    service: Option<Box<S>>,
     /// A copy of the request, for the policy and the next attempt (`None`
     /// when the request cannot be copied: no retry).
     request: Option<Req>,
@@ -109,7 +111,6 @@ where
         let future = service.call(request);
         ResponseFuture {
             state: State::Calling { future },
-            sleep: SleepSlot::Empty,
             attempts: Attempts {
                 service: None,
                 request: copy,
@@ -230,19 +231,19 @@ where
                         Ok(wake) => wake,
                         Err(result) => return Poll::Ready(result),
                     };
-                    this.sleep
-                        .as_mut()
-                        .arm(&this.attempts.spare.shared.clock, wake);
-                    this.state.set(State::Sleeping);
+                    let sleep = Box::pin(this.attempts.spare.shared.clock.sleep_until(wake));
+                    this.state.set(State::Sleeping { sleep });
                 }
-                StateProj::Sleeping => {
-                    ready!(this.sleep.as_mut().poll_sleep(cx));
+                StateProj::Sleeping { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
                     let attempts = &mut *this.attempts;
                     let spare = &attempts.spare;
-                    let service = attempts.service.get_or_insert_with(|| spare.service());
+                    let service = attempts
+                        .service
+                        .get_or_insert_with(|| Box::new(spare.service()));
                     ready!(service.poll_ready(cx)).map_err(Into::into)?;
                     let kept = attempts.request.as_ref().expect("a retry has its request");
                     // Keep a copy for the policy and any further attempt; the
@@ -266,7 +267,7 @@ impl<S: Service<Req>, Req, P, Q, C: Clock, R: Random> fmt::Debug
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Calling { .. } => "calling",
-            State::Sleeping => "sleeping",
+            State::Sleeping { .. } => "sleeping",
             State::Readying => "readying",
         };
         f.debug_struct("ResponseFuture")

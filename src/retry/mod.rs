@@ -31,7 +31,10 @@
 //!
 //! The response future is written by hand (no boxing): calling, sleeping,
 //! readying the service again — it never calls the service without a
-//! `Ready` from its `poll_ready`.
+//! `Ready` from its `poll_ready`. What only a retry needs — the sleep
+//! between attempts, the clone of the service — is boxed when the first
+//! retry is due, so a call that is not retried allocates nothing and its
+//! future stays small.
 //!
 //! # Events
 //!

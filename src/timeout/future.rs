@@ -12,17 +12,12 @@ use pin_project_lite::pin_project;
 use tower::BoxError;
 
 use super::layer::Shared;
-use crate::{
-    clock::{Clock, SleepSlot},
-    error::Elapsed,
-    observe::EventKind,
-    sync::Arc,
-};
+use crate::{clock::Clock, error::Elapsed, observe::EventKind, sync::Arc};
 
 pin_project! {
     /// The response future of [`Timeout`](super::Timeout): the wrapped
     /// future, raced against a timer armed at its first `Pending` (none when
-    /// it is ready at once). When the timer wins, the wrapped future is
+    /// it is ready at once; boxed when made, so that the future stays small). When the timer wins, the wrapped future is
     /// dropped at once — freeing what it holds at the deadline — and the call
     /// fails with [`Elapsed`].
     ///
@@ -42,8 +37,7 @@ pin_project! {
     pub struct ResponseFuture<F, T, C: Clock> {
         #[pin]
         inner: Call<F>,
-        #[pin]
-        sleep: SleepSlot<C::Sleep>,
+        sleep: Option<Pin<Box<C::Sleep>>>,
         timeout: Duration,
         shared: Arc<Shared<T, C>>,
     }
@@ -65,7 +59,7 @@ impl<F, T, C: Clock> ResponseFuture<F, T, C> {
     pub(crate) fn new(inner: F, timeout: Duration, shared: Arc<Shared<T, C>>) -> Self {
         ResponseFuture {
             inner: Call::Running { future: inner },
-            sleep: SleepSlot::Empty,
+            sleep: None,
             timeout,
             shared,
         }
@@ -90,11 +84,11 @@ where
             return Poll::Ready(result.map_err(Into::into));
         }
         let shared = &**this.shared;
-        if !this.sleep.is_armed() {
+        let sleep = this.sleep.get_or_insert_with(|| {
             let deadline = shared.clock.now().saturating_add(*this.timeout);
-            this.sleep.as_mut().arm(&shared.clock, deadline);
-        }
-        if this.sleep.poll_sleep(cx).is_pending() {
+            Box::pin(shared.clock.sleep_until(deadline))
+        });
+        if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         // Drop the call now: whatever it holds (a connection, a permit) is
@@ -117,7 +111,7 @@ impl<F, T, C: Clock> fmt::Debug for ResponseFuture<F, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("timeout", &self.timeout)
-            .field("timer", &self.sleep.is_armed())
+            .field("timer", &self.sleep.is_some())
             .finish_non_exhaustive()
     }
 }
