@@ -998,3 +998,58 @@ fn clock_type_is_the_layers() {
     assert_eq!(layer.handle().state(), CircuitState::Closed);
     assert_eq!(clock.now().since_epoch(), SEC);
 }
+
+/// A wrapped service whose `call` panics for a `Call::Hang` request.
+fn panicking_call(
+    clock: &ManualClock,
+    reached: &Arc<AtomicUsize>,
+) -> impl Service<
+    Call,
+    Response = &'static str,
+    Error = &'static str,
+    Future = impl Future<Output = Reply>,
+> + Clone {
+    let mut inner = upstream(clock, reached);
+    service_fn(move |call: Call| {
+        assert!(!matches!(call, Call::Hang), "the wrapped call panics");
+        inner.call(call)
+    })
+}
+
+#[tokio::test]
+async fn a_wrapped_call_that_panics_costs_no_probe_slot_and_no_count() {
+    let rig = Rig::new();
+    // No listener: an unobserved, untimed breaker takes its fastest path.
+    let layer = CircuitBreakerLayer::builder()
+        .clock(rig.clock.clone())
+        .consecutive_failures(2)
+        .half_open(HalfOpen::new().probes(1))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(panicking_call(&rig.clock, &rig.reached));
+    let panics = |service: &mut _| {
+        let call = std::panic::AssertUnwindSafe(|| {
+            drop(Service::call(service, Call::Hang));
+        });
+        assert!(std::panic::catch_unwind(call).is_err());
+    };
+
+    // Closed: the panic counts for nothing — not a failure (that would
+    // open now), not a success (that would reset the count).
+    send(&mut service, Call::Fail).await.unwrap_err();
+    service.ready().await.unwrap();
+    panics(&mut service);
+    assert_eq!(handle.state(), CircuitState::Closed);
+    send(&mut service, Call::Fail).await.unwrap_err();
+    assert_eq!(handle.state(), CircuitState::Open);
+
+    // Half-open: the panicking probe gives its slot back.
+    rig.clock.advance(Duration::from_secs(30));
+    service.ready().await.unwrap();
+    panics(&mut service);
+    assert_eq!(handle.metrics().probes_in_flight, 0);
+    assert_eq!(handle.state(), CircuitState::HalfOpen);
+    send(&mut service, Call::Ok).await.unwrap();
+    assert_eq!(handle.state(), CircuitState::Closed);
+}

@@ -51,6 +51,16 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
         }
     }
 
+    /// The guard of a call already made and not timed.
+    pub(crate) fn called(shared: CloneRef<K, C, R>, permit: Permit) -> Self {
+        Guard {
+            shared,
+            permit,
+            started: Instant::ZERO,
+            stage: Stage::Called,
+        }
+    }
+
     /// The call is being made now.
     #[inline]
     pub(crate) fn start(&mut self) {

@@ -147,6 +147,16 @@ where
         let mut guard = match reserved {
             Some(guard) => guard,
             None => match self.shared.admit(None) {
+                // A permit that owes nothing if the wrapped `call` panics (no
+                // probe slot), for a call that is not timed: the guard is made
+                // after the call, straight into the response future. Made
+                // before, it would be copied there across the call, a copy
+                // that stalls on the stores that just wrote it.
+                Ok(permit) if !permit.is_probe() && !self.shared.times_calls() => {
+                    let future = self.inner.call(request);
+                    let guard = Guard::called(Arc::clone(&self.shared), permit);
+                    return ResponseFuture::called(future, guard);
+                }
                 Ok(permit) => Guard::new(Arc::clone(&self.shared), permit),
                 Err(refusal) => return ResponseFuture::rejected(self.shared.rejection(&refusal)),
             },

@@ -82,6 +82,13 @@ pub(crate) enum Permit {
     Probe { id: u64 },
 }
 
+impl Permit {
+    /// Whether this permit holds a half-open probe slot.
+    pub(crate) fn is_probe(&self) -> bool {
+        matches!(self, Permit::Probe { .. })
+    }
+}
+
 /// Why a call was refused: when a call may next go through, if known, and the
 /// wait until then as seen at the refusal.
 #[derive(Clone, Copy, Debug)]
