@@ -229,14 +229,17 @@ where
             KindProj::Waiting { .. } => unreachable!("handled by poll"),
             KindProj::Called { future, permit } => {
                 let result = ready!(future.poll(cx));
-                // Give the permit back as soon as the call is done.
-                if let Some(mut permit) = permit.take() {
+                // Give the permit back as soon as the call is done, dropping
+                // it where it is (moving it out first copies it, a copy that
+                // stalls on the byte just written).
+                if let Some(permit) = permit.as_mut() {
                     permit.outcome = if result.is_ok() {
                         Outcome::Success
                     } else {
                         Outcome::Failure
                     };
                 }
+                *permit = None;
                 Poll::Ready(result.map_err(Into::into))
             }
             KindProj::Rejected { error } => Poll::Ready(Err(error

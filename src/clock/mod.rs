@@ -114,9 +114,9 @@ pub trait Clock: Clone + Send + Sync + 'static {
 /// A pending sleep on a [`Clock`]: a future that completes at its deadline and
 /// can be moved to another deadline without being recreated.
 ///
-/// Layers that wait more than once per call (the retry layer between attempts)
-/// keep one `Sleep` and [`reset`](Sleep::reset) it, as tower does with tokio's
-/// `Sleep`.
+/// A layer that waits again and again for the same thing (the circuit
+/// breaker's and the rate limiter's backpressure waits) keeps one `Sleep` and
+/// [`reset`](Sleep::reset)s it, as tower does with tokio's `Sleep`.
 ///
 /// # Examples
 ///

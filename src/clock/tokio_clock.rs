@@ -106,6 +106,13 @@ impl Clock for TokioClock {
             sleep: tokio::time::sleep_until(to_tokio(deadline)),
         }
     }
+
+    /// [`tokio::time::sleep`], with no conversion of the deadline either way.
+    fn sleep(&self, duration: Duration) -> TokioSleep {
+        TokioSleep {
+            sleep: tokio::time::sleep(duration),
+        }
+    }
 }
 
 pin_project! {

@@ -84,10 +84,9 @@ where
             return Poll::Ready(result.map_err(Into::into));
         }
         let shared = &**this.shared;
-        let sleep = this.sleep.get_or_insert_with(|| {
-            let deadline = shared.clock.now().saturating_add(*this.timeout);
-            Box::pin(shared.clock.sleep_until(deadline))
-        });
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(shared.clock.sleep(*this.timeout)));
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }

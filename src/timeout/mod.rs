@@ -11,8 +11,8 @@
 //!   (futures do nothing before it). The timer, once made, is boxed: the
 //!   response future stays the wrapped future plus four words, instead of
 //!   carrying a tokio `Sleep` (over a hundred bytes) that every layer
-//!   outside would copy on every call. The allocation costs less than the
-//!   copies it saves (see the timer-armed bench in `BENCHMARKS.md`).
+//!   outside moves on every call. A call that does arm the timer pays for
+//!   one allocation (`BENCHMARKS.md` has both cases next to tower's).
 //! - **A timeout per request.** A [`TimeoutFor`] function of the request
 //!   (a `grpc-timeout` header, a deadline the caller set…) may ask for less
 //!   time than the layer's; never for more.
