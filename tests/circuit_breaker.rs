@@ -999,23 +999,6 @@ fn clock_type_is_the_layers() {
     assert_eq!(clock.now().since_epoch(), SEC);
 }
 
-/// A wrapped service whose `call` panics for a `Call::Hang` request.
-fn panicking_call(
-    clock: &ManualClock,
-    reached: &Arc<AtomicUsize>,
-) -> impl Service<
-    Call,
-    Response = &'static str,
-    Error = &'static str,
-    Future = impl Future<Output = Reply>,
-> + Clone {
-    let mut inner = upstream(clock, reached);
-    service_fn(move |call: Call| {
-        assert!(!matches!(call, Call::Hang), "the wrapped call panics");
-        inner.call(call)
-    })
-}
-
 #[tokio::test]
 async fn a_wrapped_call_that_panics_costs_no_probe_slot_and_no_count() {
     let rig = Rig::new();
@@ -1027,7 +1010,12 @@ async fn a_wrapped_call_that_panics_costs_no_probe_slot_and_no_count() {
         .build()
         .unwrap();
     let handle = layer.handle();
-    let mut service = layer.layer(panicking_call(&rig.clock, &rig.reached));
+    // The wrapped service's `call` panics for a `Call::Hang` request.
+    let inner = upstream(&rig.clock, &rig.reached).map_request(|call: Call| {
+        assert!(!matches!(call, Call::Hang), "the wrapped call panics");
+        call
+    });
+    let mut service = layer.layer(inner);
     let panics = |service: &mut _| {
         let call = std::panic::AssertUnwindSafe(|| {
             drop(Service::call(service, Call::Hang));
