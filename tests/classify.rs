@@ -49,7 +49,7 @@ fn outcome_labels() {
 
 #[cfg(feature = "http")]
 mod http {
-    use std::ops::RangeInclusive;
+    use std::{ops::RangeInclusive, time::Duration};
 
     use http::Response;
     use palisade::classify::{Classify, Outcome, ServerErrorsAsFailures, StatusInRangeAsFailures};
@@ -82,6 +82,88 @@ mod http {
         assert_eq!(c.classify(&reply(503)), Outcome::Failure);
         let relaxed = c.too_many_requests_as_failure(false);
         assert_eq!(relaxed.classify(&reply(429)), Outcome::Success);
+    }
+
+    fn with_retry_after(status: u16, value: &str) -> Result<Response<()>, std::io::Error> {
+        let response = Response::builder()
+            .status(status)
+            .header("retry-after", value);
+        Ok(response.body(()).unwrap())
+    }
+
+    #[test]
+    fn a_failed_response_s_retry_after_is_how_long_to_open_when_asked() {
+        let off = ServerErrorsAsFailures::new();
+        assert_eq!(off.open_for(&with_retry_after(503, "7")), None);
+
+        let on = off.open_for_retry_after(true);
+        assert_eq!(
+            on.open_for(&with_retry_after(503, "7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(on.open_for(&reply(503)), None, "no header");
+        assert_eq!(
+            on.open_for(&with_retry_after(200, "7")),
+            None,
+            "not a failure"
+        );
+        assert_eq!(
+            on.open_for(&with_retry_after(429, "7")),
+            None,
+            "429 is a success"
+        );
+        let strict = on.too_many_requests_as_failure(true);
+        assert_eq!(
+            strict.open_for(&with_retry_after(429, "7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(on.open_for(&transport_error()), None);
+        for hostile in ["-5", "1.5", "soon", "99999999999999999999999", ""] {
+            assert_eq!(
+                on.open_for(&with_retry_after(503, hostile)),
+                None,
+                "{hostile:?}"
+            );
+        }
+        let dated = Response::builder()
+            .status(503)
+            .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            .header("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT");
+        let dated = Ok::<_, std::io::Error>(dated.body(()).unwrap());
+        assert_eq!(on.open_for(&dated), Some(Duration::from_secs(30)));
+    }
+
+    /// Over a circuit breaker: one `503` with `Retry-After: 7` opens it at
+    /// once, for exactly seven seconds.
+    #[tokio::test]
+    async fn the_breaker_stays_open_as_long_as_the_server_asked() {
+        use palisade::{
+            circuit_breaker::{CircuitBreakerLayer, CircuitState},
+            clock::ManualClock,
+            error::CircuitOpen,
+        };
+        use tower::{Layer, ServiceExt, service_fn};
+
+        let clock = ManualClock::new();
+        let layer = CircuitBreakerLayer::builder()
+            .classifier(ServerErrorsAsFailures::new().open_for_retry_after(true))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let handle = layer.handle();
+        let service = layer.layer(service_fn(|()| async { with_retry_after(503, "7") }));
+        let answer = service.clone().oneshot(()).await.unwrap();
+        assert_eq!(answer.status(), 503);
+        assert_eq!(handle.state(), CircuitState::Open);
+        let refused = service.clone().oneshot(()).await.unwrap_err();
+        let open = refused
+            .downcast_ref::<CircuitOpen>()
+            .expect("a CircuitOpen");
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(7)));
+        clock.advance(Duration::from_secs(7) - Duration::from_nanos(1));
+        assert_eq!(handle.state(), CircuitState::Open);
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(handle.state(), CircuitState::HalfOpen);
     }
 
     #[test]

@@ -53,7 +53,10 @@
 //! [`CircuitState`]: `Closed` → `Open` (for the [`OpenDuration`], fixed or
 //! growing with each re-open, optionally jittered; or for as long as the
 //! classifier's [`open_for`](crate::classify::Classify::open_for) says, up to
-//! [`max_pushback`](CircuitBreakerBuilder::max_pushback)) → `HalfOpen` at the
+//! [`max_pushback`](CircuitBreakerBuilder::max_pushback) — for HTTP, a
+//! failed response's `Retry-After` with
+//! [`ServerErrorsAsFailures::open_for_retry_after`](crate::classify::ServerErrorsAsFailures::open_for_retry_after),
+//! feature `http`) → `HalfOpen` at the
 //! first call or state query after the wait (no background task) → `Closed`
 //! or back to `Open` by the probes' results ([`HalfOpen`]). By hand, through
 //! the [`CircuitBreakerHandle`]: `ForcedOpen`, `Disabled`, `MetricsOnly`,

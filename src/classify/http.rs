@@ -1,4 +1,4 @@
-use std::ops::RangeInclusive;
+use std::{ops::RangeInclusive, time::Duration};
 
 use http::{Response, StatusCode};
 use tower_http::classify::{self as th, ClassifiedResponse, ClassifyResponse};
@@ -33,9 +33,23 @@ use crate::error::ConfigError;
 /// let strict = ServerErrorsAsFailures::new().too_many_requests_as_failure(true);
 /// assert_eq!(strict.classify(&reply(429)), Outcome::Failure);
 /// ```
+///
+/// A circuit breaker can stay open as long as a failed response's
+/// `Retry-After` asks ([`open_for_retry_after`](Self::open_for_retry_after)):
+///
+/// ```
+/// use std::time::Duration;
+/// use http::Response;
+/// use palisade::classify::{Classify, ServerErrorsAsFailures};
+///
+/// let classifier = ServerErrorsAsFailures::new().open_for_retry_after(true);
+/// let busy = Response::builder().status(503).header("retry-after", "20").body(()).unwrap();
+/// assert_eq!(classifier.open_for(&Ok::<_, ()>(busy)), Some(Duration::from_secs(20)));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ServerErrorsAsFailures {
     too_many_requests_is_failure: bool,
+    open_for_retry_after: bool,
 }
 
 impl ServerErrorsAsFailures {
@@ -47,6 +61,7 @@ impl ServerErrorsAsFailures {
     pub const fn new() -> ServerErrorsAsFailures {
         ServerErrorsAsFailures {
             too_many_requests_is_failure: false,
+            open_for_retry_after: false,
         }
     }
 
@@ -57,6 +72,21 @@ impl ServerErrorsAsFailures {
     /// ```
     pub const fn too_many_requests_as_failure(mut self, yes: bool) -> ServerErrorsAsFailures {
         self.too_many_requests_is_failure = yes;
+        self
+    }
+
+    /// Whether a failed response's `Retry-After` (a `503`, or a `429` counted
+    /// as a failure) says how long a circuit breaker stays open
+    /// ([`Classify::open_for`]); the breaker opens at once for that long,
+    /// capped by its own maximum. The header is read as
+    /// [`retry::http::retry_after`](crate::retry::http::retry_after) reads
+    /// it: garbage, negative or fractional values are ignored. Off by default.
+    ///
+    /// ```
+    /// let _ = palisade::classify::ServerErrorsAsFailures::new().open_for_retry_after(true);
+    /// ```
+    pub const fn open_for_retry_after(mut self, yes: bool) -> ServerErrorsAsFailures {
+        self.open_for_retry_after = yes;
         self
     }
 }
@@ -73,6 +103,14 @@ impl<B, E> Classify<Response<B>, E> for ServerErrorsAsFailures {
             }
             Ok(res) => ready_outcome(th::ServerErrorsAsFailures::new().classify_response(res)),
         }
+    }
+
+    fn open_for(&self, result: &Result<Response<B>, E>) -> Option<Duration> {
+        if !self.open_for_retry_after || self.classify(result) != Outcome::Failure {
+            return None;
+        }
+        let response = result.as_ref().ok()?;
+        super::retry_after::parse(response.headers())
     }
 }
 

@@ -41,6 +41,8 @@
 mod grpc;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "http")]
+pub(crate) mod retry_after;
 #[cfg(feature = "grpc")]
 pub mod trailers;
 
