@@ -16,7 +16,7 @@ use http::{HeaderMap, Response};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use palisade::{
-    circuit_breaker::{CircuitBreakerLayer, CircuitState, OpenDuration},
+    circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer, CircuitState, OpenDuration},
     classify::{GrpcErrorsAsFailures, GrpcTrailersLayer},
     clock::ManualClock,
     error::CircuitOpen,
@@ -47,23 +47,16 @@ fn body(end: End) -> UnsyncBoxBody<Bytes, BoxError> {
                 .boxed_unsync()
         }
         End::NoTrailers => message.boxed_unsync(),
-        End::Error => message.chain_error().boxed_unsync(),
+        End::Error => ThenError {
+            inner: Some(message),
+        }
+        .boxed_unsync(),
     }
 }
 
 /// A message, then an error.
 struct ThenError<B> {
     inner: Option<B>,
-}
-
-trait ChainError: Sized {
-    fn chain_error(self) -> ThenError<Self>;
-}
-
-impl<B> ChainError for B {
-    fn chain_error(self) -> ThenError<B> {
-        ThenError { inner: Some(self) }
-    }
 }
 
 impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for ThenError<B> {
@@ -87,6 +80,12 @@ impl<B: Body<Data = Bytes, Error = BoxError> + Unpin> Body for ThenError<B> {
     }
 }
 
+/// The calls and failures in the breaker's window.
+fn counted(breaker: &CircuitBreakerHandle) -> (u64, u64) {
+    let metrics = breaker.metrics();
+    (metrics.calls, metrics.failures)
+}
+
 /// A client: the trailers layer outside a breaker (count window of 10, from
 /// the first call, opening at half failed; open 1 s) in front of a server
 /// whose responses end as `ends` says, in turn.
@@ -95,7 +94,7 @@ fn client(
     ends: Vec<End>,
 ) -> (
     impl Service<(), Response = Response<impl Body<Data = Bytes, Error = BoxError>>, Error = BoxError>,
-    palisade::circuit_breaker::CircuitBreakerHandle,
+    CircuitBreakerHandle,
 ) {
     let breaker = CircuitBreakerLayer::builder()
         .classifier(GrpcErrorsAsFailures::new().from_trailers())
@@ -130,18 +129,12 @@ async fn the_trailers_status_counts_when_the_body_ends() {
         "not counted before the body ends"
     );
     let _ = ok.into_body().collect().await.unwrap();
-    assert_eq!(
-        (breaker.metrics().calls, breaker.metrics().failures),
-        (1, 0)
-    );
+    assert_eq!(counted(&breaker), (1, 0));
 
     let unavailable = client.ready().await.unwrap().call(()).await.unwrap();
     assert_eq!(breaker.state(), CircuitState::Closed);
     let _ = unavailable.into_body().collect().await.unwrap();
-    assert_eq!(
-        (breaker.metrics().calls, breaker.metrics().failures),
-        (2, 1)
-    );
+    assert_eq!(counted(&breaker), (2, 1));
     assert_eq!(breaker.state(), CircuitState::Open);
 }
 
@@ -154,17 +147,11 @@ async fn a_body_error_is_a_failure_and_no_status_at_the_end_a_success() {
         let response = client.ready().await.unwrap().call(()).await.unwrap();
         let _ = response.into_body().collect().await.unwrap();
     }
-    assert_eq!(
-        (breaker.metrics().calls, breaker.metrics().failures),
-        (2, 0)
-    );
+    assert_eq!(counted(&breaker), (2, 0));
 
     let response = client.ready().await.unwrap().call(()).await.unwrap();
     assert!(response.into_body().collect().await.is_err());
-    assert_eq!(
-        (breaker.metrics().calls, breaker.metrics().failures),
-        (3, 1)
-    );
+    assert_eq!(counted(&breaker), (3, 1));
     assert_eq!(breaker.state(), CircuitState::Closed);
 }
 

@@ -172,6 +172,17 @@ fn breaker(classifier: GrpcErrorsAsFailures, k: u32) -> CircuitBreakerLayer<Grpc
         .unwrap()
 }
 
+/// The status a client gets when the `health` breaker refuses the call.
+fn assert_refused_by_the_breaker(status: &Status) {
+    assert!(
+        status
+            .message()
+            .starts_with("circuit breaker `health` is open"),
+        "{}",
+        status.message()
+    );
+}
+
 fn check() -> HealthCheckRequest {
     HealthCheckRequest {
         service: String::new(),
@@ -202,13 +213,7 @@ async fn unavailable_opens_the_breaker_and_the_client_gets_an_immediate_unavaila
 
     let status = client.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert!(
-        status
-            .message()
-            .starts_with("circuit breaker `health` is open"),
-        "{}",
-        status.message()
-    );
+    assert_refused_by_the_breaker(&status);
     let pushback: u64 = status
         .metadata()
         .get("grpc-retry-pushback-ms")
@@ -249,12 +254,6 @@ async fn unavailable_in_the_trailers_of_a_stream_opens_the_breaker_when_the_stre
     assert_eq!(state.state(), CircuitState::Open);
 
     let status = client.check(check()).await.unwrap_err();
-    assert!(
-        status
-            .message()
-            .starts_with("circuit breaker `health` is open"),
-        "{}",
-        status.message()
-    );
+    assert_refused_by_the_breaker(&status);
     assert_eq!(down.calls.load(Ordering::SeqCst), 1);
 }

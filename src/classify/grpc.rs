@@ -94,10 +94,7 @@ impl GrpcErrorsAsFailures {
     /// let _ = GrpcErrorsAsFailures::new().with_failure(GrpcCode::Aborted);
     /// ```
     pub fn with_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
-        GrpcErrorsAsFailures {
-            trailers: self.trailers,
-            ..GrpcErrorsAsFailures::from_bits(self.failures | bit(code))
-        }
+        self.with_bits(self.failures | bit(code))
     }
 
     /// Removes `code` from the failures.
@@ -107,10 +104,7 @@ impl GrpcErrorsAsFailures {
     /// let _ = GrpcErrorsAsFailures::new().without_failure(GrpcCode::Unknown);
     /// ```
     pub fn without_failure(self, code: GrpcCode) -> GrpcErrorsAsFailures {
-        GrpcErrorsAsFailures {
-            trailers: self.trailers,
-            ..GrpcErrorsAsFailures::from_bits(self.failures & !bit(code))
-        }
+        self.with_bits(self.failures & !bit(code))
     }
 
     /// When a response's headers carry no `grpc-status` (a call that sends
@@ -131,6 +125,14 @@ impl GrpcErrorsAsFailures {
     pub fn from_trailers(mut self) -> GrpcErrorsAsFailures {
         self.trailers = true;
         self
+    }
+
+    /// This classifier with the failure set `failures`.
+    fn with_bits(&self, failures: u32) -> GrpcErrorsAsFailures {
+        GrpcErrorsAsFailures {
+            trailers: self.trailers,
+            ..GrpcErrorsAsFailures::from_bits(failures)
+        }
     }
 
     fn from_bits(failures: u32) -> GrpcErrorsAsFailures {

@@ -248,23 +248,12 @@ impl<B: Body> Body for GrpcStatusBody<B> {
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
-        match &frame {
-            Some(Ok(frame)) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    if let Some(pending) = this.pending.take() {
-                        pending.finish(Some(trailers));
-                    }
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(pending) = this.pending.take() {
-                    pending.outcome.report(Outcome::Failure);
-                }
-            }
-            None => {
-                if let Some(pending) = this.pending.take() {
-                    pending.finish(None);
-                }
+        let ends = !matches!(&frame, Some(Ok(data)) if !data.is_trailers());
+        if let Some(pending) = this.pending.take_if(|_| ends) {
+            match &frame {
+                Some(Ok(trailers)) => pending.finish(trailers.trailers_ref()),
+                Some(Err(_)) => pending.outcome.report(Outcome::Failure),
+                None => pending.finish(None),
             }
         }
         Poll::Ready(frame)

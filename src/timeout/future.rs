@@ -17,9 +17,9 @@ use crate::{clock::Clock, error::Elapsed, observe::EventKind, sync::Arc};
 pin_project! {
     /// The response future of [`Timeout`](super::Timeout): the wrapped
     /// future, raced against a timer armed at its first `Pending` (none when
-    /// it is ready at once; boxed when made, so that the future stays small). When the timer wins, the wrapped future is
-    /// dropped at once — freeing what it holds at the deadline — and the call
-    /// fails with [`Elapsed`].
+    /// it is ready at once; boxed when made, so that the future stays small).
+    /// When the timer wins, the wrapped future is dropped at once — freeing
+    /// what it holds at the deadline — and the call fails with [`Elapsed`].
     ///
     /// # Examples
     ///
