@@ -13,7 +13,7 @@
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
 //! | [`guide`] | one worked example per pattern; testing with [`ManualClock`](clock::ManualClock) |
 //! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
-//! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default) and [`ManualClock`](clock::ManualClock) (tests) |
+//! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default), [`ManualClock`](clock::ManualClock) (tests) and `QuantaClock` (feature `quanta`: a cheaper read) |
 //! | [`random`] | seedable randomness for every jittered decision |
 //! | [`classify`] | success / failure / ignored, with HTTP and gRPC presets |
 //! | [`error`] | the typed rejections layers return, and [`ConfigError`](error::ConfigError) |
@@ -39,6 +39,7 @@
 //! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`], `retry::http`, `retry::body`, `timeout::http`, `stack::http` |
 //! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), the status in trailers (`classify::trailers`), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
 //! | `axum` | no | the rate limiter's client-address key reads axum's `ConnectInfo`; implies `http` |
+//! | `quanta` | no | `clock::QuantaClock`: real time read from the CPU's time-stamp counter, for layers that read the clock on every call |
 //! | `full` | no | all of the above |
 //!
 //! # Example: a test that controls time

@@ -73,7 +73,10 @@ where
         .expect("a wait")
 }
 
-fn on(clock: &ManualClock) -> RateLimitBuilder<NoKey, UnitCost, ManualClock> {
+/// A limiter's builder on a manual clock.
+type OnManual = RateLimitBuilder<NoKey, UnitCost, ManualClock>;
+
+fn on(clock: &ManualClock) -> OnManual {
     RateLimitLayer::builder().clock(clock.clone())
 }
 
@@ -404,11 +407,10 @@ fn a_flood_of_distinct_keys_stays_within_the_bound() {
     );
 }
 
-#[test]
-fn eviction_never_resets_a_key_that_is_still_limited() {
-    let clock = ManualClock::new();
-    let layer = on(&clock)
-        .sliding_log(2, 10 * SEC)
+/// A key still limited survives a flood of new keys at a full table, and
+/// the table makes room again once everything has recovered (within 10 s).
+fn assert_eviction_keeps_limited_keys(algorithm: OnManual, clock: &ManualClock) {
+    let layer = algorithm
         .key(|request: &u32| Some(*request))
         .max_keys(16)
         .shards(1)
@@ -438,6 +440,22 @@ fn eviction_never_resets_a_key_that_is_still_limited() {
     clock.advance(10 * SEC);
     assert!(try_call(&mut service, 1).unwrap().is_ok());
     assert!(try_call(&mut service, 99_999).unwrap().is_ok());
+}
+
+#[test]
+fn eviction_never_resets_a_key_that_is_still_limited() {
+    // Each algorithm admits 2 at once, then 1 more within 10 s. (The token
+    // bucket keeps its keys in a table of its own.)
+    let algorithms: [fn(&ManualClock) -> OnManual; 4] = [
+        |clock| on(clock).token_bucket(Rate::new(1, 10 * SEC), 2),
+        |clock| on(clock).sliding_window(2, 10 * SEC, 10),
+        |clock| on(clock).sliding_log(2, 10 * SEC),
+        |clock| on(clock).fixed_window(2, 10 * SEC),
+    ];
+    for algorithm in algorithms {
+        let clock = ManualClock::new();
+        assert_eviction_keeps_limited_keys(algorithm(&clock), &clock);
+    }
 }
 
 #[test]
@@ -571,4 +589,23 @@ fn the_clock_is_the_layers() {
     assert!(admitted(&mut service));
     assert_eq!(retry_after(&mut service, 0), SEC);
     assert_eq!(clock.now().as_nanos(), u64::MAX / 2);
+}
+
+#[cfg(feature = "quanta")]
+#[test]
+fn on_the_counter_clock_a_refusal_waits_what_the_counter_measured() {
+    use palisade::clock::QuantaClock;
+
+    let hour = Duration::from_secs(3_600);
+    let layer = RateLimitLayer::builder()
+        .token_bucket(Rate::new(1, hour), 2)
+        .clock(QuantaClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(echo(Arc::default()));
+    assert!(admitted(&mut service));
+    assert!(admitted(&mut service));
+    let wait = retry_after(&mut service, 0);
+    // Only the time these few calls took has passed since the first.
+    assert!(wait <= hour && wait > hour - SEC, "{wait:?}");
 }

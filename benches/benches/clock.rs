@@ -5,7 +5,7 @@ use std::{future::Future, hint::black_box, pin::pin, task::Context, task::Waker,
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::{
-    clock::{Clock, ManualClock, TokioClock},
+    clock::{Clock, ManualClock, QuantaClock, TokioClock},
     observe::{EventKind, Observe},
     random::{FastRandom, Random, SharedRng},
 };
@@ -22,6 +22,8 @@ fn now(c: &mut Criterion) {
     });
     let tokio_clock = TokioClock::new();
     group.bench_function("TokioClock::now", |b| b.iter(|| tokio_clock.now()));
+    let quanta_clock = QuantaClock::new();
+    group.bench_function("QuantaClock::now", |b| b.iter(|| quanta_clock.now()));
     let manual = ManualClock::new();
     group.bench_function("ManualClock::now", |b| b.iter(|| manual.now()));
     group.finish();
@@ -42,6 +44,13 @@ fn sleep(c: &mut Criterion) {
     group.bench_function("TokioClock::sleep", |b| {
         b.iter(|| {
             let sleep = pin!(tokio_clock.sleep(Duration::from_secs(1)));
+            black_box(sleep.poll(&mut cx)).is_pending()
+        })
+    });
+    let quanta_clock = QuantaClock::new();
+    group.bench_function("QuantaClock::sleep", |b| {
+        b.iter(|| {
+            let sleep = pin!(quanta_clock.sleep(Duration::from_secs(1)));
             black_box(sleep.poll(&mut cx)).is_pending()
         })
     });

@@ -12,7 +12,7 @@ use std::{hint::black_box, num::NonZeroU32, sync::Arc, time::Duration};
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
 use palisade::{
-    clock::ManualClock,
+    clock::{ManualClock, QuantaClock},
     rate_limit::{Rate, RateLimitLayer},
 };
 use palisade_benches::{Echo, on_two_threads, ready_call, timer_runtime, two_threads};
@@ -44,6 +44,15 @@ fn single_thread(c: &mut Criterion) {
     let mut bucket = palisade_bucket().layer(Echo);
     group.bench_function("palisade, token bucket", |b| {
         b.iter(|| ready_call(&mut bucket, black_box(1)))
+    });
+    let mut quanta = RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .clock(QuantaClock::new())
+        .build()
+        .unwrap()
+        .layer(Echo);
+    group.bench_function("palisade, token bucket, QuantaClock", |b| {
+        b.iter(|| ready_call(&mut quanta, black_box(1)))
     });
     let clock = ManualClock::new();
     let mut manual = RateLimitLayer::builder()
@@ -107,6 +116,20 @@ fn single_thread(c: &mut Criterion) {
             ready_call(&mut keyed, black_box(i))
         })
     });
+    let mut keyed_quanta = RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .key(|request: &u64| Some(request % 1024))
+        .clock(QuantaClock::new())
+        .build()
+        .unwrap()
+        .layer(Echo);
+    let mut i = 0u64;
+    group.bench_function("palisade, token bucket per key, QuantaClock", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            ready_call(&mut keyed_quanta, black_box(i))
+        })
+    });
     let mut keyed_manual = RateLimitLayer::builder()
         .token_bucket(Rate::per_second(1_000_000_000), HUGE)
         .key(|request: &u64| Some(request % 1024))
@@ -143,6 +166,15 @@ fn shared_by_two_threads(c: &mut Criterion) {
     let bucket = palisade_bucket().layer(Echo);
     group.bench_function("palisade, token bucket", |b| {
         b.iter_custom(|iters| two_threads(bucket.clone(), iters))
+    });
+    let quanta = RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .clock(QuantaClock::new())
+        .build()
+        .unwrap()
+        .layer(Echo);
+    group.bench_function("palisade, token bucket, QuantaClock", |b| {
+        b.iter_custom(|iters| two_threads(quanta.clone(), iters))
     });
     let governor = Arc::new(RateLimiter::direct(quota()));
     group.bench_function("governor, direct check (not a layer)", |b| {

@@ -11,6 +11,10 @@
 //!   `#[tokio::test(start_paused = true)]` drive it.
 //! - [`ManualClock`] moves only when you tell it to: "advance 30 s, the breaker
 //!   is half-open". It needs no runtime at all.
+//! - `QuantaClock` (feature `quanta`) reads the CPU's time-stamp counter: the
+//!   same real time as [`TokioClock`] at a fraction of the cost of a read, for
+//!   layers that read the clock on every call (a rate limiter) where the
+//!   operating system's clock is slow. It does not follow tokio's paused time.
 //!
 //! Times are [`Instant`]s: a `Copy` count of nanoseconds since the clock's
 //! epoch, with saturating arithmetic, so a pure state machine can take `now` as
@@ -38,10 +42,15 @@
 
 mod instant;
 mod manual;
+#[cfg(feature = "quanta")]
+mod quanta_clock;
 mod tokio_clock;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
+#[cfg(feature = "quanta")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quanta")))]
+pub use self::quanta_clock::{QuantaClock, QuantaSleep};
 pub use self::{
     instant::Instant,
     manual::{ManualClock, ManualSleep},

@@ -92,7 +92,7 @@ fn to_tokio(instant: Instant) -> tokio::time::Instant {
     tokio::time::Instant::from_std(std)
 }
 
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+pub(super) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 impl Clock for TokioClock {
     type Sleep = TokioSleep;

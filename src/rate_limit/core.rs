@@ -28,11 +28,77 @@ pub(crate) enum Algorithm {
 }
 
 /// What an algorithm remembers between requests.
+///
+/// Two words, so that a keyed table of windows stays small: their states are
+/// behind a pointer already (their counts or log), so the box costs little.
 #[derive(Clone, Debug)]
 pub(crate) enum State {
     TokenBucket { tat: u64 },
-    Segments(SegmentsState),
-    SlidingLog(Log),
+    Segments(Box<SegmentsState>),
+    SlidingLog(Box<Log>),
+}
+
+/// A limit as a keyed table sees it: a state per key, a decision, and when
+/// a state can be forgotten. The token bucket's state is a bare TAT, eight
+/// bytes a key; any algorithm's is a [`State`].
+pub(crate) trait Limit {
+    type State;
+
+    /// The state of a key nothing has used yet.
+    fn fresh(&self) -> Self::State;
+
+    /// See [`Algorithm::acquire`].
+    fn acquire(
+        &self,
+        state: &mut Self::State,
+        now: u64,
+        cost: u64,
+        max_wait: u64,
+    ) -> Result<u64, Denied>;
+
+    /// See [`Algorithm::idle_at`].
+    fn idle_at(&self, state: &Self::State) -> u64;
+}
+
+impl Limit for TokenBucket {
+    type State = u64;
+
+    fn fresh(&self) -> u64 {
+        0
+    }
+
+    #[inline]
+    fn acquire(&self, tat: &mut u64, now: u64, cost: u64, max_wait: u64) -> Result<u64, Denied> {
+        let (new_tat, due) = self.decide(*tat, now, cost, max_wait)?;
+        *tat = new_tat;
+        Ok(due)
+    }
+
+    fn idle_at(&self, tat: &u64) -> u64 {
+        TokenBucket::idle_at(*tat)
+    }
+}
+
+impl Limit for Algorithm {
+    type State = State;
+
+    fn fresh(&self) -> State {
+        Algorithm::fresh(self)
+    }
+
+    fn acquire(
+        &self,
+        state: &mut State,
+        now: u64,
+        cost: u64,
+        max_wait: u64,
+    ) -> Result<u64, Denied> {
+        Algorithm::acquire(self, state, now, cost, max_wait)
+    }
+
+    fn idle_at(&self, state: &State) -> u64 {
+        Algorithm::idle_at(self, state)
+    }
 }
 
 impl Algorithm {
@@ -40,8 +106,8 @@ impl Algorithm {
     pub(crate) fn fresh(&self) -> State {
         match self {
             Algorithm::TokenBucket(_) => State::TokenBucket { tat: 0 },
-            Algorithm::Segments(segments) => State::Segments(segments.fresh()),
-            Algorithm::SlidingLog(_) => State::SlidingLog(Log::default()),
+            Algorithm::Segments(segments) => State::Segments(Box::new(segments.fresh())),
+            Algorithm::SlidingLog(_) => State::SlidingLog(Box::default()),
         }
     }
 
@@ -58,9 +124,7 @@ impl Algorithm {
     ) -> Result<u64, Denied> {
         match (self, state) {
             (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
-                let (new_tat, due) = bucket.decide(*tat, now, cost, max_wait)?;
-                *tat = new_tat;
-                Ok(due)
+                Limit::acquire(bucket, tat, now, cost, max_wait)
             }
             (Algorithm::Segments(segments), State::Segments(state)) => {
                 segments.acquire(state, now, cost, max_wait)
@@ -99,5 +163,15 @@ impl Algorithm {
             Algorithm::Segments(segments) => segments.quota(),
             Algorithm::SlidingLog(log) => log.quota(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    #[test]
+    fn a_key_s_state_is_two_words() {
+        assert_eq!(size_of::<State>(), 2 * size_of::<u64>());
     }
 }

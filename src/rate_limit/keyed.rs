@@ -8,35 +8,65 @@ use std::{
     hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState},
 };
 
-use super::core::{Algorithm, Denied, State};
+use super::{
+    core::{Algorithm, Denied, Limit},
+    token_bucket::TokenBucket,
+};
 use crate::sync::{CachePadded, Mutex, lock};
 
 /// The limit states of many keys.
 #[derive(Debug)]
 pub(crate) struct Keyed {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    table: Table,
     /// The most keys one shard holds.
     per_shard: usize,
     hasher: RandomState,
+    /// The identity of the requests that have no key and share a limit: a
+    /// random number, the hash of nothing any key hashes to.
+    keyless: u64,
 }
 
-#[derive(Debug, Default)]
-struct Shard {
-    states: HashMap<u64, State, BuildHasherDefault<Prehashed>>,
+/// The shards, with the state each algorithm keeps per key: token buckets
+/// (the common case) keep their bare TAT, so that a table of many keys stays
+/// small enough for the cache.
+#[derive(Debug)]
+enum Table {
+    Buckets(TokenBucket, Shards<u64>),
+    Any(Algorithm, Shards<<Algorithm as Limit>::State>),
+}
+
+type Shards<S> = Box<[CachePadded<Mutex<Shard<S>>>]>;
+
+#[derive(Debug)]
+struct Shard<S> {
+    states: HashMap<u64, S, BuildHasherDefault<Prehashed>>,
     /// When the shard is full: no key goes idle before this instant.
     full_until: u64,
 }
 
 impl Keyed {
-    /// A table of at most `max_keys` keys in `shards` shards (a power of
-    /// two; each holds at least one key).
-    pub(crate) fn new(max_keys: usize, shards: usize) -> Keyed {
+    /// A table of at most `max_keys` keys of `algorithm` in `shards` shards
+    /// (a power of two; each holds at least one key).
+    pub(crate) fn new(algorithm: Algorithm, max_keys: usize, shards: usize) -> Keyed {
+        fn shards_of<S>(shards: usize) -> Shards<S> {
+            (0..shards)
+                .map(|_| {
+                    CachePadded(Mutex::new(Shard {
+                        states: HashMap::default(),
+                        full_until: 0,
+                    }))
+                })
+                .collect()
+        }
+        let table = match algorithm {
+            Algorithm::TokenBucket(bucket) => Table::Buckets(bucket, shards_of(shards)),
+            _ => Table::Any(algorithm, shards_of(shards)),
+        };
         Keyed {
-            shards: (0..shards)
-                .map(|_| CachePadded(Mutex::new(Shard::default())))
-                .collect(),
+            table,
             per_shard: (max_keys / shards).max(1),
             hasher: RandomState::new(),
+            keyless: RandomState::new().hash_one(()),
         }
     }
 
@@ -45,26 +75,48 @@ impl Keyed {
         self.hasher.hash_one(key)
     }
 
+    /// The identity shared by the requests that have no key.
+    pub(crate) fn keyless(&self) -> u64 {
+        self.keyless
+    }
+
     /// Decides a request for the key whose hash is `key`; see
     /// [`Algorithm::acquire`].
     pub(crate) fn acquire(
         &self,
-        algorithm: &Algorithm,
+        key: u64,
+        now: u64,
+        cost: u64,
+        max_wait: u64,
+    ) -> Result<u64, Denied> {
+        match &self.table {
+            Table::Buckets(bucket, shards) => self.decide(bucket, shards, key, now, cost, max_wait),
+            Table::Any(algorithm, shards) => {
+                self.decide(algorithm, shards, key, now, cost, max_wait)
+            }
+        }
+    }
+
+    #[inline]
+    fn decide<L: Limit>(
+        &self,
+        limit: &L,
+        shards: &Shards<L::State>,
         key: u64,
         now: u64,
         cost: u64,
         max_wait: u64,
     ) -> Result<u64, Denied> {
         // The high bits pick the shard; the map uses the low ones.
-        let index = (key >> 32) as usize & (self.shards.len() - 1);
-        let mut shard = lock(&self.shards[index]);
+        let index = (key >> 32) as usize & (shards.len() - 1);
+        let mut shard = lock(&shards[index]);
         if let Some(state) = shard.states.get_mut(&key) {
-            return algorithm.acquire(state, now, cost, max_wait);
+            return limit.acquire(state, now, cost, max_wait);
         }
-        let mut state = algorithm.fresh();
-        let due = algorithm.acquire(&mut state, now, cost, max_wait)?;
+        let mut state = limit.fresh();
+        let due = limit.acquire(&mut state, now, cost, max_wait)?;
         if shard.states.len() >= self.per_shard {
-            shard.make_room(algorithm, now, self.per_shard)?;
+            shard.make_room(limit, now, self.per_shard)?;
         }
         shard.states.insert(key, state);
         Ok(due)
@@ -72,27 +124,29 @@ impl Keyed {
 
     /// How many keys the table holds.
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| lock(shard).states.len())
-            .sum()
+        fn count<S>(shards: &Shards<S>) -> usize {
+            shards.iter().map(|shard| lock(shard).states.len()).sum()
+        }
+        match &self.table {
+            Table::Buckets(_, shards) => count(shards),
+            Table::Any(_, shards) => count(shards),
+        }
     }
 }
 
-impl Shard {
+impl<S> Shard<S> {
     /// Forgets the idle keys, to hold fewer than `per_shard`; refused when
     /// none is idle.
-    fn make_room(
+    fn make_room<L: Limit<State = S>>(
         &mut self,
-        algorithm: &Algorithm,
+        limit: &L,
         now: u64,
         per_shard: usize,
     ) -> Result<(), Denied> {
         if now < self.full_until {
             return Err(Denied::Wait(self.full_until - now));
         }
-        self.states
-            .retain(|_, state| algorithm.idle_at(state) > now);
+        self.states.retain(|_, state| limit.idle_at(state) > now);
         if self.states.len() < per_shard {
             return Ok(());
         }
@@ -100,7 +154,7 @@ impl Shard {
         let first_idle = self
             .states
             .values()
-            .map(|state| algorithm.idle_at(state))
+            .map(|state| limit.idle_at(state))
             .min()
             .unwrap_or(now);
         self.full_until = first_idle;

@@ -62,7 +62,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         observer: Observer,
     ) -> Self {
         let store = match algorithm {
-            _ if keyed => Store::Keyed(Keyed::new(config.max_keys, config.shards)),
+            _ if keyed => Store::Keyed(Keyed::new(algorithm, config.max_keys, config.shards)),
             Algorithm::TokenBucket(bucket) => Store::Bucket(bucket, CachePadded(AtomicU64::new(0))),
             _ => Store::Locked(Mutex::new(algorithm.fresh())),
         };
@@ -96,7 +96,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             }
             Store::Keyed(keyed) => {
                 let key = match self.keys.extract(request) {
-                    Some(key) => keyed.hash(&Some(key)),
+                    Some(key) => keyed.hash(&key),
                     None => match self.missing_key {
                         MissingKey::Reject => {
                             return Admission::Refused(
@@ -104,10 +104,10 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                             );
                         }
                         MissingKey::Allow => return Admission::Now,
-                        MissingKey::Shared => keyed.hash(&None::<X::Key>),
+                        MissingKey::Shared => keyed.keyless(),
                     },
                 };
-                keyed.acquire(&self.algorithm, key, now.as_nanos(), cost, self.max_wait)
+                keyed.acquire(key, now.as_nanos(), cost, self.max_wait)
             }
         };
         match verdict {
