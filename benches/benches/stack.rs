@@ -1,7 +1,8 @@
 //! Every layer at once on the success path: palisade's full six-layer stack
 //! (fallback, retry, circuit breaker, token bucket, bulkhead, timeout), the
 //! same three layers tower has (rate limit, concurrency limit, timeout) in
-//! palisade and in tower, all around a service that answers at once.
+//! palisade and in tower, all around a service that answers at once. The six
+//! layers once more with the rate limiter on `QuantaClock`.
 
 use std::{hint::black_box, time::Duration};
 
@@ -9,8 +10,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::{
     bulkhead::BulkheadLayer,
     circuit_breaker::CircuitBreakerLayer,
+    clock::{Clock, QuantaClock, TokioClock},
     fallback::{Failed, FallbackLayer},
-    rate_limit::{Rate, RateLimitLayer},
+    rate_limit::{NoKey, Rate, RateLimitLayer, UnitCost},
     retry::RetryLayer,
     stack::ResilienceLayer,
     timeout::TimeoutLayer,
@@ -18,12 +20,18 @@ use palisade::{
 use palisade_benches::{Echo, ready_call, timer_runtime};
 use tower::{Layer, ServiceBuilder};
 
-/// A limit no benchmark reaches.
-fn rate_limit() -> RateLimitLayer {
+/// A limit no benchmark reaches, on `clock`.
+fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
     RateLimitLayer::builder()
         .token_bucket(Rate::per_second(1_000_000_000), u32::MAX)
+        .clock(clock)
         .build()
         .unwrap()
+}
+
+/// A limit no benchmark reaches.
+fn rate_limit() -> RateLimitLayer {
+    rate_limit_on(TokioClock::new())
 }
 
 fn stacks(c: &mut Criterion) {
@@ -46,6 +54,20 @@ fn stacks(c: &mut Criterion) {
         .timeout(TimeoutLayer::builder(second).build().unwrap());
     let mut ours = six.layer(Echo);
     group.bench_function("palisade, 6 layers", |b| {
+        b.iter(|| ready_call(&mut ours, black_box(1)))
+    });
+
+    // The same, with the rate limiter (the one layer here that reads the
+    // clock on every call) on the time-stamp counter.
+    let six_quanta = ResilienceLayer::new()
+        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
+        .retry(RetryLayer::builder().build().unwrap())
+        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+        .rate_limit(rate_limit_on(QuantaClock::new()))
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(TimeoutLayer::builder(second).build().unwrap());
+    let mut ours = six_quanta.layer(Echo);
+    group.bench_function("palisade, 6 layers, rate limit on QuantaClock", |b| {
         b.iter(|| ready_call(&mut ours, black_box(1)))
     });
 
