@@ -109,16 +109,29 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
         later
     }
 
+    #[inline]
     fn report(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
+        if self.shared.reads_end_time() {
+            return self.report_timed(outcome, pushback);
+        }
+        self.stage = Stage::Finished;
+        let report = Report {
+            outcome,
+            slow: false,
+            pushback,
+            now: None,
+        };
+        self.shared.finish(&self.permit, report);
+    }
+
+    /// [`report`](Self::report) for a breaker that reads the clock when a
+    /// call ends: to time it, to place it in a time window, or to emit it.
+    #[inline(never)]
+    fn report_timed(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
         let called = self.stage == Stage::Called;
         self.stage = Stage::Finished;
-        let now = self
-            .shared
-            .reads_end_time()
-            .then(|| self.shared.clock.now());
-        let elapsed = now
-            .filter(|_| self.shared.times_calls())
-            .map(|now| now - self.started);
+        let now = self.shared.clock.now();
+        let elapsed = self.shared.times_calls().then(|| now - self.started);
         let slow = match (self.shared.config.slow_calls, elapsed) {
             (Some(slow), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= slow.threshold,
             _ => false,
@@ -129,10 +142,10 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
                 outcome,
                 slow,
                 pushback,
-                now,
+                now: Some(now),
             },
         );
-        if let (Some(now), Some(elapsed)) = (now, elapsed) {
+        if let Some(elapsed) = elapsed {
             if called && self.shared.observed() {
                 self.shared
                     .observer
