@@ -91,6 +91,9 @@ where
     C: Clock,
     R: Random,
 {
+    // Inlined into the caller, the wrapped call's future is written where it
+    // ends up; otherwise the whole stack below is built here and then copied.
+    #[inline(always)]
     pub(crate) fn new(service: &mut S, request: Req, spare: Arc<Spare<S, P, Q, C, R>>) -> Self {
         let shared = &*spare.shared;
         let deadline = match (&shared.budget, shared.deadline) {
