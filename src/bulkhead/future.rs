@@ -31,6 +31,9 @@ pub(crate) struct Permit<C: Clock> {
 }
 
 impl<C: Clock> Permit<C> {
+    // Inlined: the future is then written where it ends up, not built here
+    // and copied.
+    #[inline(always)]
     pub(crate) fn new(shared: Arc<Shared<C>>) -> Self {
         let started = shared.observed.then(|| {
             let now = shared.clock.now();
@@ -163,6 +166,9 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
         }
     }
 
+    // Inlined: the future is then written where it ends up, not built here
+    // and copied.
+    #[inline(always)]
     pub(crate) fn called(future: S::Future, permit: Permit<C>) -> Self {
         ResponseFuture {
             kind: Kind::Called {
