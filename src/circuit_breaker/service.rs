@@ -141,7 +141,9 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    // Always inlined: the caller then writes the response future in place;
+    // returned from a call, it was copied twice in a stack of layers.
+    #[inline(always)]
     fn call(&mut self, request: Req) -> Self::Future {
         let reserved = self.reserved.take();
         let mut guard = match reserved {
