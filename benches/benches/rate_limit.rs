@@ -9,26 +9,55 @@
 
 use std::{hint::black_box, num::NonZeroU32, sync::Arc, time::Duration};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
 use governor::{Quota, RateLimiter};
 use palisade::{
-    clock::{ManualClock, QuantaClock},
-    rate_limit::{Rate, RateLimitLayer},
+    clock::{Clock, ManualClock, QuantaClock, TokioClock},
+    rate_limit::{NoKey, Rate, RateLimitLayer, UnitCost},
 };
 use palisade_benches::{Echo, on_two_threads, ready_call, timer_runtime, two_threads};
-use tower::Layer;
+use tower::{Layer, Service};
 
 const HUGE: u32 = u32::MAX;
 
-fn palisade_bucket() -> RateLimitLayer {
+fn bucket_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
     RateLimitLayer::builder()
         .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .clock(clock)
         .build()
         .unwrap()
 }
 
 fn quota() -> Quota {
     Quota::per_second(NonZeroU32::new(HUGE).unwrap()).allow_burst(NonZeroU32::new(HUGE).unwrap())
+}
+
+/// A token bucket per key (1 024 keys) on `clock`, around `Echo`.
+fn keyed_on<C: Clock>(clock: C) -> impl Service<u64> {
+    RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
+        .key(|request: &u64| Some(request % 1024))
+        .clock(clock)
+        .build()
+        .unwrap()
+        .layer(Echo)
+}
+
+/// Benchmarks `service` on request after request, each of the next key.
+fn bench_keys<S: Service<u64>>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    mut service: S,
+) {
+    let mut i = 0u64;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            ready_call(&mut service, black_box(i))
+        })
+    });
 }
 
 fn single_thread(c: &mut Criterion) {
@@ -41,26 +70,16 @@ fn single_thread(c: &mut Criterion) {
         b.iter(|| ready_call(&mut bare, black_box(1)))
     });
 
-    let mut bucket = palisade_bucket().layer(Echo);
+    let mut bucket = bucket_on(TokioClock::new()).layer(Echo);
     group.bench_function("palisade, token bucket", |b| {
         b.iter(|| ready_call(&mut bucket, black_box(1)))
     });
-    let mut quanta = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .clock(QuantaClock::new())
-        .build()
-        .unwrap()
-        .layer(Echo);
+    let mut quanta = bucket_on(QuantaClock::new()).layer(Echo);
     group.bench_function("palisade, token bucket, QuantaClock", |b| {
         b.iter(|| ready_call(&mut quanta, black_box(1)))
     });
     let clock = ManualClock::new();
-    let mut manual = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .clock(clock.clone())
-        .build()
-        .unwrap()
-        .layer(Echo);
+    let mut manual = bucket_on(clock.clone()).layer(Echo);
     group.bench_function("palisade, token bucket, ManualClock (no clock cost)", |b| {
         b.iter(|| ready_call(&mut manual, black_box(1)))
     });
@@ -103,49 +122,20 @@ fn single_thread(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("rate limit, keyed (1024 keys), admitted, 1 thread");
-    let mut keyed = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .key(|request: &u64| Some(request % 1024))
-        .build()
-        .unwrap()
-        .layer(Echo);
-    let mut i = 0u64;
-    group.bench_function("palisade, token bucket per key", |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            ready_call(&mut keyed, black_box(i))
-        })
-    });
-    let mut keyed_quanta = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .key(|request: &u64| Some(request % 1024))
-        .clock(QuantaClock::new())
-        .build()
-        .unwrap()
-        .layer(Echo);
-    let mut i = 0u64;
-    group.bench_function("palisade, token bucket per key, QuantaClock", |b| {
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            ready_call(&mut keyed_quanta, black_box(i))
-        })
-    });
-    let mut keyed_manual = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .key(|request: &u64| Some(request % 1024))
-        .clock(clock.clone())
-        .build()
-        .unwrap()
-        .layer(Echo);
-    let mut i = 0u64;
-    group.bench_function(
+    bench_keys(
+        &mut group,
+        "palisade, token bucket per key",
+        keyed_on(TokioClock::new()),
+    );
+    bench_keys(
+        &mut group,
+        "palisade, token bucket per key, QuantaClock",
+        keyed_on(QuantaClock::new()),
+    );
+    bench_keys(
+        &mut group,
         "palisade, token bucket per key, ManualClock (no clock cost)",
-        |b| {
-            b.iter(|| {
-                i = i.wrapping_add(1);
-                ready_call(&mut keyed_manual, black_box(i))
-            })
-        },
+        keyed_on(clock.clone()),
     );
     let governor = RateLimiter::keyed(quota());
     let mut i = 0u64;
@@ -163,16 +153,11 @@ fn shared_by_two_threads(c: &mut Criterion) {
     group.bench_function("bare service (baseline)", |b| {
         b.iter_custom(|iters| two_threads(Echo, iters))
     });
-    let bucket = palisade_bucket().layer(Echo);
+    let bucket = bucket_on(TokioClock::new()).layer(Echo);
     group.bench_function("palisade, token bucket", |b| {
         b.iter_custom(|iters| two_threads(bucket.clone(), iters))
     });
-    let quanta = RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), HUGE)
-        .clock(QuantaClock::new())
-        .build()
-        .unwrap()
-        .layer(Echo);
+    let quanta = bucket_on(QuantaClock::new()).layer(Echo);
     group.bench_function("palisade, token bucket, QuantaClock", |b| {
         b.iter_custom(|iters| two_threads(quanta.clone(), iters))
     });

@@ -47,7 +47,7 @@ pub(crate) trait Limit {
     /// The state of a key nothing has used yet.
     fn fresh(&self) -> Self::State;
 
-    /// See [`Algorithm::acquire`].
+    /// Decides a request; see [`Algorithm`]'s.
     fn acquire(
         &self,
         state: &mut Self::State,
@@ -56,7 +56,7 @@ pub(crate) trait Limit {
         max_wait: u64,
     ) -> Result<u64, Denied>;
 
-    /// See [`Algorithm::idle_at`].
+    /// When a state can be forgotten; see [`Algorithm`]'s.
     fn idle_at(&self, state: &Self::State) -> u64;
 }
 
@@ -82,28 +82,8 @@ impl Limit for TokenBucket {
 impl Limit for Algorithm {
     type State = State;
 
-    fn fresh(&self) -> State {
-        Algorithm::fresh(self)
-    }
-
-    fn acquire(
-        &self,
-        state: &mut State,
-        now: u64,
-        cost: u64,
-        max_wait: u64,
-    ) -> Result<u64, Denied> {
-        Algorithm::acquire(self, state, now, cost, max_wait)
-    }
-
-    fn idle_at(&self, state: &State) -> u64 {
-        Algorithm::idle_at(self, state)
-    }
-}
-
-impl Algorithm {
     /// The state of a limit nothing has used yet.
-    pub(crate) fn fresh(&self) -> State {
+    fn fresh(&self) -> State {
         match self {
             Algorithm::TokenBucket(_) => State::TokenBucket { tat: 0 },
             Algorithm::Segments(segments) => State::Segments(Box::new(segments.fresh())),
@@ -115,7 +95,7 @@ impl Algorithm {
     /// clock) that may wait up to `max_wait`: admitted — at `now` or, having
     /// reserved capacity still to come, at a later instant — or refused.
     /// Only an admission changes `state`.
-    pub(crate) fn acquire(
+    fn acquire(
         &self,
         state: &mut State,
         now: u64,
@@ -138,7 +118,7 @@ impl Algorithm {
 
     /// From when `state` is as good as [`fresh`](Self::fresh): nothing it
     /// remembers limits a request any more. Forgetting it then loses nothing.
-    pub(crate) fn idle_at(&self, state: &State) -> u64 {
+    fn idle_at(&self, state: &State) -> u64 {
         match (self, state) {
             (Algorithm::TokenBucket(_), State::TokenBucket { tat }) => TokenBucket::idle_at(*tat),
             (Algorithm::Segments(segments), State::Segments(state)) => segments.idle_at(state),
@@ -146,7 +126,9 @@ impl Algorithm {
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),
         }
     }
+}
 
+impl Algorithm {
     /// The most one request may cost: the bucket's capacity, the window's
     /// limit.
     pub(crate) fn capacity(&self) -> u64 {

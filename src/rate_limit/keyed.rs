@@ -81,7 +81,7 @@ impl Keyed {
     }
 
     /// Decides a request for the key whose hash is `key`; see
-    /// [`Algorithm::acquire`].
+    /// [`Limit::acquire`].
     pub(crate) fn acquire(
         &self,
         key: u64,

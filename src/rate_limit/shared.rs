@@ -7,7 +7,7 @@ use tower::BoxError;
 
 use super::{
     config::{Config, MissingKey, Mode},
-    core::{Algorithm, Denied, State},
+    core::{Algorithm, Denied, Limit, State},
     keyed::Keyed,
     request::{Cost, KeyExtractor},
     token_bucket::TokenBucket,

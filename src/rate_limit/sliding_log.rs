@@ -49,7 +49,7 @@ impl SlidingLog {
         (self.limit, self.window)
     }
 
-    /// See [`Algorithm::acquire`](super::core::Algorithm::acquire).
+    /// See [`Limit::acquire`](super::core::Limit::acquire).
     pub(crate) fn acquire(
         &self,
         log: &mut Log,
@@ -94,7 +94,7 @@ impl SlidingLog {
         at
     }
 
-    /// See [`Algorithm::idle_at`](super::core::Algorithm::idle_at): once the
+    /// See [`Limit::idle_at`](super::core::Limit::idle_at): once the
     /// newest entry has left the window.
     pub(crate) fn idle_at(&self, log: &Log) -> u64 {
         log.entries

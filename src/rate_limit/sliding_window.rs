@@ -80,7 +80,7 @@ impl Segments {
         }
     }
 
-    /// See [`Algorithm::acquire`](super::core::Algorithm::acquire).
+    /// See [`Limit::acquire`](super::core::Limit::acquire).
     pub(crate) fn acquire(
         &self,
         state: &mut SegmentsState,
@@ -126,7 +126,7 @@ impl Segments {
         j
     }
 
-    /// See [`Algorithm::idle_at`](super::core::Algorithm::idle_at): once the
+    /// See [`Limit::idle_at`](super::core::Limit::idle_at): once the
     /// latest admission's segment has left the window.
     pub(crate) fn idle_at(&self, state: &SegmentsState) -> u64 {
         if state.total == 0 {
