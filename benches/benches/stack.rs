@@ -18,7 +18,7 @@ use palisade::{
     timeout::TimeoutLayer,
 };
 use palisade_benches::{Echo, ready_call, timer_runtime};
-use tower::{Layer, ServiceBuilder};
+use tower::{Layer, Service, ServiceBuilder};
 
 /// A limit no benchmark reaches, on `clock`.
 fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
@@ -34,6 +34,22 @@ fn rate_limit() -> RateLimitLayer {
     rate_limit_on(TokioClock::new())
 }
 
+/// All six layers around `Echo`, with `rate_limit` as the rate limiter.
+fn six_layers<C: Clock>(rate_limit: RateLimitLayer<NoKey, UnitCost, C>) -> impl Service<u64> {
+    ResilienceLayer::new()
+        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
+        .retry(RetryLayer::builder().build().unwrap())
+        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+        .rate_limit(rate_limit)
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(
+            TimeoutLayer::builder(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .layer(Echo)
+}
+
 fn stacks(c: &mut Criterion) {
     let runtime = timer_runtime();
     let _entered = runtime.enter();
@@ -45,28 +61,13 @@ fn stacks(c: &mut Criterion) {
         b.iter(|| ready_call(&mut bare, black_box(1)))
     });
 
-    let six = ResilienceLayer::new()
-        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
-        .retry(RetryLayer::builder().build().unwrap())
-        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
-        .rate_limit(rate_limit())
-        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
-        .timeout(TimeoutLayer::builder(second).build().unwrap());
-    let mut ours = six.layer(Echo);
+    let mut ours = six_layers(rate_limit());
     group.bench_function("palisade, 6 layers", |b| {
         b.iter(|| ready_call(&mut ours, black_box(1)))
     });
-
     // The same, with the rate limiter (the one layer here that reads the
     // clock on every call) on the time-stamp counter.
-    let six_quanta = ResilienceLayer::new()
-        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
-        .retry(RetryLayer::builder().build().unwrap())
-        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
-        .rate_limit(rate_limit_on(QuantaClock::new()))
-        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
-        .timeout(TimeoutLayer::builder(second).build().unwrap());
-    let mut ours = six_quanta.layer(Echo);
+    let mut ours = six_layers(rate_limit_on(QuantaClock::new()));
     group.bench_function("palisade, 6 layers, rate limit on QuantaClock", |b| {
         b.iter(|| ready_call(&mut ours, black_box(1)))
     });

@@ -31,8 +31,6 @@ pub(crate) struct Permit<C: Clock> {
 }
 
 impl<C: Clock> Permit<C> {
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn new(shared: Arc<Shared<C>>) -> Self {
         let started = shared.observed.then(|| {
@@ -166,8 +164,6 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
         }
     }
 
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn called(future: S::Future, permit: Permit<C>) -> Self {
         ResponseFuture {

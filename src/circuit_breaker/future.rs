@@ -52,8 +52,6 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     }
 
     /// The guard of a call already made and not timed.
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn called(shared: CloneRef<K, C, R>, permit: Permit) -> Self {
         Guard {
@@ -229,8 +227,6 @@ pin_project! {
 }
 
 impl<F, K, C: Clock, R: Random> ResponseFuture<F, K, C, R> {
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn called(future: F, guard: Guard<K, C, R>) -> Self {
         ResponseFuture {

@@ -41,8 +41,6 @@ pin_project! {
 }
 
 impl<Fut, F, K, C> ResponseFuture<Fut, F, K, C> {
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn new(
         inner: Fut,

@@ -85,7 +85,9 @@ impl Limit for Algorithm {
     /// The state of a limit nothing has used yet.
     fn fresh(&self) -> State {
         match self {
-            Algorithm::TokenBucket(_) => State::TokenBucket { tat: 0 },
+            Algorithm::TokenBucket(bucket) => State::TokenBucket {
+                tat: bucket.fresh(),
+            },
             Algorithm::Segments(segments) => State::Segments(Box::new(segments.fresh())),
             Algorithm::SlidingLog(_) => State::SlidingLog(Box::default()),
         }
@@ -120,7 +122,9 @@ impl Limit for Algorithm {
     /// remembers limits a request any more. Forgetting it then loses nothing.
     fn idle_at(&self, state: &State) -> u64 {
         match (self, state) {
-            (Algorithm::TokenBucket(_), State::TokenBucket { tat }) => TokenBucket::idle_at(*tat),
+            (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
+                Limit::idle_at(bucket, tat)
+            }
             (Algorithm::Segments(segments), State::Segments(state)) => segments.idle_at(state),
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => log.idle_at(state),
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),

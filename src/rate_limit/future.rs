@@ -69,8 +69,6 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn called(future: S::Future) -> Self {
         ResponseFuture {

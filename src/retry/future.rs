@@ -93,6 +93,8 @@ where
 {
     // Inlined into the caller, the wrapped call's future is written where it
     // ends up; otherwise the whole stack below is built here and then copied.
+    // Every layer's response-future constructor is always inlined for the
+    // same reason.
     #[inline(always)]
     pub(crate) fn new(service: &mut S, request: Req, spare: Arc<Spare<S, P, Q, C, R>>) -> Self {
         let shared = &*spare.shared;

@@ -56,8 +56,6 @@ pin_project! {
 }
 
 impl<F, T, C: Clock> ResponseFuture<F, T, C> {
-    // Inlined: the future is then written where it ends up, not built here
-    // and copied.
     #[inline(always)]
     pub(crate) fn new(inner: F, timeout: Duration, shared: Arc<Shared<T, C>>) -> Self {
         ResponseFuture {
