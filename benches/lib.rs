@@ -1,6 +1,7 @@
 //! Helpers shared by palisade's benchmarks: a service that is always ready
-//! and answers at once, and a way to drive such a service without a runtime,
-//! so that a benchmark measures the layer and nothing else.
+//! and answers at once, a way to drive such a service without a runtime, so
+//! that a benchmark measures the layer and nothing else, and the stacks the
+//! stack benchmarks compare.
 
 use std::{
     convert::Infallible,
@@ -12,7 +13,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tower::Service;
+use palisade::{
+    bulkhead::BulkheadLayer,
+    circuit_breaker::CircuitBreakerLayer,
+    clock::Clock,
+    fallback::{Failed, FallbackLayer},
+    rate_limit::{NoKey, Rate, RateLimitLayer, UnitCost},
+    retry::RetryLayer,
+    stack::ResilienceLayer,
+    timeout::TimeoutLayer,
+};
+use tower::{Layer, Service, ServiceBuilder};
 
 /// A service that is always ready and answers its request at once.
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,4 +176,41 @@ where
     on_two_threads(service, iters, |service, i| {
         assert!(ready_call(service, i));
     })
+}
+
+/// A token bucket no benchmark reaches, on `clock`.
+pub fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
+    RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1_000_000_000), u32::MAX)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+/// All six palisade layers around `Echo`, with `rate_limit` as the rate
+/// limiter; every other layer with its defaults.
+pub fn six_layers<C: Clock>(rate_limit: RateLimitLayer<NoKey, UnitCost, C>) -> impl Service<u64> {
+    ResilienceLayer::new()
+        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
+        .retry(RetryLayer::builder().build().unwrap())
+        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
+        .rate_limit(rate_limit)
+        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
+        .timeout(
+            TimeoutLayer::builder(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .layer(Echo)
+}
+
+/// The three layers tower has (rate limit, concurrency limit, timeout)
+/// around `Echo`, with limits no benchmark reaches.
+pub fn towers_three_layers() -> impl Service<u64> {
+    let second = Duration::from_secs(1);
+    ServiceBuilder::new()
+        .layer(tower::limit::RateLimitLayer::new(u64::MAX, second))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(1_000))
+        .layer(tower::timeout::TimeoutLayer::new(second))
+        .service(Echo)
 }

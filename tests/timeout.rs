@@ -159,6 +159,26 @@ fn the_timeout_runs_from_the_first_poll() {
 }
 
 #[test]
+fn a_timeout_names_itself_in_its_error_as_given_or_as_timeout() {
+    for (given, named) in [(None, "timeout"), (Some("upstream"), "upstream")] {
+        let clock = ManualClock::new();
+        let builder = TimeoutLayer::builder(MS).clock(clock.clone());
+        let layer = match given {
+            Some(name) => builder.name(name),
+            None => builder,
+        };
+        let pending = service_fn(|_: ()| std::future::pending::<Result<(), BoxError>>());
+        let mut service = layer.build().unwrap().layer(pending);
+        let mut call = task::spawn(service.call(()));
+        assert_pending!(call.poll());
+        clock.advance(MS);
+        let err = assert_ready!(call.poll()).unwrap_err();
+        let elapsed = err.downcast_ref::<Elapsed>().expect("an Elapsed error");
+        assert_eq!(elapsed.name(), named);
+    }
+}
+
+#[test]
 fn a_zero_timeout_is_refused() {
     let err = TimeoutLayer::builder(Duration::ZERO).build().unwrap_err();
     assert_eq!((err.layer(), err.field()), ("timeout", "timeout"));

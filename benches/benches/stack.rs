@@ -10,44 +10,20 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::{
     bulkhead::BulkheadLayer,
     circuit_breaker::CircuitBreakerLayer,
-    clock::{Clock, QuantaClock, TokioClock},
+    clock::{QuantaClock, TokioClock},
     fallback::{Failed, FallbackLayer},
-    rate_limit::{NoKey, Rate, RateLimitLayer, UnitCost},
-    retry::RetryLayer,
+    rate_limit::RateLimitLayer,
     stack::ResilienceLayer,
     timeout::TimeoutLayer,
 };
-use palisade_benches::{Echo, ready_call, timer_runtime};
-use tower::{Layer, Service, ServiceBuilder};
-
-/// A limit no benchmark reaches, on `clock`.
-fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
-    RateLimitLayer::builder()
-        .token_bucket(Rate::per_second(1_000_000_000), u32::MAX)
-        .clock(clock)
-        .build()
-        .unwrap()
-}
+use palisade_benches::{
+    Echo, rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers,
+};
+use tower::Layer;
 
 /// A limit no benchmark reaches.
 fn rate_limit() -> RateLimitLayer {
     rate_limit_on(TokioClock::new())
-}
-
-/// All six layers around `Echo`, with `rate_limit` as the rate limiter.
-fn six_layers<C: Clock>(rate_limit: RateLimitLayer<NoKey, UnitCost, C>) -> impl Service<u64> {
-    ResilienceLayer::new()
-        .fallback(FallbackLayer::builder(|_: Failed<'_, u64>| Some(0)).build())
-        .retry(RetryLayer::builder().build().unwrap())
-        .circuit_breaker(CircuitBreakerLayer::builder().build().unwrap())
-        .rate_limit(rate_limit)
-        .bulkhead(BulkheadLayer::builder(1_000).build().unwrap())
-        .timeout(
-            TimeoutLayer::builder(Duration::from_secs(1))
-                .build()
-                .unwrap(),
-        )
-        .layer(Echo)
 }
 
 fn stacks(c: &mut Criterion) {
@@ -92,11 +68,7 @@ fn stacks(c: &mut Criterion) {
         b.iter(|| ready_call(&mut ours, black_box(1)))
     });
 
-    let mut towers = ServiceBuilder::new()
-        .layer(tower::limit::RateLimitLayer::new(u64::MAX, second))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(1_000))
-        .layer(tower::timeout::TimeoutLayer::new(second))
-        .service(Echo);
+    let mut towers = towers_three_layers();
     group.bench_function("tower, RateLimit + ConcurrencyLimit + Timeout", |b| {
         b.iter(|| ready_call(&mut towers, black_box(1)))
     });

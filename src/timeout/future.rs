@@ -11,7 +11,7 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::BoxError;
 
-use super::layer::Shared;
+use super::layer::{LAYER, Shared};
 use crate::{clock::Clock, error::Elapsed, observe::EventKind, sync::Arc};
 
 pin_project! {
@@ -39,7 +39,11 @@ pin_project! {
         inner: Call<F>,
         sleep: Option<Pin<Box<C::Sleep>>>,
         timeout: Duration,
-        shared: Arc<Shared<T, C>>,
+        clock: C,
+        // The layer, for a firing that has a listener to tell or a name of
+        // its own to give; `None` otherwise, so that most calls take no
+        // reference count here.
+        layer: Option<Arc<Shared<T, C>>>,
     }
 }
 
@@ -57,12 +61,18 @@ pin_project! {
 
 impl<F, T, C: Clock> ResponseFuture<F, T, C> {
     #[inline(always)]
-    pub(crate) fn new(inner: F, timeout: Duration, shared: Arc<Shared<T, C>>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        timeout: Duration,
+        clock: C,
+        layer: Option<Arc<Shared<T, C>>>,
+    ) -> Self {
         ResponseFuture {
             inner: Call::Running { future: inner },
             sleep: None,
             timeout,
-            shared,
+            clock,
+            layer,
         }
     }
 }
@@ -84,24 +94,22 @@ where
         if let Poll::Ready(result) = future.poll(cx) {
             return Poll::Ready(result.map_err(Into::into));
         }
-        let shared = &**this.shared;
+        let (clock, timeout) = (&*this.clock, *this.timeout);
         let sleep = this
             .sleep
-            .get_or_insert_with(|| Box::pin(shared.clock.sleep(*this.timeout)));
+            .get_or_insert_with(|| Box::pin(clock.sleep(timeout)));
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         // Drop the call now: whatever it holds (a connection, a permit) is
         // freed at the deadline, not when the caller drops this future.
         this.inner.set(Call::Dropped);
-        let observer = &shared.observer;
+        let Some(layer) = this.layer.as_deref() else {
+            return Poll::Ready(Err(Elapsed::new(LAYER, None).into()));
+        };
+        let observer = &layer.observer;
         if observer.is_active() {
-            observer.emit(
-                shared.clock.now(),
-                EventKind::TimedOut {
-                    after: *this.timeout,
-                },
-            );
+            observer.emit(clock.now(), EventKind::TimedOut { after: timeout });
         }
         Poll::Ready(Err(Elapsed::new(observer.name().clone(), None).into()))
     }

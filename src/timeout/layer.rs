@@ -19,7 +19,13 @@ pub(crate) struct Shared<T, C> {
     pub(crate) per_request: T,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
+    /// No listener to tell and no name but the default: a firing needs
+    /// nothing from the layer, so response futures hold no reference to it.
+    pub(crate) quiet: bool,
 }
+
+/// The kind of layer, and the name of one not given its own.
+pub(crate) const LAYER: &str = "timeout";
 
 /// The time a request asks for, when it asks: a function of the request —
 /// a `grpc-timeout` header, a deadline the caller put in the request.
@@ -232,12 +238,14 @@ impl<T, C> TimeoutBuilder<T, C> {
     /// ```
     pub fn build(self) -> Result<TimeoutLayer<T, C>, ConfigError> {
         check::positive("timeout", "timeout", self.timeout)?;
+        let observer = self.observe.build(LAYER);
         Ok(TimeoutLayer {
             shared: Arc::new(Shared {
                 timeout: self.timeout,
                 per_request: self.per_request,
                 clock: self.clock,
-                observer: self.observe.build("timeout"),
+                quiet: !observer.is_active() && *observer.name() == LAYER,
+                observer,
             }),
         })
     }
@@ -249,5 +257,41 @@ impl<T, C> fmt::Debug for TimeoutBuilder<T, C> {
             .field("timeout", &self.timeout)
             .field("observe", &self.observe)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{future::Ready, time::Duration};
+
+    use tower::{Layer, Service, service_fn};
+
+    use super::TimeoutLayer;
+    use crate::sync::Arc;
+
+    fn answer(x: u8) -> Ready<Result<u8, std::io::Error>> {
+        std::future::ready(Ok(x))
+    }
+
+    #[test]
+    fn a_call_holds_the_layer_only_when_a_firing_needs_it() {
+        let observed = cfg!(any(feature = "metrics", feature = "tracing"));
+        for (name, holds) in [(None, observed), (Some("upstream"), true)] {
+            let builder = TimeoutLayer::builder(Duration::from_secs(1));
+            let builder = match name {
+                Some(name) => builder.name(name),
+                None => builder,
+            };
+            let layer = builder.build().unwrap();
+            let mut service = layer.layer(service_fn(answer));
+            let before = Arc::strong_count(&layer.shared);
+            let call = service.call(1);
+            assert_eq!(
+                Arc::strong_count(&layer.shared) - before,
+                usize::from(holds)
+            );
+            drop(call);
+            assert_eq!(Arc::strong_count(&layer.shared), before);
+        }
     }
 }

@@ -12,7 +12,11 @@
 //!   response future stays the wrapped future plus four words, instead of
 //!   carrying a tokio `Sleep` (over a hundred bytes) that every layer
 //!   outside moves on every call. A call that does arm the timer pays for
-//!   one allocation (`BENCHMARKS.md` has both cases next to tower's).
+//!   one allocation (`BENCHMARKS.md` has both cases next to tower's). A
+//!   timeout with no name of its own and no one to tell (no listener, and
+//!   neither the `metrics` nor the `tracing` feature) needs nothing from the
+//!   layer when it fires, so its response futures do not hold the layer: no
+//!   reference count is taken and given back per call.
 //! - **A timeout per request.** A [`TimeoutFor`] function of the request
 //!   (a `grpc-timeout` header, a deadline the caller set…) may ask for less
 //!   time than the layer's; never for more.

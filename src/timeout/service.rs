@@ -98,7 +98,14 @@ where
             Some(asked) => asked.min(self.shared.timeout),
             None => self.shared.timeout,
         };
-        ResponseFuture::new(self.inner.call(request), timeout, Arc::clone(&self.shared))
+        let shared = &self.shared;
+        let layer = (!shared.quiet).then(|| Arc::clone(shared));
+        ResponseFuture::new(
+            self.inner.call(request),
+            timeout,
+            shared.clock.clone(),
+            layer,
+        )
     }
 }
 
