@@ -19,8 +19,9 @@ pub(crate) struct Shared<T, C> {
     pub(crate) per_request: T,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
-    /// No listener to tell and no name but the default: a firing needs
-    /// nothing from the layer, so response futures hold no reference to it.
+    /// Nothing to tell (no listener, no sink) and no name but the default: a
+    /// firing needs nothing from the layer, so response futures do not hold
+    /// it.
     pub(crate) quiet: bool,
 }
 
@@ -237,7 +238,7 @@ impl<T, C> TimeoutBuilder<T, C> {
     /// assert_eq!(err.field(), "timeout");
     /// ```
     pub fn build(self) -> Result<TimeoutLayer<T, C>, ConfigError> {
-        check::positive("timeout", "timeout", self.timeout)?;
+        check::positive(LAYER, "timeout", self.timeout)?;
         let observer = self.observe.build(LAYER);
         Ok(TimeoutLayer {
             shared: Arc::new(Shared {
