@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
+use super::layer::LAYER;
 use crate::{
     error::{ConfigError, check},
     random::Random,
 };
-
-const LAYER: &str = "retry";
 
 /// The growth of the delays before retries, capped by a maximum, and their
 /// jitter.

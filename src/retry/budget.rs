@@ -3,13 +3,12 @@
 
 use std::{fmt, time::Duration};
 
+use super::layer::LAYER;
 use crate::{
     clock::Instant,
     error::{ConfigError, check},
     sync::{Arc, Mutex, lock},
 };
-
-const LAYER: &str = "retry";
 
 /// Fixed-point unit of the budgets: one retry is `UNIT`.
 const UNIT: u64 = 1_000_000;

@@ -19,7 +19,8 @@ use crate::{
     sync::Arc,
 };
 
-const LAYER: &str = "retry";
+/// The kind of layer, and the name of one not given its own.
+pub(crate) const LAYER: &str = "retry";
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<P, Q, C, R> {
