@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{ConfigError, check};
 
-const LAYER: &str = "circuit_breaker";
+pub(crate) const LAYER: &str = "circuit_breaker";
 
 /// How a closed breaker decides that the service is failing.
 ///

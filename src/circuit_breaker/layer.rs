@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use tower::Layer;
 
 use super::{
-    config::{Config, FailureModel, HalfOpen, Mode, OpenDuration, SlowCalls},
+    config::{Config, FailureModel, HalfOpen, LAYER, Mode, OpenDuration, SlowCalls},
     handle::CircuitBreakerHandle,
     service::CircuitBreaker,
     shared::Shared,
@@ -419,7 +419,7 @@ impl<K, C: Clock, R: Random> CircuitBreakerBuilder<K, C, R> {
     /// ```
     pub fn build(self) -> Result<CircuitBreakerLayer<K, C, R>, ConfigError> {
         self.config.validate()?;
-        let observer = self.observe.build("circuit_breaker");
+        let observer = self.observe.build(LAYER);
         Ok(CircuitBreakerLayer {
             shared: Arc::new(Shared::new(
                 self.config,

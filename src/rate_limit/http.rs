@@ -56,7 +56,7 @@ use std::{
 
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 
-use super::{KeyExtractor, RateLimitLayer};
+use super::{KeyExtractor, RateLimitLayer, config::LAYER};
 use crate::{
     clock::Clock,
     error::{ConfigError, RateLimited},
@@ -198,7 +198,7 @@ impl ClientIp {
             .into_iter()
             .map(|proxy| proxy.as_ref().trim().parse::<Network>())
             .collect::<Result<_, _>>()
-            .map_err(|rule| ConfigError::new("rate_limit", "trusted_proxies", rule))?;
+            .map_err(|rule| ConfigError::new(LAYER, "trusted_proxies", rule))?;
         Ok(ClientIp {
             trusted,
             forwarding: Forwarding::default(),

@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use tower::Layer;
 
 use super::{
-    config::{Config, MissingKey, Mode, Rate, Spec},
+    config::{Config, LAYER, MissingKey, Mode, Rate, Spec},
     request::{NoKey, UnitCost},
     service::RateLimit,
     shared::Shared,
@@ -399,7 +399,7 @@ impl<X, W, C: Clock> RateLimitBuilder<X, W, C> {
     /// ```
     pub fn build(self) -> Result<RateLimitLayer<X, W, C>, ConfigError> {
         let algorithm = self.config.algorithm(self.keyed, self.weighted)?;
-        let observer = self.observe.build("rate_limit");
+        let observer = self.observe.build(LAYER);
         Ok(RateLimitLayer {
             shared: Arc::new(Shared::new(
                 &self.config,
