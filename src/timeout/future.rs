@@ -39,11 +39,24 @@ pin_project! {
         inner: Call<F>,
         sleep: Option<Pin<Box<C::Sleep>>>,
         timeout: Duration,
-        clock: C,
-        // The layer, for a firing that has a listener to tell or a name of
-        // its own to give; `None` otherwise, so that most calls take no
-        // reference count here.
-        layer: Option<Arc<Shared<T, C>>>,
+        held: Held<T, C>,
+    }
+}
+
+/// What a call's future holds of its layer: the layer itself when a firing
+/// has a listener to tell or a name of its own to give; otherwise only the
+/// clock, so that most calls take no reference count on the layer.
+pub(crate) enum Held<T, C> {
+    Clock(C),
+    Layer(Arc<Shared<T, C>>),
+}
+
+impl<T, C> Held<T, C> {
+    fn clock(&self) -> &C {
+        match self {
+            Held::Clock(clock) => clock,
+            Held::Layer(shared) => &shared.clock,
+        }
     }
 }
 
@@ -61,18 +74,12 @@ pin_project! {
 
 impl<F, T, C: Clock> ResponseFuture<F, T, C> {
     #[inline(always)]
-    pub(crate) fn new(
-        inner: F,
-        timeout: Duration,
-        clock: C,
-        layer: Option<Arc<Shared<T, C>>>,
-    ) -> Self {
+    pub(crate) fn new(inner: F, timeout: Duration, held: Held<T, C>) -> Self {
         ResponseFuture {
             inner: Call::Running { future: inner },
             sleep: None,
             timeout,
-            clock,
-            layer,
+            held,
         }
     }
 }
@@ -94,7 +101,7 @@ where
         if let Poll::Ready(result) = future.poll(cx) {
             return Poll::Ready(result.map_err(Into::into));
         }
-        let (clock, timeout) = (&*this.clock, *this.timeout);
+        let (clock, timeout) = (this.held.clock(), *this.timeout);
         let sleep = this
             .sleep
             .get_or_insert_with(|| Box::pin(clock.sleep(timeout)));
@@ -104,7 +111,7 @@ where
         // Drop the call now: whatever it holds (a connection, a permit) is
         // freed at the deadline, not when the caller drops this future.
         this.inner.set(Call::Dropped);
-        let Some(layer) = this.layer.as_deref() else {
+        let Held::Layer(layer) = &*this.held else {
             return Poll::Ready(Err(Elapsed::new(LAYER, None).into()));
         };
         let observer = &layer.observer;

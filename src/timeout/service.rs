@@ -8,7 +8,7 @@ use std::{
 use tower::{BoxError, Service};
 
 use super::{
-    future::ResponseFuture,
+    future::{Held, ResponseFuture},
     layer::{LayerTimeout, Shared, TimeoutFor},
 };
 use crate::{
@@ -99,13 +99,12 @@ where
             None => self.shared.timeout,
         };
         let shared = &self.shared;
-        let layer = (!shared.quiet).then(|| Arc::clone(shared));
-        ResponseFuture::new(
-            self.inner.call(request),
-            timeout,
-            shared.clock.clone(),
-            layer,
-        )
+        let held = if shared.quiet {
+            Held::Clock(shared.clock.clone())
+        } else {
+            Held::Layer(Arc::clone(shared))
+        };
+        ResponseFuture::new(self.inner.call(request), timeout, held)
     }
 }
 
