@@ -17,6 +17,9 @@ use crate::{
     sync::Arc,
 };
 
+/// The kind of layer, and the name of one not given its own.
+const LAYER: &str = "bulkhead";
+
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<C> {
     pub(crate) permits: Permits,
@@ -203,13 +206,13 @@ impl<C> BulkheadBuilder<C> {
     /// assert_eq!(err.field(), "max_concurrent");
     /// ```
     pub fn build(self) -> Result<BulkheadLayer<C>, ConfigError> {
-        check::at_least_one("bulkhead", "max_concurrent", self.max_concurrent)?;
+        check::at_least_one(LAYER, "max_concurrent", self.max_concurrent)?;
         if let Some(waiting) = self.waiting {
             let max_waiting = u32::try_from(waiting.max_waiting).unwrap_or(u32::MAX);
-            check::at_least_one("bulkhead", "queue.max_waiting", max_waiting)?;
-            check::positive("bulkhead", "queue.max_wait", waiting.max_wait)?;
+            check::at_least_one(LAYER, "queue.max_waiting", max_waiting)?;
+            check::positive(LAYER, "queue.max_wait", waiting.max_wait)?;
         }
-        let observer = self.observe.build("bulkhead");
+        let observer = self.observe.build(LAYER);
         Ok(BulkheadLayer {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),

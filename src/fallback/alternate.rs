@@ -11,7 +11,7 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::{BoxError, Layer, Service};
 
-use super::layer::Failed;
+use super::layer::{Failed, LAYER};
 use crate::{
     LayerName,
     classify::{Classify, ErrorsAsFailures, Outcome},
@@ -204,7 +204,7 @@ impl<T, P, K, C: Clock> AlternateBuilder<T, P, K, C> {
     /// let _ = palisade::fallback::AlternateLayer::builder(alternate).build();
     /// ```
     pub fn build(self) -> AlternateLayer<T, P, K, C> {
-        let observer = self.observe.build("fallback");
+        let observer = self.observe.build(LAYER);
         AlternateLayer {
             alternate: self.alternate,
             predicate: self.predicate,

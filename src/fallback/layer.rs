@@ -16,6 +16,9 @@ use crate::{
     observe::{Event, Observe, Observer},
 };
 
+/// The kind of layer, and the name of one not given its own.
+pub(crate) const LAYER: &str = "fallback";
+
 /// What failed: an error (maybe one of palisade's refusals) or a response
 /// the classifier calls a failure.
 ///
@@ -231,7 +234,7 @@ impl<F, K, C: Clock> FallbackBuilder<F, K, C> {
     /// let _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).build();
     /// ```
     pub fn build(self) -> FallbackLayer<F, K, C> {
-        let observer = self.observe.build("fallback");
+        let observer = self.observe.build(LAYER);
         FallbackLayer {
             fallback: self.fallback,
             classifier: self.classifier,
