@@ -178,6 +178,14 @@ where
     })
 }
 
+/// Whether the `harness = false` bench called `name` sits this run out:
+/// `cargo bench` hands every bench the filter meant for criterion's, and a
+/// filter that does not name this bench is for the others.
+pub fn filtered_out(name: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    filter.is_some_and(|filter| !name.contains(&filter))
+}
+
 /// A token bucket no benchmark reaches, on `clock`.
 pub fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
     RateLimitLayer::builder()

@@ -30,7 +30,7 @@ use std::{
 
 use palisade::clock::{QuantaClock, TokioClock};
 use palisade_benches::{
-    Echo, rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers,
+    Echo, filtered_out, rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers,
 };
 use tower::Service;
 
@@ -111,10 +111,8 @@ fn main() {
         return child(stack, calls.parse().expect("a number of calls"));
     }
     // `cargo bench --no-run` builds this; `cargo bench` runs it with
-    // `--bench`. A filter given to `cargo bench` (for criterion's targets)
-    // skips it unless the filter names it.
-    let filter = args.iter().find(|arg| !arg.starts_with('-'));
-    if filter.is_some_and(|filter| !"stack_instructions".contains(filter.as_str())) {
+    // `--bench`.
+    if filtered_out("stack_instructions") {
         return;
     }
     if Command::new("valgrind").arg("--version").output().is_err() {

@@ -13,7 +13,9 @@
 use std::{hint::black_box, time::Instant};
 
 use palisade::clock::{QuantaClock, TokioClock};
-use palisade_benches::{rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers};
+use palisade_benches::{
+    filtered_out, rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers,
+};
 use tower::Service;
 
 /// Calls per slice: long enough (tens of milliseconds) that the clock reads
@@ -72,10 +74,8 @@ fn pair<A: Service<u64>, B: Service<u64>>(name: &str, mut ours: A, mut theirs: B
 
 fn main() {
     // `cargo bench --no-run` builds this; `cargo bench` runs it with
-    // `--bench`. A filter given to `cargo bench` (for criterion's targets)
-    // skips it unless the filter names it.
-    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    if filter.is_some_and(|filter| !"stack_paired".contains(&filter)) {
+    // `--bench`.
+    if filtered_out("stack_paired") {
         return;
     }
     let runtime = timer_runtime();
