@@ -35,10 +35,14 @@ fn request(peer: &str, headers: &[(&str, &[u8])]) -> http::Request<()> {
     request
 }
 
+/// Keys each IPv6 address on its own, so that the address read from a
+/// header shows whole.
 fn behind_proxies(forwarding: Forwarding) -> ClientIp {
     ClientIp::trusting(["10.0.0.0/8", "fd00::/8"])
         .unwrap()
         .header(forwarding)
+        .ipv6_prefix(128)
+        .unwrap()
 }
 
 #[test]

@@ -19,8 +19,25 @@
 //! is not a trusted proxy is the client. A hop that cannot be read (garbage,
 //! `unknown`, an obfuscated name) ends the walk: the key is then the last
 //! trusted address, the proxy that passed the garbage on, never a value the
-//! client wrote. At most 64 hops are read. IPv4-mapped IPv6 addresses count
-//! as their IPv4 address.
+//! client wrote. At most 64 hops are read.
+//!
+//! # One key per network, not per address
+//!
+//! One host commonly owns a whole IPv6 `/64` (the usual end-user
+//! allocation) and can send every request from a new address of it. So the
+//! key is the client's **network**: the address with all but its first
+//! [`ipv6_prefix`](ClientIp::ipv6_prefix) bits cleared (default 64) for
+//! IPv6, and its first [`ipv4_prefix`](ClientIp::ipv4_prefix) bits (default
+//! 32, the address itself) for IPv4. The key is that network's first
+//! address: `2001:db8:1:2::` for every client in `2001:db8:1:2::/64`.
+//!
+//! IPv6 addresses that carry an IPv4 address count as that IPv4 address —
+//! IPv4-mapped (`::ffff:192.0.2.1`), NAT64 (`64:ff9b::192.0.2.1`, the
+//! well-known prefix of RFC 6052) and the deprecated IPv4-compatible form
+//! (`::192.0.2.1`; `::` and `::1` keep their meaning) — so that one IPv4
+//! client has one key whichever way it reaches the server. Trusted proxies
+//! are matched against the address after this mapping (name a proxy reached
+//! through NAT64 by its IPv4 address) and before the prefix is applied.
 //!
 //! # The answer
 //!
@@ -49,7 +66,7 @@
 //! ```
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     str::FromStr,
     time::Duration,
 };
@@ -94,19 +111,49 @@ impl Network {
     fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask(self.prefix, 32) as u32;
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = mask(self.prefix, 128);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
         }
+    }
+}
+
+/// The mask of the first `prefix` of `bits` bits, in the low `bits` bits of
+/// a `u128`.
+fn mask(prefix: u8, bits: u32) -> u128 {
+    let ones = u128::MAX >> (128 - bits);
+    ones & !(ones.checked_shr(u32::from(prefix)).unwrap_or(0))
+}
+
+/// A prefix length checked to lie in `1..=bits`.
+fn prefix(field: &'static str, bits: u8, max: u8) -> Result<u8, ConfigError> {
+    if bits == 0 || bits > max {
+        return Err(ConfigError::new(
+            LAYER,
+            field,
+            format!("must be in 1..={max}, got {bits}"),
+        ));
+    }
+    Ok(bits)
+}
+
+/// The address that identifies a client: an IPv6 address that carries an
+/// IPv4 address (IPv4-mapped, NAT64's well-known prefix `64:ff9b::/96`,
+/// IPv4-compatible) is that IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip else { return ip };
+    let bits = u128::from(v6);
+    let low = bits as u32;
+    const NAT64: u128 = 0x0064_ff9b_u128 << 96;
+    if bits >> 32 == 0xffff || bits >> 32 == NAT64 >> 32 || (bits >> 32 == 0 && low > 1) {
+        IpAddr::V4(Ipv4Addr::from(low))
+    } else {
+        ip
     }
 }
 
@@ -120,8 +167,12 @@ impl FromStr for Network {
         };
         let address = address
             .parse::<IpAddr>()
-            .map_err(|_| format!("must be addresses or networks such as 10.0.0.0/8, got {text:?}"))?
-            .to_canonical();
+            .map_err(|_| format!("must be addresses or networks such as 10.0.0.0/8, got {text:?}"))?;
+        // A single address is matched as clients are: after the mapping.
+        let address = match prefix {
+            None => canonical(address),
+            Some(_) => address.to_canonical(),
+        };
         let bits = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => bits,
@@ -152,10 +203,23 @@ impl FromStr for Network {
 /// # let _ = layer;
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientIp {
     trusted: Vec<Network>,
     forwarding: Forwarding,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+}
+
+impl Default for ClientIp {
+    fn default() -> ClientIp {
+        ClientIp {
+            trusted: Vec::new(),
+            forwarding: Forwarding::default(),
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+        }
+    }
 }
 
 impl ClientIp {
@@ -201,8 +265,59 @@ impl ClientIp {
             .map_err(|rule| ConfigError::new(LAYER, "trusted_proxies", rule))?;
         Ok(ClientIp {
             trusted,
-            forwarding: Forwarding::default(),
+            ..ClientIp::default()
         })
+    }
+
+    /// How many leading bits of an IPv6 client's address make its key:
+    /// every client in one `/bits` network shares a limit. Default 64, the
+    /// network one end user is usually given; 128 keys each address on its
+    /// own, which lets one host spread its requests over 2⁶⁴ keys.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on the field `ipv6_prefix` when `bits` is not in
+    /// `1..=128`.
+    ///
+    /// ```
+    /// use std::{net::SocketAddr, net::IpAddr};
+    /// use palisade::rate_limit::{KeyExtractor, http::ClientIp};
+    ///
+    /// let key = ClientIp::peer().ipv6_prefix(56)?;
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert("[2001:db8:1:2ff::9]:443".parse::<SocketAddr>().unwrap());
+    /// assert_eq!(key.extract(&request), Some("2001:db8:1:200::".parse::<IpAddr>().unwrap()));
+    /// assert_eq!(ClientIp::peer().ipv6_prefix(0).unwrap_err().field(), "ipv6_prefix");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn ipv6_prefix(mut self, bits: u8) -> Result<ClientIp, ConfigError> {
+        self.ipv6_prefix = prefix("ipv6_prefix", bits, 128)?;
+        Ok(self)
+    }
+
+    /// How many leading bits of an IPv4 client's address make its key.
+    /// Default 32: each address on its own (many users share one IPv4
+    /// address behind a carrier's NAT; a shorter prefix would make them
+    /// share more).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on the field `ipv4_prefix` when `bits` is not in
+    /// `1..=32`.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, SocketAddr};
+    /// use palisade::rate_limit::{KeyExtractor, http::ClientIp};
+    ///
+    /// let key = ClientIp::peer().ipv4_prefix(24)?;
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert(SocketAddr::from(([198, 51, 100, 77], 5000)));
+    /// assert_eq!(key.extract(&request), Some(IpAddr::from([198, 51, 100, 0])));
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn ipv4_prefix(mut self, bits: u8) -> Result<ClientIp, ConfigError> {
+        self.ipv4_prefix = prefix("ipv4_prefix", bits, 32)?;
+        Ok(self)
     }
 
     /// The header the trusted proxies set. Default
@@ -217,6 +332,16 @@ impl ClientIp {
     pub fn header(mut self, forwarding: Forwarding) -> ClientIp {
         self.forwarding = forwarding;
         self
+    }
+
+    /// The key of the client at `ip`: its network's first address.
+    fn network_of(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(ip) => {
+                IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask(self.ipv4_prefix, 32) as u32))
+            }
+            IpAddr::V6(ip) => IpAddr::V6(Ipv6Addr::from(u128::from(ip) & mask(self.ipv6_prefix, 128))),
+        }
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -279,13 +404,13 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
 /// An address, with or without a port, IPv6 possibly in brackets.
 fn parse_ip(text: &str) -> Option<IpAddr> {
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(ip.to_canonical());
+        return Some(canonical(ip));
     }
     if let Ok(socket) = text.parse::<SocketAddr>() {
-        return Some(socket.ip().to_canonical());
+        return Some(canonical(socket.ip()));
     }
     let bracketed = text.strip_prefix('[')?.strip_suffix(']')?;
-    bracketed.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+    bracketed.parse::<IpAddr>().ok().map(canonical)
 }
 
 /// The peer's address recorded in the request's extensions.
@@ -298,14 +423,14 @@ fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|info| info.0)
     });
-    peer.map(|peer| peer.ip().to_canonical())
+    peer.map(|peer| canonical(peer.ip()))
 }
 
 impl<B> KeyExtractor<Request<B>> for ClientIp {
     type Key = IpAddr;
 
     fn extract(&self, request: &Request<B>) -> Option<IpAddr> {
-        Some(self.client(peer(request)?, request.headers()))
+        Some(self.network_of(self.client(peer(request)?, request.headers())))
     }
 }
 

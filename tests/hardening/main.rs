@@ -1,0 +1,9 @@
+//! What a hostile client, a hostile configuration and other crates' layers
+//! can do to palisade's layers: each test here pins down a defence. The
+//! module is named so that `cargo test hardening` runs them all.
+
+#[path = "."]
+mod hardening {
+    #[cfg(feature = "http")]
+    mod client_ip;
+}
