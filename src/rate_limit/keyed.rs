@@ -1,7 +1,8 @@
 //! Limits per key, in bounded memory: a table of limit states keyed by a
 //! 64-bit SipHash of the key, split in independently locked shards. Its
-//! contract — identity, memory bound, eviction of idle keys only — is
-//! documented for users in [the module docs](super#keys).
+//! contract — identity, memory bound, eviction of the idle keys first and
+//! then of the least recently seen — is documented for users in
+//! [the module docs](super#keys).
 
 use std::{
     collections::HashMap,
@@ -39,9 +40,17 @@ type Shards<S> = Box<[CachePadded<Mutex<Shard<S>>>]>;
 
 #[derive(Debug)]
 struct Shard<S> {
-    states: HashMap<u64, S, BuildHasherDefault<Prehashed>>,
-    /// When the shard is full: no key goes idle before this instant.
-    full_until: u64,
+    states: HashMap<u64, Entry<S>, BuildHasherDefault<Prehashed>>,
+    /// The shard's requests so far: each entry's `seen` is this count at
+    /// its key's last request, so the counts order the keys by recency.
+    requests: u64,
+}
+
+/// A key's limit state, and when it was last seen.
+#[derive(Debug)]
+struct Entry<S> {
+    state: S,
+    seen: u64,
 }
 
 impl Keyed {
@@ -53,7 +62,7 @@ impl Keyed {
                 .map(|_| {
                     CachePadded(Mutex::new(Shard {
                         states: HashMap::default(),
-                        full_until: 0,
+                        requests: 0,
                     }))
                 })
                 .collect()
@@ -110,15 +119,18 @@ impl Keyed {
         // The high bits pick the shard; the map uses the low ones.
         let index = (key >> 32) as usize & (shards.len() - 1);
         let mut shard = lock(&shards[index]);
-        if let Some(state) = shard.states.get_mut(&key) {
-            return limit.acquire(state, now, cost, max_wait);
+        shard.requests += 1;
+        let seen = shard.requests;
+        if let Some(entry) = shard.states.get_mut(&key) {
+            entry.seen = seen;
+            return limit.acquire(&mut entry.state, now, cost, max_wait);
         }
         let mut state = limit.fresh();
         let due = limit.acquire(&mut state, now, cost, max_wait)?;
         if shard.states.len() >= self.per_shard {
-            shard.make_room(limit, now, self.per_shard)?;
+            shard.make_room(limit, now, self.per_shard);
         }
-        shard.states.insert(key, state);
+        shard.states.insert(key, Entry { state, seen });
         Ok(due)
     }
 
@@ -135,30 +147,21 @@ impl Keyed {
 }
 
 impl<S> Shard<S> {
-    /// Forgets the idle keys, to hold fewer than `per_shard`; refused when
-    /// none is idle.
-    fn make_room<L: Limit<State = S>>(
-        &mut self,
-        limit: &L,
-        now: u64,
-        per_shard: usize,
-    ) -> Result<(), Denied> {
-        if now < self.full_until {
-            return Err(Denied::Wait(self.full_until - now));
-        }
-        self.states.retain(|_, state| limit.idle_at(state) > now);
-        if self.states.len() < per_shard {
-            return Ok(());
-        }
-        // Every key left goes idle after `now`.
-        let first_idle = self
-            .states
-            .values()
-            .map(|state| limit.idle_at(state))
-            .min()
-            .unwrap_or(now);
-        self.full_until = first_idle;
-        Err(Denied::Wait(first_idle - now))
+    /// Frees an eighth of the shard (at least one entry): the idle keys
+    /// first, whose forgetting changes no decision, then the keys seen
+    /// least recently. Freeing a batch makes a flood of new keys cost one
+    /// scan of the shard per `per_shard / 8` keys, not one per key.
+    fn make_room<L: Limit<State = S>>(&mut self, limit: &L, now: u64, per_shard: usize) {
+        self.states.retain(|_, entry| limit.idle_at(&entry.state) > now);
+        let target = per_shard - (per_shard / 8).max(1);
+        let Some(excess) = self.states.len().checked_sub(target).filter(|&n| n > 0) else {
+            return;
+        };
+        // Every entry was seen at a request of its own, so the counts are
+        // distinct: exactly `excess` of them are at most the cut-off.
+        let mut seen: Vec<u64> = self.states.values().map(|entry| entry.seen).collect();
+        let (_, &mut cutoff, _) = seen.select_nth_unstable(excess - 1);
+        self.states.retain(|_, entry| entry.seen > cutoff);
     }
 }
 

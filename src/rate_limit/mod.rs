@@ -99,19 +99,47 @@
 //! - **Memory bound.** Each shard holds at most `max_keys / shards` keys,
 //!   so the table never holds more than
 //!   [`max_keys`](RateLimitBuilder::max_keys), whatever the number of
-//!   distinct keys seen. A token bucket key's table entry is 16 bytes (its
-//!   identity and its state); a window's is 24, plus the window's counts or
-//!   log on the heap.
-//! - **Eviction.** A new key arriving at a full shard makes the shard forget
-//!   every *idle* key — one whose limit has fully recovered (a full bucket,
-//!   a window with nothing left in it), so that forgetting it changes no
-//!   decision. **A key that is still limited is never forgotten**, so
-//!   eviction can never let a key exceed its limit. When no key of the shard
-//!   is idle, the new key is refused as rate limited, with `retry_after` the
-//!   time until the shard's first key goes idle, and the shard is not
-//!   searched again before then: a flood of new keys costs one scan of a
-//!   shard per idle period, not one per request. Idle keys are not removed
+//!   distinct keys seen. A token bucket key's table entry is 24 bytes (its
+//!   identity, its state and when it was last seen); a window's is 32, plus
+//!   the window's counts or log on the heap.
+//! - **Eviction.** A new key arriving at a full shard frees an eighth of
+//!   the shard: first the *idle* keys — whose limit has fully recovered (a
+//!   full bucket, a window with nothing left in it), so that forgetting them
+//!   changes no decision — then, if that is not enough, the keys **seen
+//!   least recently** (every request counts as a sighting, refused or not).
+//!   The new key always gets a limit of its own. Idle keys are not removed
 //!   otherwise: the table fills up to its bound and stays there.
+//!
+//! ## What a flood of keys can and cannot do
+//!
+//! A client that can mint keys — many addresses, many API keys — can fill
+//! the table. Bounded memory cannot remember more than `max_keys` keys, so
+//! something must give; palisade forgets the least recently seen keys rather
+//! than refusing newcomers:
+//!
+//! - **It cannot lock anyone out.** A new client is admitted as any new key
+//!   is, flood or not (before this rule a full table of non-idle keys refused
+//!   every new key until one went idle).
+//! - **It cannot loosen the limit of an active key.** A key is forgotten
+//!   only after more than `7/8 · max_keys / shards` other keys were seen in
+//!   its shard since its last request; a client that keeps sending — an
+//!   honest one, or one being refused — stays in the table with its state.
+//!   Under a flood of `f` new keys a second, a key seen at least once every
+//!   `7/8 · max_keys / f` seconds keeps its limit (12 s at 7 000 new keys a
+//!   second under the defaults).
+//! - **Resetting one's own limit costs what it gains.** To have its own key
+//!   forgotten, a client must stop using it and bring `7/8 · max_keys / shards`
+//!   new keys into the same shard (the shard is chosen by a secret hash:
+//!   about `7/8 · max_keys` new keys in all). Each of those is a new key,
+//!   admitted with a full limit anyway; the forgotten key comes back with one
+//!   more. A client with a single key cannot do it at all.
+//! - **What it can do:** a client cycling through more than `max_keys` keys
+//!   faster than they recover gets each of them treated as new (the table
+//!   cannot tell it has seen them). Size `max_keys` above the number of
+//!   clients active within one recovery period (the time a full bucket or
+//!   window takes to empty), and key clients by network
+//!   ([`http::ClientIp`] keys IPv6 by `/64`) so that one host cannot mint keys
+//!   cheaply.
 //!
 //! With feature `http`, [`http`] has key extractors for the client's address
 //! — the peer's, or from forwarding headers only when the peer is a trusted

@@ -6,4 +6,5 @@
 mod hardening {
     #[cfg(feature = "http")]
     mod client_ip;
+    mod key_flood;
 }
