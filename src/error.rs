@@ -30,7 +30,7 @@
 //! assert_eq!(rejection.retry_after(), Some(Duration::from_secs(5)));
 //! ```
 
-use std::{error::Error, fmt, time::Duration};
+use std::{error::Error, fmt, sync::LazyLock, time::Duration};
 
 use crate::LayerName;
 
@@ -160,6 +160,66 @@ rejection! {
 }
 
 rejection! {
+    /// A timeout reached the **request's own deadline** — one the request
+    /// asked for (a gRPC client's `grpc-timeout`, the time left before a
+    /// [`Deadline`](crate::timeout::TimeoutFor)) that was shorter than the
+    /// timeout layer's own — before the call completed; the call was
+    /// dropped.
+    ///
+    /// It is the caller's choice, not a sign of the dependency's health: a
+    /// circuit breaker ignores it unless told to count it
+    /// ([`count_request_deadlines`](crate::circuit_breaker::CircuitBreakerBuilder::count_request_deadlines)),
+    /// and the retry does not retry it (the request's time is up). A timeout
+    /// that fires at the layer's own duration is an [`Elapsed`].
+    ///
+    /// ```
+    /// use palisade::error::DeadlineExceeded;
+    ///
+    /// let err = DeadlineExceeded::new("upstream", None);
+    /// assert_eq!(err.to_string(), "timeout `upstream` reached the request's deadline");
+    /// ```
+    DeadlineExceeded, DeadlineExceeded, "timeout", "reached the request's deadline"
+}
+
+rejection! {
+    /// A layer refused the call because it, or what it protects, is
+    /// overloaded: the call was not made. palisade reads tower's
+    /// [`Overloaded`](tower::load_shed::error::Overloaded) (from `LoadShed`)
+    /// as this rejection, named `tower::load_shed`.
+    ///
+    /// # For other crates
+    ///
+    /// A layer of another crate marks its refusals as palisade rejections
+    /// by returning this error — or, to keep an error type of its own, by
+    /// holding one and returning it from
+    /// [`source`](std::error::Error::source), where [`Rejection::find`]
+    /// finds it. Either way palisade's circuit breaker ignores the refusal,
+    /// its retry does not retry it (by default) and `HttpAnswerLayer`
+    /// answers `503` with the `retry_after` given.
+    ///
+    /// ```
+    /// use std::{error::Error, fmt, sync::LazyLock, time::Duration};
+    /// use palisade::error::{Overloaded, Rejection, RejectionKind};
+    ///
+    /// #[derive(Debug)]
+    /// struct QueueFull(Overloaded);
+    /// impl fmt::Display for QueueFull {
+    ///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str("queue full") }
+    /// }
+    /// impl Error for QueueFull {
+    ///     fn source(&self) -> Option<&(dyn Error + 'static)> { Some(&self.0) }
+    /// }
+    ///
+    /// let err: tower::BoxError = QueueFull(Overloaded::new("jobs", Some(Duration::from_secs(1)))).into();
+    /// let rejection = Rejection::find(&*err).unwrap();
+    /// assert_eq!(rejection.kind(), RejectionKind::Overloaded);
+    /// assert_eq!(rejection.retry_after(), Some(Duration::from_secs(1)));
+    /// assert_eq!(Overloaded::new("jobs", None).to_string(), "layer `jobs` is overloaded");
+    /// ```
+    Overloaded, Overloaded, "layer", "is overloaded"
+}
+
+rejection! {
     /// A retry budget had nothing left to spend on a retry.
     ///
     /// ```
@@ -207,7 +267,16 @@ pub enum Rejection<'a> {
     Elapsed(&'a Elapsed),
     /// See [`BudgetExhausted`].
     BudgetExhausted(&'a BudgetExhausted),
+    /// See [`DeadlineExceeded`].
+    DeadlineExceeded(&'a DeadlineExceeded),
+    /// See [`Overloaded`]; also tower's `Overloaded`.
+    Overloaded(&'a Overloaded),
 }
+
+/// What tower's own refusals and timeouts read as.
+static TOWER_OVERLOADED: LazyLock<Overloaded> =
+    LazyLock::new(|| Overloaded::new("tower::load_shed", None));
+static TOWER_ELAPSED: LazyLock<Elapsed> = LazyLock::new(|| Elapsed::new("tower::timeout", None));
 
 impl<'a> Rejection<'a> {
     /// The first palisade rejection in `err` or its chain of
@@ -225,10 +294,17 @@ impl<'a> Rejection<'a> {
 
     /// `err` itself as a rejection, without looking at its sources.
     ///
+    /// tower's own errors are read as rejections too: `LoadShed`'s
+    /// `Overloaded` as [`Overloaded`] (named `tower::load_shed`) and
+    /// `Timeout`'s `Elapsed` as [`Elapsed`] (named `tower::timeout`).
+    ///
     /// ```
-    /// use palisade::error::{Elapsed, Rejection};
+    /// use palisade::error::{Elapsed, Rejection, RejectionKind};
     /// let err = Elapsed::new("t", None);
     /// assert!(Rejection::of(&err).is_some());
+    ///
+    /// let shed = tower::load_shed::error::Overloaded::new();
+    /// assert_eq!(Rejection::of(&shed).unwrap().kind(), RejectionKind::Overloaded);
     /// ```
     pub fn of(err: &'a (dyn Error + 'static)) -> Option<Rejection<'a>> {
         if let Some(r) = err.downcast_ref::<CircuitOpen>() {
@@ -239,8 +315,18 @@ impl<'a> Rejection<'a> {
             Some(r.into())
         } else if let Some(r) = err.downcast_ref::<Elapsed>() {
             Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<BudgetExhausted>() {
+            Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<DeadlineExceeded>() {
+            Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<Overloaded>() {
+            Some(r.into())
+        } else if err.is::<tower::load_shed::error::Overloaded>() {
+            Some(Rejection::Overloaded(&TOWER_OVERLOADED))
+        } else if err.is::<tower::timeout::error::Elapsed>() {
+            Some(Rejection::Elapsed(&TOWER_ELAPSED))
         } else {
-            err.downcast_ref::<BudgetExhausted>().map(Rejection::from)
+            None
         }
     }
 
@@ -258,6 +344,8 @@ impl<'a> Rejection<'a> {
             Rejection::BulkheadFull(_) => RejectionKind::BulkheadFull,
             Rejection::Elapsed(_) => RejectionKind::Elapsed,
             Rejection::BudgetExhausted(_) => RejectionKind::BudgetExhausted,
+            Rejection::DeadlineExceeded(_) => RejectionKind::DeadlineExceeded,
+            Rejection::Overloaded(_) => RejectionKind::Overloaded,
         }
     }
 
@@ -275,6 +363,8 @@ impl<'a> Rejection<'a> {
             Rejection::BulkheadFull(r) => r.name(),
             Rejection::Elapsed(r) => r.name(),
             Rejection::BudgetExhausted(r) => r.name(),
+            Rejection::DeadlineExceeded(r) => r.name(),
+            Rejection::Overloaded(r) => r.name(),
         }
     }
 
@@ -293,6 +383,8 @@ impl<'a> Rejection<'a> {
             Rejection::BulkheadFull(r) => r.retry_after(),
             Rejection::Elapsed(r) => r.retry_after(),
             Rejection::BudgetExhausted(r) => r.retry_after(),
+            Rejection::DeadlineExceeded(r) => r.retry_after(),
+            Rejection::Overloaded(r) => r.retry_after(),
         }
     }
 }
@@ -304,7 +396,7 @@ impl<'a> Rejection<'a> {
 /// ```
 /// use palisade::error::RejectionKind;
 /// assert_eq!(RejectionKind::CircuitOpen.as_str(), "circuit_open");
-/// assert_eq!(RejectionKind::ALL.len(), 5);
+/// assert_eq!(RejectionKind::ALL.len(), 7);
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -319,6 +411,10 @@ pub enum RejectionKind {
     Elapsed,
     /// See [`BudgetExhausted`].
     BudgetExhausted,
+    /// See [`DeadlineExceeded`].
+    DeadlineExceeded,
+    /// See [`Overloaded`].
+    Overloaded,
 }
 
 impl RejectionKind {
@@ -331,26 +427,49 @@ impl RejectionKind {
     ///     assert_eq!(kind as usize, i);
     /// }
     /// ```
-    pub const ALL: [RejectionKind; 5] = [
+    pub const ALL: [RejectionKind; 7] = [
         RejectionKind::CircuitOpen,
         RejectionKind::RateLimited,
         RejectionKind::BulkheadFull,
         RejectionKind::Elapsed,
         RejectionKind::BudgetExhausted,
+        RejectionKind::DeadlineExceeded,
+        RejectionKind::Overloaded,
     ];
 
     /// Whether this is a refusal made on the caller's side — the call was
     /// not let through to the dependency (circuit open, rate limited,
-    /// bulkhead full, retry budget exhausted) — rather than a failure of the
-    /// call itself, which a timeout ([`Elapsed`]) is.
+    /// bulkhead full, retry budget exhausted, overloaded) — rather than a
+    /// call that was made and cut short, which a timeout ([`Elapsed`],
+    /// [`DeadlineExceeded`]) is.
     ///
     /// ```
     /// use palisade::error::RejectionKind;
     /// assert!(RejectionKind::BulkheadFull.is_refusal());
+    /// assert!(RejectionKind::Overloaded.is_refusal());
     /// assert!(!RejectionKind::Elapsed.is_refusal());
+    /// assert!(!RejectionKind::DeadlineExceeded.is_refusal());
     /// ```
     pub const fn is_refusal(self) -> bool {
-        !matches!(self, RejectionKind::Elapsed)
+        !matches!(
+            self,
+            RejectionKind::Elapsed | RejectionKind::DeadlineExceeded
+        )
+    }
+
+    /// Whether this says something of the dependency's health: a timeout
+    /// at the layer's own duration ([`Elapsed`]) does; a refusal, or a
+    /// timeout at a deadline the request chose ([`DeadlineExceeded`]),
+    /// does not. What a circuit breaker counts by default.
+    ///
+    /// ```
+    /// use palisade::error::RejectionKind;
+    /// assert!(RejectionKind::Elapsed.is_dependency_failure());
+    /// assert!(!RejectionKind::DeadlineExceeded.is_dependency_failure());
+    /// assert!(!RejectionKind::RateLimited.is_dependency_failure());
+    /// ```
+    pub const fn is_dependency_failure(self) -> bool {
+        matches!(self, RejectionKind::Elapsed)
     }
 
     /// The snake_case name used as the `kind` label of metrics and in events.
@@ -366,6 +485,8 @@ impl RejectionKind {
             RejectionKind::BulkheadFull => "bulkhead_full",
             RejectionKind::Elapsed => "elapsed",
             RejectionKind::BudgetExhausted => "budget_exhausted",
+            RejectionKind::DeadlineExceeded => "deadline_exceeded",
+            RejectionKind::Overloaded => "overloaded",
         }
     }
 }

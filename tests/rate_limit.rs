@@ -477,7 +477,10 @@ fn idle_keys_are_forgotten_before_the_least_recently_seen() {
     assert_eq!(layer.tracked_keys(), 8);
     // Full again and nothing idle: key 9, seen least recently, goes.
     assert!(try_call(&mut service, 10).unwrap().is_ok());
-    assert!(try_call(&mut service, 9).unwrap().is_ok(), "key 9 was forgotten");
+    assert!(
+        try_call(&mut service, 9).unwrap().is_ok(),
+        "key 9 was forgotten"
+    );
     assert!(try_call(&mut service, 3).unwrap().is_err(), "key 3 was not");
 }
 

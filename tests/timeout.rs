@@ -12,7 +12,7 @@ use std::{
 
 use palisade::{
     clock::{Clock, ManualClock},
-    error::Elapsed,
+    error::{DeadlineExceeded, Elapsed},
     observe::EventKind,
     timeout::TimeoutLayer,
 };
@@ -127,9 +127,10 @@ fn a_request_may_ask_for_less_time_never_more() {
         .unwrap();
     let pending = service_fn(|_: Duration| std::future::pending::<Result<(), BoxError>>());
     let mut service = layer.layer(pending);
-    for (asked, fires) in [
-        (100 * MS, 100 * MS),
-        (Duration::from_secs(5), Duration::from_secs(1)),
+    // Less time: the request's own deadline. More: the layer's timeout.
+    for (asked, fires, requests) in [
+        (100 * MS, 100 * MS, true),
+        (Duration::from_secs(5), Duration::from_secs(1), false),
     ] {
         let start = clock.now();
         let mut call = task::spawn(service.call(asked));
@@ -137,7 +138,9 @@ fn a_request_may_ask_for_less_time_never_more() {
         clock.advance(fires - NS);
         assert_pending!(call.poll());
         clock.advance(NS);
-        assert!(assert_ready!(call.poll()).unwrap_err().is::<Elapsed>());
+        let err = assert_ready!(call.poll()).unwrap_err();
+        assert_eq!(err.is::<DeadlineExceeded>(), requests);
+        assert_eq!(err.is::<Elapsed>(), !requests);
         assert_eq!(clock.now() - start, fires);
     }
 }

@@ -285,6 +285,7 @@ pub(crate) struct Config {
     pub(crate) max_pushback: Duration,
     pub(crate) half_open: HalfOpen,
     pub(crate) mode: Mode,
+    pub(crate) count_request_deadlines: bool,
 }
 
 impl Default for Config {
@@ -298,6 +299,7 @@ impl Default for Config {
             max_pushback: Duration::from_secs(300),
             half_open: HalfOpen::new(),
             mode: Mode::FailFast,
+            count_request_deadlines: false,
         }
     }
 }

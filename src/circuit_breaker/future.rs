@@ -16,7 +16,7 @@ use super::shared::{CloneRef, Permit, Report};
 use crate::{
     classify::{Classify, DeferredOutcome, Outcome},
     clock::{Clock, Instant},
-    error::{CircuitOpen, Rejection},
+    error::{CircuitOpen, Rejection, RejectionKind},
     observe::EventKind,
     random::Random,
     sync::Arc,
@@ -87,7 +87,9 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             return;
         }
         let outcome = match result {
-            Err(error) if is_own_refusal(error) => Outcome::Ignored,
+            Err(error) if is_ignored(error, self.shared.config.count_request_deadlines) => {
+                Outcome::Ignored
+            }
             _ => self.shared.classifier.classify(result),
         };
         let pushback = match outcome {
@@ -156,16 +158,20 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     }
 }
 
-/// Whether `error` is a refusal made on the caller's side by a palisade
-/// layer inside the breaker ([`RejectionKind::is_refusal`](crate::error::RejectionKind::is_refusal)),
-/// which says nothing of the dependency's health. A timeout does, and is
-/// classified.
-fn is_own_refusal<E: 'static>(error: &E) -> bool {
+/// Whether `error` is a rejection that says nothing of the dependency's
+/// health ([`RejectionKind::is_dependency_failure`]): a refusal made on the
+/// caller's side by a layer inside the breaker, or — unless they are
+/// counted — a timeout at a deadline the request chose. A timeout at the
+/// layer's own duration is classified.
+fn is_ignored<E: 'static>(error: &E, count_request_deadlines: bool) -> bool {
     let error: &dyn Any = error;
     error
         .downcast_ref::<BoxError>()
         .and_then(|error| Rejection::find(&**error))
-        .is_some_and(|rejection| rejection.kind().is_refusal())
+        .is_some_and(|rejection| match rejection.kind() {
+            RejectionKind::DeadlineExceeded => !count_request_deadlines,
+            kind => !kind.is_dependency_failure(),
+        })
 }
 
 impl<K, C: Clock, R: Random> Drop for Guard<K, C, R> {

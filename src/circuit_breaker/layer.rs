@@ -318,6 +318,31 @@ impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
         self
     }
 
+    /// Whether a call cut short at a deadline **the request chose**
+    /// ([`DeadlineExceeded`](crate::error::DeadlineExceeded): a gRPC
+    /// client's `grpc-timeout`, a remaining deadline, shorter than the
+    /// timeout layer's own) counts as a failure. Default `false`: it is
+    /// ignored, so that clients asking for impossibly short deadlines cannot
+    /// open a breaker shared by everyone. A timeout at the layer's own
+    /// duration ([`Elapsed`](crate::error::Elapsed)) always counts.
+    ///
+    /// The price of the default: a dependency that hangs is seen only
+    /// through the calls that were given the layer's whole timeout. Where
+    /// every request carries a deadline shorter than the timeout layer's (a
+    /// gRPC service whose clients all send `grpc-timeout`, an overall
+    /// [`Deadline`](crate::timeout::TimeoutFor) shorter than each attempt's
+    /// timeout), count them, or make the timeout layer's own duration the
+    /// shorter one.
+    ///
+    /// ```
+    /// let _ = palisade::circuit_breaker::CircuitBreakerLayer::builder()
+    ///     .count_request_deadlines(true);
+    /// ```
+    pub fn count_request_deadlines(mut self, count: bool) -> Self {
+        self.config.count_request_deadlines = count;
+        self
+    }
+
     /// How to probe when half-open: see [`HalfOpen`].
     ///
     /// ```

@@ -165,9 +165,9 @@ impl FromStr for Network {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let address = address
-            .parse::<IpAddr>()
-            .map_err(|_| format!("must be addresses or networks such as 10.0.0.0/8, got {text:?}"))?;
+        let address = address.parse::<IpAddr>().map_err(|_| {
+            format!("must be addresses or networks such as 10.0.0.0/8, got {text:?}")
+        })?;
         // A single address is matched as clients are: after the mapping.
         let address = match prefix {
             None => canonical(address),
@@ -337,10 +337,12 @@ impl ClientIp {
     /// The key of the client at `ip`: its network's first address.
     fn network_of(&self, ip: IpAddr) -> IpAddr {
         match ip {
-            IpAddr::V4(ip) => {
-                IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask(self.ipv4_prefix, 32) as u32))
+            IpAddr::V4(ip) => IpAddr::V4(Ipv4Addr::from(
+                u32::from(ip) & mask(self.ipv4_prefix, 32) as u32,
+            )),
+            IpAddr::V6(ip) => {
+                IpAddr::V6(Ipv6Addr::from(u128::from(ip) & mask(self.ipv6_prefix, 128)))
             }
-            IpAddr::V6(ip) => IpAddr::V6(Ipv6Addr::from(u128::from(ip) & mask(self.ipv6_prefix, 128))),
         }
     }
 

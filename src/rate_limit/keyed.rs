@@ -152,7 +152,8 @@ impl<S> Shard<S> {
     /// least recently. Freeing a batch makes a flood of new keys cost one
     /// scan of the shard per `per_shard / 8` keys, not one per key.
     fn make_room<L: Limit<State = S>>(&mut self, limit: &L, now: u64, per_shard: usize) {
-        self.states.retain(|_, entry| limit.idle_at(&entry.state) > now);
+        self.states
+            .retain(|_, entry| limit.idle_at(&entry.state) > now);
         let target = per_shard - (per_shard / 8).max(1);
         let Some(excess) = self.states.len().checked_sub(target).filter(|&n| n > 0) else {
             return;

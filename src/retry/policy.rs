@@ -5,7 +5,7 @@ use std::{error::Error, time::Duration};
 
 use tower::BoxError;
 
-use crate::error::{KeyMissing, Rejection, Unsatisfiable};
+use crate::error::{KeyMissing, Rejection, RejectionKind, Unsatisfiable};
 
 /// What to do with the result of an attempt.
 ///
@@ -75,10 +75,12 @@ where
     }
 }
 
-/// The default policy: accept every response; retry every error except the
-/// refusals palisade's own layers make (circuit open, rate limited, bulkhead
-/// full, budget exhausted). A timeout ([`Elapsed`](crate::error::Elapsed))
-/// is retried.
+/// The default policy: accept every response; retry every error except
+/// refusals (circuit open, rate limited, bulkhead full, budget exhausted,
+/// overloaded — tower's `LoadShed` included) and a request's own deadline
+/// reached ([`DeadlineExceeded`](crate::error::DeadlineExceeded): its time
+/// is up). A timeout ([`Elapsed`](crate::error::Elapsed), tower's `Timeout`
+/// included) is retried.
 ///
 /// Retrying into an open breaker or a rate limit is how an outage becomes a
 /// retry storm, so those are not retried unless
@@ -135,8 +137,11 @@ impl RetryErrors {
         if err.is::<Unsatisfiable>() || err.is::<KeyMissing>() {
             return Decision::Accept;
         }
-        let refused = Rejection::find(err).is_some_and(|rejection| rejection.kind().is_refusal());
-        if refused && !self.rejections {
+        let kind = Rejection::find(err).map(|rejection| rejection.kind());
+        if kind == Some(RejectionKind::DeadlineExceeded) {
+            return Decision::Accept;
+        }
+        if kind.is_some_and(RejectionKind::is_refusal) && !self.rejections {
             Decision::Accept
         } else {
             Decision::Retry

@@ -11,7 +11,9 @@
 //! | [`CircuitOpen`](crate::error::CircuitOpen) | `UNAVAILABLE` (14) |
 //! | [`BulkheadFull`](crate::error::BulkheadFull) | `UNAVAILABLE` (14) |
 //! | [`BudgetExhausted`](crate::error::BudgetExhausted) | `UNAVAILABLE` (14) |
-//! | [`Elapsed`](crate::error::Elapsed) | `DEADLINE_EXCEEDED` (4) |
+//! | [`Overloaded`](crate::error::Overloaded), tower's `load_shed::error::Overloaded` | `UNAVAILABLE` (14) |
+//! | [`Elapsed`](crate::error::Elapsed), tower's `timeout::error::Elapsed` | `DEADLINE_EXCEEDED` (4) |
+//! | [`DeadlineExceeded`](crate::error::DeadlineExceeded) | `DEADLINE_EXCEEDED` (4) |
 //! | any other error | `UNKNOWN` (2) |
 //!
 //! `grpc-message` carries the error's text, percent-encoded as the gRPC
@@ -77,8 +79,11 @@ impl GrpcAnswers {
     pub fn new() -> GrpcAnswers {
         let codes = RejectionKind::ALL.map(|kind| match kind {
             RejectionKind::RateLimited => GrpcCode::ResourceExhausted,
-            RejectionKind::Elapsed => GrpcCode::DeadlineExceeded,
-            _ => GrpcCode::Unavailable,
+            RejectionKind::Elapsed | RejectionKind::DeadlineExceeded => GrpcCode::DeadlineExceeded,
+            RejectionKind::CircuitOpen
+            | RejectionKind::BulkheadFull
+            | RejectionKind::BudgetExhausted
+            | RejectionKind::Overloaded => GrpcCode::Unavailable,
         });
         GrpcAnswers {
             codes,

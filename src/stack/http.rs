@@ -11,7 +11,9 @@
 //! | [`CircuitOpen`](crate::error::CircuitOpen) | `503 Service Unavailable` + `Retry-After` when known |
 //! | [`BulkheadFull`](crate::error::BulkheadFull) | `503 Service Unavailable` + `Retry-After` when known |
 //! | [`BudgetExhausted`](crate::error::BudgetExhausted) | `503 Service Unavailable` |
-//! | [`Elapsed`](crate::error::Elapsed) | `504 Gateway Timeout` |
+//! | [`Overloaded`](crate::error::Overloaded), tower's `load_shed::error::Overloaded` | `503 Service Unavailable` + `Retry-After` when known |
+//! | [`Elapsed`](crate::error::Elapsed), tower's `timeout::error::Elapsed` | `504 Gateway Timeout` |
+//! | [`DeadlineExceeded`](crate::error::DeadlineExceeded) | `504 Gateway Timeout` |
 //! | any other error | `500 Internal Server Error` |
 //!
 //! A refusal is found anywhere in the error's chain of sources.
@@ -109,8 +111,10 @@ pub struct Answers {
 }
 
 impl Answers {
-    /// 429 for rate limited; 503 for circuit open, bulkhead full and retry
-    /// budget exhausted; 504 for timed out; 500 for any other error.
+    /// 429 for rate limited; 503 for circuit open, bulkhead full, retry
+    /// budget exhausted and overloaded (tower's `LoadShed` among others); 504
+    /// for timed out (tower's `Timeout` too) and for a request's own deadline
+    /// reached; 500 for any other error.
     ///
     /// ```
     /// let _ = palisade::stack::http::Answers::new();
@@ -118,8 +122,11 @@ impl Answers {
     pub fn new() -> Answers {
         let statuses = RejectionKind::ALL.map(|kind| match kind {
             RejectionKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            RejectionKind::Elapsed => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::Elapsed | RejectionKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            RejectionKind::CircuitOpen
+            | RejectionKind::BulkheadFull
+            | RejectionKind::BudgetExhausted
+            | RejectionKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         });
         Answers {
             statuses,

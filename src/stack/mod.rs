@@ -106,7 +106,9 @@ pub mod http;
 ///
 /// Each slot starts as [`Identity`] (no layer) and holds any [`Layer`], so a
 /// slot can also take a layer of your own (say, tower's `LoadShed` in the
-/// bulkhead's place). Setting a slot twice replaces the first.
+/// bulkhead's place: its `Overloaded` is read as palisade's
+/// [`Overloaded`](crate::error::Overloaded) refusal, ignored by the breaker,
+/// not retried, answered `503`). Setting a slot twice replaces the first.
 ///
 /// ```
 /// use palisade::{rate_limit::{Rate, RateLimitLayer}, stack::ResilienceLayer};

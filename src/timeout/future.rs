@@ -12,14 +12,22 @@ use pin_project_lite::pin_project;
 use tower::BoxError;
 
 use super::layer::{LAYER, Shared};
-use crate::{clock::Clock, error::Elapsed, observe::EventKind, sync::Arc};
+use crate::{
+    LayerName,
+    clock::Clock,
+    error::{DeadlineExceeded, Elapsed},
+    observe::EventKind,
+    sync::Arc,
+};
 
 pin_project! {
     /// The response future of [`Timeout`](super::Timeout): the wrapped
     /// future, raced against a timer armed at its first `Pending` (none when
     /// it is ready at once; boxed when made, so that the future stays small).
     /// When the timer wins, the wrapped future is dropped at once — freeing
-    /// what it holds at the deadline — and the call fails with [`Elapsed`].
+    /// what it holds at the deadline — and the call fails with [`Elapsed`],
+    /// or with [`DeadlineExceeded`] when the request asked for less time
+    /// than the layer's own.
     ///
     /// # Examples
     ///
@@ -38,7 +46,10 @@ pin_project! {
         #[pin]
         inner: Call<F>,
         sleep: Option<Pin<Box<C::Sleep>>>,
-        timeout: Duration,
+        // In nanoseconds (a Duration's padding would leave no room for
+        // `asked` in the same words).
+        timeout: u64,
+        asked: bool,
         held: Held<T, C>,
     }
 }
@@ -74,11 +85,12 @@ pin_project! {
 
 impl<F, T, C: Clock> ResponseFuture<F, T, C> {
     #[inline(always)]
-    pub(crate) fn new(inner: F, timeout: Duration, held: Held<T, C>) -> Self {
+    pub(crate) fn new(inner: F, timeout: Duration, asked: bool, held: Held<T, C>) -> Self {
         ResponseFuture {
             inner: Call::Running { future: inner },
             sleep: None,
-            timeout,
+            timeout: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
+            asked,
             held,
         }
     }
@@ -101,7 +113,7 @@ where
         if let Poll::Ready(result) = future.poll(cx) {
             return Poll::Ready(result.map_err(Into::into));
         }
-        let (clock, timeout) = (this.held.clock(), *this.timeout);
+        let (clock, timeout) = (this.held.clock(), Duration::from_nanos(*this.timeout));
         let sleep = this
             .sleep
             .get_or_insert_with(|| Box::pin(clock.sleep(timeout)));
@@ -111,21 +123,28 @@ where
         // Drop the call now: whatever it holds (a connection, a permit) is
         // freed at the deadline, not when the caller drops this future.
         this.inner.set(Call::Dropped);
-        let Held::Layer(layer) = &*this.held else {
-            return Poll::Ready(Err(Elapsed::new(LAYER, None).into()));
+        let name = match &*this.held {
+            Held::Clock(_) => LayerName::from(LAYER),
+            Held::Layer(layer) => {
+                let observer = &layer.observer;
+                if observer.is_active() {
+                    observer.emit(clock.now(), EventKind::TimedOut { after: timeout });
+                }
+                observer.name().clone()
+            }
         };
-        let observer = &layer.observer;
-        if observer.is_active() {
-            observer.emit(clock.now(), EventKind::TimedOut { after: timeout });
-        }
-        Poll::Ready(Err(Elapsed::new(observer.name().clone(), None).into()))
+        Poll::Ready(Err(if *this.asked {
+            DeadlineExceeded::new(name, None).into()
+        } else {
+            Elapsed::new(name, None).into()
+        }))
     }
 }
 
 impl<F, T, C: Clock> fmt::Debug for ResponseFuture<F, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("timeout", &self.timeout)
+            .field("timeout", &Duration::from_nanos(self.timeout))
             .field("timer", &self.sleep.is_some())
             .finish_non_exhaustive()
     }

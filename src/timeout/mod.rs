@@ -19,7 +19,12 @@
 //!   reference count is taken and given back per call.
 //! - **A timeout per request.** A [`TimeoutFor`] function of the request
 //!   (a `grpc-timeout` header, a deadline the caller set…) may ask for less
-//!   time than the layer's; never for more.
+//!   time than the layer's; never for more. A call cut short at such a
+//!   deadline fails with [`DeadlineExceeded`](crate::error::DeadlineExceeded),
+//!   not [`Elapsed`](crate::error::Elapsed): the caller chose it, so a
+//!   circuit breaker does not count it against the dependency (a client
+//!   sending `grpc-timeout: 1n` cannot open a breaker shared by everyone)
+//!   and the retry does not retry it.
 //! - **Time comes from the [`Clock`](crate::clock::Clock)**, so a
 //!   [`ManualClock`](crate::clock::ManualClock) test sees it fire exactly at
 //!   the deadline, not a nanosecond before.

@@ -94,9 +94,11 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        let timeout = match self.shared.per_request.timeout_for(&request) {
-            Some(asked) => asked.min(self.shared.timeout),
-            None => self.shared.timeout,
+        // A request that asks for less than the layer's own time sets the
+        // deadline itself: reaching it is the caller's choice.
+        let (timeout, asked) = match self.shared.per_request.timeout_for(&request) {
+            Some(asked) if asked < self.shared.timeout => (asked, true),
+            _ => (self.shared.timeout, false),
         };
         let shared = &self.shared;
         let held = if shared.quiet {
@@ -104,7 +106,7 @@ where
         } else {
             Held::Layer(Arc::clone(shared))
         };
-        ResponseFuture::new(self.inner.call(request), timeout, held)
+        ResponseFuture::new(self.inner.call(request), timeout, asked, held)
     }
 }
 

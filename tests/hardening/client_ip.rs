@@ -14,7 +14,9 @@ use tower::{Layer, Service, service_fn};
 
 fn from(peer: IpAddr) -> http::Request<()> {
     let mut request = http::Request::new(());
-    request.extensions_mut().insert(SocketAddr::new(peer, 40_000));
+    request
+        .extensions_mut()
+        .insert(SocketAddr::new(peer, 40_000));
     request
 }
 
@@ -38,7 +40,9 @@ async fn ten_thousand_addresses_of_one_ipv6_64_share_one_limit() {
     let mut admitted = 0;
     for host in 1..=10_000u64 {
         // Distinct interface identifiers spread over the whole /64.
-        let address = IpAddr::V6(Ipv6Addr::from(network | u128::from(host.wrapping_mul(0x9e37_79b9_7f4a_7c15))));
+        let address = IpAddr::V6(Ipv6Addr::from(
+            network | u128::from(host.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        ));
         if service.call(from(address)).await.is_ok() {
             admitted += 1;
         }
@@ -58,26 +62,51 @@ fn the_key_is_the_network_and_the_prefixes_can_be_set() {
     );
     assert_eq!(key.extract(&from(ip("192.0.2.77"))), Some(ip("192.0.2.77")));
 
-    let wide = ClientIp::peer().ipv6_prefix(48).unwrap().ipv4_prefix(24).unwrap();
-    assert_eq!(wide.extract(&from(ip("2001:db8:1:2::9"))), Some(ip("2001:db8:1::")));
+    let wide = ClientIp::peer()
+        .ipv6_prefix(48)
+        .unwrap()
+        .ipv4_prefix(24)
+        .unwrap();
+    assert_eq!(
+        wide.extract(&from(ip("2001:db8:1:2::9"))),
+        Some(ip("2001:db8:1::"))
+    );
     assert_eq!(wide.extract(&from(ip("192.0.2.77"))), Some(ip("192.0.2.0")));
 
     let each = ClientIp::peer().ipv6_prefix(128).unwrap();
-    assert_eq!(each.extract(&from(ip("2001:db8::9"))), Some(ip("2001:db8::9")));
+    assert_eq!(
+        each.extract(&from(ip("2001:db8::9"))),
+        Some(ip("2001:db8::9"))
+    );
 
     for bad in [0, 129] {
-        assert_eq!(ClientIp::peer().ipv6_prefix(bad).unwrap_err().field(), "ipv6_prefix");
+        assert_eq!(
+            ClientIp::peer().ipv6_prefix(bad).unwrap_err().field(),
+            "ipv6_prefix"
+        );
     }
     for bad in [0, 33] {
-        assert_eq!(ClientIp::peer().ipv4_prefix(bad).unwrap_err().field(), "ipv4_prefix");
+        assert_eq!(
+            ClientIp::peer().ipv4_prefix(bad).unwrap_err().field(),
+            "ipv4_prefix"
+        );
     }
 }
 
 #[test]
 fn ipv6_forms_of_an_ipv4_address_are_that_address() {
     let key = ClientIp::peer();
-    for form in ["::ffff:192.0.2.1", "64:ff9b::192.0.2.1", "::192.0.2.1", "64:ff9b::c000:201"] {
-        assert_eq!(key.extract(&from(ip(form))), Some(ip("192.0.2.1")), "{form}");
+    for form in [
+        "::ffff:192.0.2.1",
+        "64:ff9b::192.0.2.1",
+        "::192.0.2.1",
+        "64:ff9b::c000:201",
+    ] {
+        assert_eq!(
+            key.extract(&from(ip(form))),
+            Some(ip("192.0.2.1")),
+            "{form}"
+        );
     }
     // The unspecified and loopback addresses are not IPv4-compatible ones.
     assert_eq!(key.extract(&from(ip("::1"))), Some(ip("::")));

@@ -58,7 +58,10 @@ fn ten_million_new_keys_neither_lock_out_new_clients_nor_loosen_active_ones() {
             newcomers_refused += u32::from(!admitted(&mut service, HONEST + 1_000 + second));
         }
         for _ in 0..FLOOD / 1_000 {
-            assert!(admitted(&mut service, flood_key), "a new key of the flood is admitted");
+            assert!(
+                admitted(&mut service, flood_key),
+                "a new key of the flood is admitted"
+            );
             flood_key += 1;
             clock.advance(Duration::from_micros(100));
         }
@@ -67,5 +70,8 @@ fn ten_million_new_keys_neither_lock_out_new_clients_nor_loosen_active_ones() {
     assert_eq!(flood_key, FLOOD);
     assert_eq!(newcomers_refused, 0);
     // Admitted at 0 s, 10 s, …, 990 s: exactly their limit, no more.
-    assert!(steady_admitted.iter().all(|&n| n == 100), "{steady_admitted:?}");
+    assert!(
+        steady_admitted.iter().all(|&n| n == 100),
+        "{steady_admitted:?}"
+    );
 }

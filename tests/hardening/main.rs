@@ -5,6 +5,10 @@
 #[path = "."]
 mod hardening {
     #[cfg(feature = "http")]
+    mod caller_deadline;
+    #[cfg(feature = "http")]
     mod client_ip;
     mod key_flood;
+    #[cfg(feature = "http")]
+    mod tower_refusals;
 }
