@@ -692,6 +692,47 @@ pub(crate) mod check {
 
     use super::ConfigError;
 
+    /// The most memory a configuration may make a layer hold: beyond it,
+    /// a number is surely a mistake, and building the layer would take the
+    /// process down instead of refusing.
+    pub(crate) const MAX_MEMORY: u128 = 1 << 30;
+
+    /// The longest window, period or wait: 100 years keeps every sum of an
+    /// instant and a duration in range.
+    pub(crate) const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+    /// `bytes` for a person: `1.5 GiB`, `640 KiB`, `12 B`.
+    pub(crate) fn bytes(bytes: u128) -> String {
+        const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut value = bytes as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            format!("{bytes} B")
+        } else {
+            format!("{value:.1} {}", UNITS[unit])
+        }
+    }
+
+    /// `duration` must be at most [`LONGEST`].
+    pub(crate) fn at_most_longest(
+        layer: &'static str,
+        field: &'static str,
+        duration: Duration,
+    ) -> Result<(), ConfigError> {
+        if duration > LONGEST {
+            return Err(ConfigError::new(
+                layer,
+                field,
+                format!("must be at most 100 years, got {duration:?}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `duration` must not be zero.
     pub(crate) fn positive(
         layer: &'static str,

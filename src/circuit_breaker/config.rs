@@ -3,9 +3,16 @@
 
 use std::time::Duration;
 
+use super::window;
 use crate::error::{ConfigError, check};
 
 pub(crate) const LAYER: &str = "circuit_breaker";
+
+/// The most calls a count window remembers (a byte each).
+const MAX_COUNT_WINDOW: u32 = 1 << 20;
+
+/// The most buckets of a time window.
+const MAX_BUCKETS: u32 = 4096;
 
 /// How a closed breaker decides that the service is failing.
 ///
@@ -319,6 +326,17 @@ impl Config {
             }
             FailureModel::CountWindow(n) => {
                 at_least_one("count_window", n)?;
+                if n > MAX_COUNT_WINDOW {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "count_window",
+                        format!(
+                            "must be at most {MAX_COUNT_WINDOW} calls (a byte a call: {} for \
+                             {n}), got {n}",
+                            check::bytes(u128::from(n))
+                        ),
+                    ));
+                }
                 if self.minimum_calls > n {
                     return Err(ConfigError::new(
                         LAYER,
@@ -332,7 +350,18 @@ impl Config {
             }
             FailureModel::TimeWindow { window, buckets } => {
                 positive("time_window.window", window)?;
+                check::at_most_longest(LAYER, "time_window.window", window)?;
                 at_least_one("time_window.buckets", buckets)?;
+                if buckets > MAX_BUCKETS {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "time_window.buckets",
+                        format!(
+                            "must be at most {MAX_BUCKETS} ({} for {buckets}), got {buckets}",
+                            check::bytes(u128::from(buckets) * window::BUCKET_BYTES)
+                        ),
+                    ));
+                }
                 if u128::from(buckets) > window.as_nanos() {
                     return Err(ConfigError::new(
                         LAYER,

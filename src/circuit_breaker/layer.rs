@@ -432,7 +432,8 @@ impl<K, C: Clock, R: Random> CircuitBreakerBuilder<K, C, R> {
     ///
     /// A [`ConfigError`] naming the field when a rate is outside (0, 1], a
     /// size or count is 0, a duration is 0, the minimum number of calls
-    /// exceeds a count window, a time window has more buckets than
+    /// exceeds a count window, a count window exceeds 1 048 576 calls, a time
+    /// window exceeds 100 years or has more buckets than 4096 or than
     /// nanoseconds, slow-call detection is asked of the consecutive-failures
     /// model, or an open duration's multiplier, maximum or jitter is out of
     /// range.

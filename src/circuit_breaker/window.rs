@@ -252,6 +252,9 @@ struct Bucket {
     counts: Totals,
 }
 
+/// The bytes of one bucket of a time window.
+pub(crate) const BUCKET_BYTES: u128 = size_of::<Bucket>() as u128;
+
 impl TimeWindow {
     fn new(window_nanos: u128, buckets: u32) -> TimeWindow {
         let width = u64::try_from(window_nanos / u128::from(buckets)).unwrap_or(u64::MAX);

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use super::{
-    core::Algorithm, fixed_window::fixed_window, sliding_log::SlidingLog, sliding_window::Segments,
-    token_bucket::TokenBucket,
+    core::Algorithm, fixed_window::fixed_window, keyed::Keyed, sliding_log::SlidingLog,
+    sliding_window::Segments, token_bucket::TokenBucket,
 };
 use crate::error::{ConfigError, check};
+
+/// The most shards a keyed table is split in.
+const MAX_SHARDS: usize = 1 << 16;
 
 pub(crate) const LAYER: &str = "rate_limit";
 
@@ -163,16 +166,13 @@ impl Default for Config {
     }
 }
 
-/// The largest window or period: keeps every instant sum in range.
-const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
 impl Config {
     /// Checks the configuration and makes the algorithm. `keyed` and
     /// `weighted` say whether a key function and a cost function were given.
     pub(crate) fn algorithm(&self, keyed: bool, weighted: bool) -> Result<Algorithm, ConfigError> {
         if let Mode::Wait(wait) = self.mode {
             check::positive(LAYER, "wait_up_to", wait)?;
-            at_most("wait_up_to", wait, LONGEST)?;
+            check::at_most_longest(LAYER, "wait_up_to", wait)?;
         }
         if self.mode == Mode::Backpressure && (keyed || weighted) {
             return Err(ConfigError::new(
@@ -184,20 +184,72 @@ impl Config {
         }
         if keyed {
             check::at_least_one(LAYER, "max_keys", count(self.max_keys))?;
-            if !self.shards.is_power_of_two() {
+            if !self.shards.is_power_of_two() || self.shards > MAX_SHARDS {
                 return Err(ConfigError::new(
                     LAYER,
                     "shards",
-                    format!("must be a power of two, got {}", self.shards),
+                    format!(
+                        "must be a power of two and at most {MAX_SHARDS}, got {}",
+                        self.shards
+                    ),
+                ));
+            }
+            if self.shards > self.max_keys {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "shards",
+                    format!(
+                        "must be at most max_keys ({}): each shard holds at least one key, got {}",
+                        self.max_keys, self.shards
+                    ),
                 ));
             }
         }
-        let max_wait = self.mode.max_wait();
+        let algorithm = self.make(self.mode.max_wait())?;
+        let memory = if keyed {
+            Keyed::memory(&algorithm, self.max_keys, self.shards)
+        } else {
+            algorithm.heap_bytes()
+        };
+        if memory > check::MAX_MEMORY {
+            let field = match (keyed, self.spec) {
+                (true, _) => "max_keys",
+                (false, Spec::SlidingWindow { .. }) => "segments",
+                (false, _) => "limit",
+            };
+            return Err(ConfigError::new(
+                LAYER,
+                field,
+                format!(
+                    "makes a limit that may take {} of memory ({}); at most {} (fewer keys, a \
+                     lower limit, or a sliding window instead of a log)",
+                    check::bytes(memory),
+                    self.spec_name(),
+                    check::bytes(check::MAX_MEMORY),
+                ),
+            ));
+        }
+        Ok(algorithm)
+    }
+
+    fn spec_name(&self) -> String {
+        match self.spec {
+            Spec::TokenBucket { .. } => "token bucket".to_owned(),
+            Spec::SlidingWindow { segments, .. } => {
+                format!("sliding window of {segments} segments")
+            }
+            Spec::SlidingLog { limit, .. } => format!("sliding log of up to {limit} entries"),
+            Spec::FixedWindow { .. } => "fixed window".to_owned(),
+        }
+    }
+
+    /// The algorithm the numbers describe, checked.
+    fn make(&self, max_wait: u64) -> Result<Algorithm, ConfigError> {
         Ok(match self.spec {
             Spec::TokenBucket { rate, burst } => {
                 check::at_least_one(LAYER, "rate.tokens", rate.tokens)?;
                 check::positive(LAYER, "rate.per", rate.per)?;
-                at_most("rate.per", rate.per, LONGEST)?;
+                check::at_most_longest(LAYER, "rate.per", rate.per)?;
                 check::at_least_one(LAYER, "burst", burst)?;
                 let interval = nanos(rate.interval());
                 if u128::from(rate.tokens) > rate.per.as_nanos() {
@@ -209,7 +261,7 @@ impl Config {
                 }
                 if interval
                     .checked_mul(u64::from(burst))
-                    .is_none_or(|t| t > nanos(LONGEST))
+                    .is_none_or(|t| t > nanos(check::LONGEST))
                 {
                     return Err(ConfigError::new(
                         LAYER,
@@ -226,7 +278,7 @@ impl Config {
             } => {
                 check::at_least_one(LAYER, "limit", limit)?;
                 check::positive(LAYER, "window", window)?;
-                at_most("window", window, LONGEST)?;
+                check::at_most_longest(LAYER, "window", window)?;
                 check::at_least_one(LAYER, "segments", segments)?;
                 let segment = nanos(window).div_ceil(u64::from(segments));
                 if u64::from(segments) > nanos(window) || segments > 4096 {
@@ -248,13 +300,13 @@ impl Config {
             Spec::SlidingLog { limit, window } => {
                 check::at_least_one(LAYER, "limit", limit)?;
                 check::positive(LAYER, "window", window)?;
-                at_most("window", window, LONGEST)?;
+                check::at_most_longest(LAYER, "window", window)?;
                 Algorithm::SlidingLog(SlidingLog::new(u64::from(limit), nanos(window)))
             }
             Spec::FixedWindow { limit, window } => {
                 check::at_least_one(LAYER, "limit", limit)?;
                 check::positive(LAYER, "window", window)?;
-                at_most("window", window, LONGEST)?;
+                check::at_most_longest(LAYER, "window", window)?;
                 let window = nanos(window);
                 Algorithm::Segments(fixed_window(
                     u64::from(limit),
@@ -285,18 +337,7 @@ fn ahead(max_wait: u64, segment: u64) -> Result<u64, ConfigError> {
     Ok(ahead)
 }
 
-fn at_most(field: &'static str, duration: Duration, max: Duration) -> Result<(), ConfigError> {
-    if duration > max {
-        return Err(ConfigError::new(
-            LAYER,
-            field,
-            format!("must be at most 100 years, got {duration:?}"),
-        ));
-    }
-    Ok(())
-}
-
-/// `duration` in nanoseconds; callers have bounded it by [`LONGEST`].
+/// `duration` in nanoseconds; callers have bounded it by 100 years.
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

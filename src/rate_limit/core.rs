@@ -133,6 +133,20 @@ impl Limit for Algorithm {
 }
 
 impl Algorithm {
+    /// The most memory one state may hold on the heap, in bytes: a window's
+    /// counters, a full log (its queue may have doubled past the limit).
+    pub(crate) fn heap_bytes(&self) -> u128 {
+        match self {
+            Algorithm::TokenBucket(_) => 0,
+            Algorithm::Segments(segments) => {
+                size_of::<SegmentsState>() as u128 + segments.slots() * size_of::<u64>() as u128
+            }
+            Algorithm::SlidingLog(log) => {
+                size_of::<Log>() as u128 + 2 * log.quota().0 as u128 * Log::ENTRY_BYTES
+            }
+        }
+    }
+
     /// The most one request may cost: the bucket's capacity, the window's
     /// limit.
     pub(crate) fn capacity(&self) -> u64 {

@@ -79,6 +79,26 @@ impl Keyed {
         }
     }
 
+    /// The most memory a table of `max_keys` keys of `algorithm` in
+    /// `shards` shards may take, in bytes: each shard's map at its largest
+    /// (as the standard map sizes it: buckets a power of two, at most 7/8
+    /// full, one control byte each) and every key's state at its largest.
+    pub(crate) fn memory(algorithm: &Algorithm, max_keys: usize, shards: usize) -> u128 {
+        let per_shard = (max_keys / shards).max(1);
+        let entry = match algorithm {
+            Algorithm::TokenBucket(_) => size_of::<(u64, Entry<u64>)>(),
+            _ => size_of::<(u64, Entry<<Algorithm as Limit>::State>)>(),
+        };
+        let buckets = if per_shard < 8 {
+            8
+        } else {
+            (per_shard * 8 / 7).next_power_of_two()
+        };
+        let shard = size_of::<CachePadded<Mutex<Shard<u64>>>>() + buckets * (entry + 1);
+        let keys = (per_shard * shards) as u128;
+        shards as u128 * shard as u128 + keys * algorithm.heap_bytes()
+    }
+
     /// The hash that identifies `key`.
     pub(crate) fn hash<K: Hash + ?Sized>(&self, key: &K) -> u64 {
         self.hasher.hash_one(key)

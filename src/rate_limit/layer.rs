@@ -388,14 +388,30 @@ impl<X, W, C: Clock> RateLimitBuilder<X, W, C> {
     /// A [`ConfigError`] naming the field when a limit, burst, rate, count or
     /// duration is 0, a rate exceeds one token a nanosecond, a window or
     /// refill time exceeds 100 years, a window has more segments than 4096
-    /// or than nanoseconds, `shards` is not a power of two, a wait spans more
-    /// than 65 536 window segments, or backpressure is asked of a keyed or
-    /// weighted limit.
+    /// or than nanoseconds, `shards` is not a power of two, exceeds 65 536 or
+    /// exceeds `max_keys`, a wait spans more than 65 536 window segments,
+    /// backpressure is asked of a keyed or weighted limit, or the limit's
+    /// state could take more than 1 GiB at its largest (every key's table
+    /// entry, window counters or log full; the error says how much).
     ///
     /// ```
+    /// use std::time::Duration;
     /// use palisade::rate_limit::{Rate, RateLimitLayer};
     /// let err = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 0).build().unwrap_err();
     /// assert_eq!(err.field(), "burst");
+    ///
+    /// let err = RateLimitLayer::builder()
+    ///     .sliding_log(100_000, Duration::from_secs(60))
+    ///     .key(|user: &u64| Some(*user))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "max_keys");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid rate_limit config: `max_keys` makes a limit that may take 298.0 GiB of memory \
+    ///      (sliding log of up to 100000 entries); at most 1.0 GiB (fewer keys, a lower limit, \
+    ///      or a sliding window instead of a log)"
+    /// );
     /// ```
     pub fn build(self) -> Result<RateLimitLayer<X, W, C>, ConfigError> {
         let algorithm = self.config.algorithm(self.keyed, self.weighted)?;

@@ -37,6 +37,11 @@ struct Entry {
     cost: u64,
 }
 
+impl Log {
+    /// The bytes of one entry in the queue.
+    pub(crate) const ENTRY_BYTES: u128 = size_of::<Entry>() as u128;
+}
+
 impl SlidingLog {
     /// `limit` per `window` nanoseconds; the caller has checked both are at
     /// least 1.

@@ -70,6 +70,11 @@ impl Segments {
         (self.limit, self.segment * (self.counted - 1).max(1))
     }
 
+    /// How many counters a state holds.
+    pub(crate) fn slots(&self) -> u128 {
+        u128::from(self.counted + self.ahead)
+    }
+
     /// The counters of a window nothing has used yet.
     pub(crate) fn fresh(&self) -> SegmentsState {
         SegmentsState {

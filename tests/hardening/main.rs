@@ -8,6 +8,7 @@ mod hardening {
     mod caller_deadline;
     #[cfg(feature = "http")]
     mod client_ip;
+    mod config_bounds;
     mod key_flood;
     #[cfg(feature = "http")]
     mod tower_refusals;

@@ -1,0 +1,99 @@
+//! Every size a configuration controls is bounded when the layer is built:
+//! a careless number is a `ConfigError` naming the field, never a panic, an
+//! abort or gigabytes taken.
+
+use std::time::Duration;
+
+use palisade::{
+    circuit_breaker::CircuitBreakerLayer,
+    error::ConfigError,
+    rate_limit::{Rate, RateLimitLayer},
+};
+
+fn keyed() -> palisade::rate_limit::RateLimitBuilder<fn(&u64) -> Option<u64>> {
+    RateLimitLayer::builder().key((|key: &u64| Some(*key)) as fn(&u64) -> Option<u64>)
+}
+
+fn field(result: Result<impl Sized, ConfigError>) -> (&'static str, String) {
+    let err = result.err().expect("refused");
+    (err.field(), err.rule().to_owned())
+}
+
+#[test]
+fn shard_counts_that_would_panic_or_abort_are_refused() {
+    for shards in [1 << 63, 1 << 28, 1 << 17] {
+        assert_eq!(
+            field(keyed().shards(shards).build()).0,
+            "shards",
+            "{shards}"
+        );
+    }
+    // More shards than keys would hold more keys than the bound.
+    let (name, rule) = field(keyed().max_keys(8).shards(16).build());
+    assert_eq!(name, "shards");
+    assert!(rule.contains("max_keys"), "{rule}");
+    assert!(keyed().max_keys(1 << 16).shards(1 << 16).build().is_ok());
+}
+
+#[test]
+fn breaker_windows_are_bounded() {
+    let (name, rule) = field(
+        CircuitBreakerLayer::builder()
+            .count_window(u32::MAX)
+            .build(),
+    );
+    assert_eq!(name, "count_window");
+    assert!(rule.contains("GiB"), "{rule}");
+    assert!(
+        CircuitBreakerLayer::builder()
+            .count_window(1 << 20)
+            .build()
+            .is_ok()
+    );
+
+    let huge = CircuitBreakerLayer::builder().time_window(Duration::MAX, u32::MAX);
+    assert_eq!(field(huge.build()).0, "time_window.window");
+    let many = CircuitBreakerLayer::builder().time_window(Duration::from_secs(3600), u32::MAX);
+    assert_eq!(field(many.build()).0, "time_window.buckets");
+    let hour = CircuitBreakerLayer::builder().time_window(Duration::from_secs(3600), 3600);
+    assert!(hour.build().is_ok());
+}
+
+#[test]
+fn a_limit_that_could_take_gigabytes_is_refused_with_its_size() {
+    // 100 000 keys of 4 096 segments: 3 GiB of counters.
+    let segments = keyed().sliding_window(100, Duration::from_secs(1), 4096);
+    let (name, rule) = field(segments.build());
+    assert_eq!(name, "max_keys");
+    assert!(
+        rule.contains("GiB") && rule.contains("4096 segments"),
+        "{rule}"
+    );
+    // A log of up to 10 000 entries a key, 100 000 keys: 30 GiB.
+    let (name, rule) = field(keyed().sliding_log(10_000, Duration::from_secs(1)).build());
+    assert_eq!(name, "max_keys");
+    assert!(rule.contains("GiB"), "{rule}");
+    // One shared log of 4 billion entries.
+    let shared = RateLimitLayer::builder().sliding_log(u32::MAX, Duration::from_secs(1));
+    assert_eq!(field(shared.build()).0, "limit");
+    // Sizes people use build.
+    assert!(
+        keyed()
+            .sliding_window(100, Duration::from_secs(1), 10)
+            .build()
+            .is_ok()
+    );
+    assert!(
+        keyed()
+            .sliding_log(100, Duration::from_secs(1))
+            .build()
+            .is_ok()
+    );
+    assert!(
+        keyed()
+            .token_bucket(Rate::per_second(10), 10)
+            .max_keys(10_000_000)
+            .build()
+            .is_ok()
+    );
+}
