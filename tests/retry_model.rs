@@ -55,8 +55,9 @@ proptest! {
 
     #[test]
     fn attempts_deadline_and_pushback_hold(
-        (backoff, _) in backoff(),
+        (backoff, backoff_cap) in backoff(),
         seed in any::<u64>(),
+        may_shorten in any::<bool>(),
         max_attempts in 1..8u32,
         deadline_ms in proptest::option::of(1..20_000u64),
         pushback_ms in proptest::collection::vec(proptest::option::of(0..100_000u64), 8),
@@ -79,6 +80,7 @@ proptest! {
             .max_attempts(max_attempts)
             .backoff(backoff)
             .max_pushback(max_pushback)
+            .pushback_may_shorten(may_shorten)
             .random(FastRandom::seeded(seed))
             .clock(clock.clone());
         if let Some(ms) = deadline_ms {
@@ -111,8 +113,15 @@ proptest! {
         }
         for (attempt, pair) in calls.windows(2).enumerate() {
             if let Some(ms) = pushback_ms[attempt] {
-                let asked = Duration::from_millis(ms);
-                prop_assert_eq!(pair[1] - pair[0], asked.min(max_pushback));
+                let asked = Duration::from_millis(ms).min(max_pushback);
+                let waited = pair[1] - pair[0];
+                if may_shorten {
+                    prop_assert_eq!(waited, asked);
+                } else {
+                    // The longer of the pushback and the backoff's delay.
+                    prop_assert!(waited >= asked, "{waited:?} < {asked:?}");
+                    prop_assert!(waited <= asked.max(backoff_cap), "{waited:?}");
+                }
             }
         }
     }

@@ -11,6 +11,9 @@ pub(crate) const LAYER: &str = "circuit_breaker";
 /// The most calls a count window remembers (a byte each).
 const MAX_COUNT_WINDOW: u32 = 1 << 20;
 
+/// The longest a server's pushback may keep a breaker open.
+const MAX_PUSHBACK: Duration = Duration::from_secs(86_400);
+
 /// The most buckets of a time window.
 const MAX_BUCKETS: u32 = 4096;
 
@@ -381,6 +384,16 @@ impl Config {
         }
         self.open_duration.validate()?;
         positive("max_pushback", self.max_pushback)?;
+        if self.max_pushback > MAX_PUSHBACK {
+            return Err(ConfigError::new(
+                LAYER,
+                "max_pushback",
+                format!(
+                    "must be at most a day (a server could keep the breaker open that long), got {:?}",
+                    self.max_pushback
+                ),
+            ));
+        }
         self.half_open.validate()
     }
 }

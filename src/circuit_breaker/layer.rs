@@ -306,7 +306,7 @@ impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
     }
 
     /// The longest a classifier's [`open_for`](crate::classify::Classify::open_for)
-    /// may keep the breaker open. Default 5 min.
+    /// may keep the breaker open. Default 5 min; at most a day.
     ///
     /// ```
     /// # use std::time::Duration;

@@ -188,7 +188,8 @@ impl RetryBudget {
     /// ```
     pub fn deposit(&self, now: Instant) {
         if let Budget::Ttl(ttl) = &mut *lock(&self.inner) {
-            ttl.slot_at(now.as_nanos()).1 += 1;
+            let deposits = &mut ttl.slot_at(now.as_nanos()).1;
+            *deposits = deposits.saturating_add(1);
         }
     }
 
@@ -231,7 +232,8 @@ impl RetryBudget {
                 if ttl.balance(now.as_nanos()) < UNIT {
                     return false;
                 }
-                ttl.slot_at(now.as_nanos()).2 += 1;
+                let withdrawals = &mut ttl.slot_at(now.as_nanos()).2;
+                *withdrawals = withdrawals.saturating_add(1);
                 true
             }
             Budget::Tokens(tokens) => tokens.tokens * 2 > tokens.max,
@@ -279,9 +281,12 @@ impl Ttl {
             .iter()
             .filter(|(number, ..)| *number <= current && current - number < SLOTS)
             .fold((0u64, 0u64), |(d, w), (_, deposits, withdrawals)| {
-                (d + deposits, w + withdrawals)
+                (d.saturating_add(*deposits), w.saturating_add(*withdrawals))
             });
-        (self.reserve + deposits.saturating_mul(self.ratio))
+        // Saturating: a reserve of a billion a second over a day is beyond
+        // `u64`'s units, and must stay "plenty", not wrap to a few.
+        self.reserve
+            .saturating_add(deposits.saturating_mul(self.ratio))
             .saturating_sub(withdrawals.saturating_mul(UNIT))
     }
 }

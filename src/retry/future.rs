@@ -156,11 +156,14 @@ where
             return Err(self.complete(result, made, success));
         }
         let now = shared.clock.now();
+        let backoff = || shared.backoff.delay(made - 1, previous, &shared.random);
         let delay = match decision {
-            Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback),
-            Decision::Retry | Decision::Accept => {
-                shared.backoff.delay(made - 1, previous, &shared.random)
+            Decision::RetryAfter(pushback) if shared.pushback_may_shorten => {
+                pushback.min(shared.max_pushback)
             }
+            // The server may ask for a longer wait, not a shorter one.
+            Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback).max(backoff()),
+            Decision::Retry | Decision::Accept => backoff(),
         };
         let wake = now.saturating_add(delay);
         let out_of_time = self.deadline.is_some_and(|deadline| wake > deadline);

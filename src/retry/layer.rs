@@ -22,12 +22,16 @@ use crate::{
 /// The kind of layer, and the name of one not given its own.
 pub(crate) const LAYER: &str = "retry";
 
+/// The longest pushback a layer may be told to honour.
+const MAX_PUSHBACK: Duration = Duration::from_secs(3600);
+
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<P, Q, C, R> {
     pub(crate) backoff: Backoff,
     pub(crate) max_attempts: u32,
     pub(crate) deadline: Option<Duration>,
     pub(crate) max_pushback: Duration,
+    pub(crate) pushback_may_shorten: bool,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) policy: P,
     pub(crate) requests: Q,
@@ -91,6 +95,7 @@ impl RetryLayer {
                 max_attempts: 3,
                 deadline: None,
                 max_pushback: Duration::from_secs(60),
+                pushback_may_shorten: false,
                 budget: None,
                 observe: Observe::new(),
             },
@@ -171,6 +176,7 @@ struct Settings {
     max_attempts: u32,
     deadline: Option<Duration>,
     max_pushback: Duration,
+    pushback_may_shorten: bool,
     budget: Option<RetryBudget>,
     observe: Observe,
 }
@@ -240,7 +246,8 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
 
     /// The longest delay a server may ask for
     /// ([`Decision::RetryAfter`](super::Decision::RetryAfter)); longer asks
-    /// are cut to it. Default 60 s.
+    /// are cut to it. Default 60 s; at most 1 hour, so that a server cannot
+    /// hold a request for longer whether or not a deadline is set.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -248,6 +255,21 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// ```
     pub fn max_pushback(mut self, max: Duration) -> Self {
         self.settings.max_pushback = max;
+        self
+    }
+
+    /// Whether a server's pushback may make the wait **shorter** than the
+    /// backoff's next delay. Default `false`: pushback may lengthen the wait,
+    /// never shorten it, so a `Retry-After: 0` or a date in the past cannot
+    /// turn a backoff into an immediate retry (the wait is the longer of the
+    /// two). `true` follows the server to the letter, for a server you trust
+    /// to pace its clients.
+    ///
+    /// ```
+    /// let _ = palisade::retry::RetryLayer::builder().pushback_may_shorten(true);
+    /// ```
+    pub fn pushback_may_shorten(mut self, may: bool) -> Self {
+        self.settings.pushback_may_shorten = may;
         self
     }
 
@@ -345,8 +367,8 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the field when `max_attempts` is 0, the
-    /// deadline or `max_pushback` is 0, or the backoff's multiplier, jitter
-    /// or maximum is out of range.
+    /// deadline or `max_pushback` is 0, `max_pushback` exceeds 1 hour, or the
+    /// backoff's multiplier, jitter or maximum is out of range.
     ///
     /// ```
     /// use palisade::retry::RetryLayer;
@@ -359,6 +381,16 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
             check::positive(LAYER, "deadline", deadline)?;
         }
         check::positive(LAYER, "max_pushback", self.settings.max_pushback)?;
+        if self.settings.max_pushback > MAX_PUSHBACK {
+            return Err(ConfigError::new(
+                LAYER,
+                "max_pushback",
+                format!(
+                    "must be at most 1 hour (a server could hold a request that long), got {:?}",
+                    self.settings.max_pushback
+                ),
+            ));
+        }
         self.settings.backoff.validate()?;
         Ok(RetryLayer {
             shared: Arc::new(Shared {
@@ -366,6 +398,7 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
                 max_attempts: self.settings.max_attempts,
                 deadline: self.settings.deadline,
                 max_pushback: self.settings.max_pushback,
+                pushback_may_shorten: self.settings.pushback_may_shorten,
                 budget: self.settings.budget,
                 policy: self.policy,
                 requests: self.requests,

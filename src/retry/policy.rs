@@ -27,7 +27,9 @@ pub enum Decision {
     Retry,
     /// Try again after this delay instead of the backoff's (server pushback;
     /// still capped by the layer's
-    /// [`max_pushback`](super::RetryBuilder::max_pushback)).
+    /// [`max_pushback`](super::RetryBuilder::max_pushback), and never shorter
+    /// than the backoff's delay unless
+    /// [`pushback_may_shorten`](super::RetryBuilder::pushback_may_shorten)).
     RetryAfter(Duration),
 }
 

@@ -4,12 +4,14 @@
 
 #[path = "."]
 mod hardening {
+    mod budget;
     #[cfg(feature = "http")]
     mod caller_deadline;
     #[cfg(feature = "http")]
     mod client_ip;
     mod config_bounds;
     mod key_flood;
+    mod pushback;
     #[cfg(feature = "http")]
     mod tower_refusals;
 }
