@@ -198,13 +198,21 @@ fn set_refuses_to_move_time_back() {
 }
 
 #[test]
-fn advancing_to_the_end_of_time_wakes_everyone() {
+fn advancing_to_the_end_of_time_wakes_everyone_but_the_sleeps_that_never_end() {
     let clock = ManualClock::new();
-    let mut far = task::spawn(clock.sleep_until(Instant::MAX));
-    assert!(far.poll().is_pending());
+    let last = Instant::MAX.saturating_sub(Duration::from_nanos(1));
+    let mut late = task::spawn(clock.sleep_until(last));
+    // A deadline past the end of the clock saturates at its end: never due.
+    let mut never = task::spawn(clock.sleep(Duration::MAX));
+    assert!(late.poll().is_pending());
+    assert!(never.poll().is_pending());
     clock.advance(Duration::MAX);
     assert_eq!(clock.now(), Instant::MAX);
-    assert!(far.poll().is_ready());
+    assert!(late.is_woken());
+    assert!(late.poll().is_ready());
+    assert!(!never.is_woken());
+    assert!(never.poll().is_pending());
+    assert_eq!(clock.next_deadline(), Some(Instant::MAX));
 }
 
 /// A minimal executor: park the thread until woken.

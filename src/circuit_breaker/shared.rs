@@ -189,7 +189,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         if state == CircuitState::Open && waker.is_none() {
             // Refusing while open needs no lock.
             let until = Instant::from_nanos(self.hot.open_until.load(Ordering::Acquire));
-            if now < until {
+            if !until.is_due(now) {
                 return Err(self.refuse(now, Some(until)));
             }
         }

@@ -208,7 +208,7 @@ impl Machine {
         random: &impl Random,
     ) -> Option<Transition> {
         match self.state {
-            CircuitState::Open if now >= self.open_until => {
+            CircuitState::Open if self.open_until.is_due(now) => {
                 self.probes.clear();
                 self.probe_successes = 0;
                 self.probe_failures = 0;

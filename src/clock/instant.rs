@@ -99,6 +99,27 @@ impl Instant {
         Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
     }
 
+    /// Whether a deadline at this instant is due at `now`: `self <= now`,
+    /// except for [`Instant::MAX`], the end of time, which is never due.
+    /// Every deadline that would lie past the end of the clock saturates
+    /// there (`now + duration`), so a timeout, an open breaker or a sleep
+    /// keeps its meaning up to the clock's last instant instead of ending
+    /// early.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::clock::Instant;
+    ///
+    /// let now = Instant::from_nanos(10);
+    /// assert!(Instant::from_nanos(10).is_due(now));
+    /// assert!(!Instant::from_nanos(11).is_due(now));
+    /// let late = Instant::MAX.saturating_sub(Duration::from_secs(1));
+    /// assert!(!(late + Duration::from_secs(3600)).is_due(Instant::MAX));
+    /// ```
+    pub const fn is_due(self, now: Instant) -> bool {
+        self.nanos <= now.nanos && self.nanos != u64::MAX
+    }
+
     /// `self + duration`, or `None` past [`Instant::MAX`].
     ///
     /// ```

@@ -202,15 +202,12 @@ impl Sleepers {
         id
     }
 
-    /// Removes and returns every sleeper with a deadline at or before `now`.
+    /// Removes and returns every sleeper whose deadline is due at `now`
+    /// (never one at the end of time, [`Instant::MAX`]).
     fn take_due(&mut self, now: Instant) -> BTreeMap<(Instant, u64), Waker> {
-        match now.checked_add(Duration::from_nanos(1)) {
-            Some(after) => {
-                let later = self.by_deadline.split_off(&(after, 0));
-                mem::replace(&mut self.by_deadline, later)
-            }
-            None => mem::take(&mut self.by_deadline),
-        }
+        let after = now.saturating_add(Duration::from_nanos(1));
+        let later = self.by_deadline.split_off(&(after, 0));
+        mem::replace(&mut self.by_deadline, later)
     }
 }
 
@@ -274,7 +271,7 @@ impl Future for ManualSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.shared.now() >= this.deadline {
+        if this.deadline.is_due(this.shared.now()) {
             if this.id.is_some() {
                 lock(&this.shared.sleepers).deregister(this.deadline, this.id.take());
             }
@@ -284,7 +281,7 @@ impl Future for ManualSleep {
         // Checked again under the lock: an advance between the check above and
         // this point has already taken its due sleepers, so registering now
         // would never be woken.
-        if this.shared.now() >= this.deadline {
+        if this.deadline.is_due(this.shared.now()) {
             sleepers.deregister(this.deadline, this.id.take());
             return Poll::Ready(());
         }

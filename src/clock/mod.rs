@@ -90,6 +90,9 @@ pub trait Clock: Clone + Send + Sync + 'static {
 
     /// A future that completes once [`now`](Clock::now) is at or after
     /// `deadline`. A deadline that has already passed completes on first poll.
+    /// [`Instant::MAX`], the end of time where every deadline past the end of
+    /// the clock saturates, is never reached ([`Instant::is_due`]): a sleep
+    /// until it never completes.
     ///
     /// ```
     /// use std::{future::Future, pin::pin, task::{Context, Waker}, time::Duration};

@@ -72,7 +72,10 @@ impl SlidingLog {
             log.forget_until(left);
         }
         let first = log.entries.back().map_or(now, |newest| newest.at.max(now));
-        let due = self.first_with_room(log, first, cost);
+        let Some(due) = self.first_with_room(log, first, cost) else {
+            // Room comes only after the end of the clock.
+            return Err(Denied::Wait((u64::MAX - now).max(1)));
+        };
         if due - now > max_wait {
             return Err(Denied::Wait(due - now));
         }
@@ -82,8 +85,9 @@ impl SlidingLog {
     }
 
     /// The first instant from `first` on at which the window has room for
-    /// `cost`: `first` itself, or when enough of the oldest entries have left.
-    fn first_with_room(&self, log: &Log, first: u64, cost: u64) -> u64 {
+    /// `cost`: `first` itself, or when enough of the oldest entries have left;
+    /// `None` when that is past the end of the clock.
+    fn first_with_room(&self, log: &Log, first: u64, cost: u64) -> Option<u64> {
         let mut used = log.total;
         let mut leaving = log.entries.iter();
         let mut at = first;
@@ -92,11 +96,11 @@ impl SlidingLog {
             // an entry remains: there is one to leave.
             let oldest = leaving.next().expect("the log holds what it counts");
             used -= oldest.cost;
-            at = at.max(oldest.at.saturating_add(self.window));
+            at = at.max(oldest.at.checked_add(self.window)?);
         }
         // Entries the window of `first` no longer holds were counted above
         // only until their own leaving time, which is no later than `first`.
-        at
+        Some(at)
     }
 
     /// See [`Limit::idle_at`](super::core::Limit::idle_at): once the

@@ -106,7 +106,11 @@ impl Segments {
             return Ok(now);
         }
         let target = self.first_with_room(state, first, cost);
-        let due = now.max(target.saturating_mul(self.segment));
+        let Some(start) = target.checked_mul(self.segment) else {
+            // The first segment with room starts after the end of the clock.
+            return Err(Denied::Wait((u64::MAX - now).max(1)));
+        };
+        let due = now.max(start);
         if due - now > max_wait {
             return Err(Denied::Wait(due - now));
         }

@@ -64,7 +64,12 @@ impl TokenBucket {
         if cost > self.capacity {
             return Err(Denied::Never);
         }
-        let new_tat = tat.max(now).saturating_add(cost * self.interval);
+        let Some(new_tat) = tat.max(now).checked_add(cost * self.interval) else {
+            // The bucket would be full again only after the end of the
+            // clock: a TAT cut to it would forget the debt past it and admit
+            // everything from then on.
+            return Err(Denied::Wait((u64::MAX - now).max(1)));
+        };
         let due = new_tat.saturating_sub(self.tolerance);
         if due <= now {
             Ok((new_tat, now))
@@ -131,8 +136,13 @@ mod tests {
     }
 
     #[test]
-    fn the_tat_saturates_instead_of_overflowing() {
-        let (tat, due) = BUCKET.decide(0, u64::MAX - 1, 3, u64::MAX).unwrap();
-        assert_eq!((tat, due), (u64::MAX, u64::MAX - 1));
+    fn a_tat_past_the_end_of_the_clock_is_refused_not_cut() {
+        let (tat, due) = BUCKET.decide(0, u64::MAX - 300 * MS, 3, 0).unwrap();
+        assert_eq!((tat, due), (u64::MAX, u64::MAX - 300 * MS));
+        assert_eq!(
+            BUCKET.decide(tat, u64::MAX - 300 * MS, 1, 0),
+            Err(Denied::Wait(300 * MS))
+        );
+        assert_eq!(BUCKET.decide(tat, u64::MAX, 1, 0), Err(Denied::Wait(1)));
     }
 }

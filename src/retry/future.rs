@@ -166,7 +166,9 @@ where
             Decision::Retry | Decision::Accept => backoff(),
         };
         let wake = now.saturating_add(delay);
-        let out_of_time = self.deadline.is_some_and(|deadline| wake > deadline);
+        // A wait that would end past the end of the clock never ends.
+        let out_of_time =
+            wake == Instant::MAX || self.deadline.is_some_and(|deadline| wake > deadline);
         if made >= shared.max_attempts || out_of_time {
             self.emit(now, EventKind::RetriesExhausted { attempts: made });
             return Err(self.complete(result, made, false));

@@ -10,6 +10,7 @@ mod hardening {
     #[cfg(feature = "http")]
     mod client_ip;
     mod config_bounds;
+    mod end_of_clock;
     mod key_flood;
     mod pushback;
     #[cfg(feature = "http")]
