@@ -253,20 +253,24 @@ mod grpc {
     }
 
     #[test]
-    fn garbage_or_missing_status_is_not_a_failure() {
+    fn garbage_status_is_unknown_and_a_missing_one_is_not_a_failure() {
         let c = GrpcErrorsAsFailures::new();
+        let without_unknown = GrpcErrorsAsFailures::new().without_failure(GrpcCode::Unknown);
         for value in [
             &b"abc"[..],
             b"",
             b"1 4",
+            b"-14",
             b"99999999999999999999",
             b"\xff\xfe",
         ] {
             assert_eq!(
                 c.classify(&with_status(value)),
-                Outcome::Success,
+                Outcome::Failure,
                 "{value:?}"
             );
+            let classified = without_unknown.classify(&with_status(value));
+            assert_eq!(classified, Outcome::Success, "{value:?}");
         }
         let no_header: Result<Response<()>, std::io::Error> = Ok(Response::new(()));
         assert_eq!(c.classify(&no_header), Outcome::Success);

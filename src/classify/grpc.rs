@@ -1,5 +1,4 @@
-use http::Response;
-use tower_http::classify::{self as th, ClassifiedResponse, ClassifyResponse, GrpcFailureClass};
+use http::{HeaderValue, Response};
 
 pub use tower_http::classify::GrpcCode;
 
@@ -14,9 +13,9 @@ use super::{Classify, DeferredOutcome, Outcome, trailers::PendingStatus};
 /// `INVALID_ARGUMENT`, …) are successes for a breaker. A status number outside
 /// the known codes is treated as `UNKNOWN`, as the gRPC spec asks.
 ///
-/// The header parsing is tower-http's
-/// [`GrpcErrorsAsFailures`](tower_http::classify::GrpcErrorsAsFailures): a
-/// `grpc-status` that is missing, not text or not a number is not a failure.
+/// `grpc-status` is read by [`grpc_status`], the one reading of it in
+/// palisade (headers and trailers alike): a value that is not a number is
+/// `UNKNOWN`. A response whose headers carry no `grpc-status` is a success.
 /// This classifier sees the response *headers*, where `grpc-status` stands in
 /// trailers-only responses (how servers answer an RPC that fails before
 /// sending a message). When the status comes in the trailers at the end of
@@ -49,9 +48,6 @@ use super::{Classify, DeferredOutcome, Outcome, trailers::PendingStatus};
 pub struct GrpcErrorsAsFailures {
     /// Bit `n` set: status `n` is a failure.
     failures: u32,
-    /// tower-http's classifier, told that every code outside `failures` is a
-    /// success.
-    inner: th::GrpcErrorsAsFailures,
     /// Wait for the trailers when the headers carry no status.
     trailers: bool,
 }
@@ -136,22 +132,10 @@ impl GrpcErrorsAsFailures {
     }
 
     fn from_bits(failures: u32) -> GrpcErrorsAsFailures {
-        let failures = failures & !bit(GrpcCode::Ok);
-        let inner = KNOWN_CODES
-            .map(GrpcCode::from)
-            .filter(|&code| failures & bit(code) == 0)
-            .fold(th::GrpcErrorsAsFailures::new(), |inner, code| {
-                inner.with_success(code)
-            });
         GrpcErrorsAsFailures {
-            failures,
-            inner,
+            failures: failures & !bit(GrpcCode::Ok),
             trailers: false,
         }
-    }
-
-    fn is_failure(&self, status: i32) -> bool {
-        is_failure(self.failures, status)
     }
 }
 
@@ -167,18 +151,10 @@ impl<B, E> Classify<Response<B>, E> for GrpcErrorsAsFailures {
             Err(_) => return Outcome::Failure,
             Ok(res) => res,
         };
-        match self.inner.clone().classify_response(res) {
-            ClassifiedResponse::Ready(Err(GrpcFailureClass::Code(status)))
-                if self.is_failure(status.get()) =>
-            {
-                Outcome::Failure
-            }
-            // A known code tower-http calls a failure is in `failures` by
-            // construction; only an unknown number can reach here, and it
-            // counts as UNKNOWN, which the set does not hold.
-            ClassifiedResponse::Ready(_) => Outcome::Success,
-            // No `grpc-status` in the headers: the status is in the trailers.
-            ClassifiedResponse::RequiresEos(_) => Outcome::Success,
+        // No `grpc-status` in the headers: the status is in the trailers.
+        match res.headers().get(GRPC_STATUS) {
+            Some(status) if is_failure(self.failures, grpc_status(status)) => Outcome::Failure,
+            _ => Outcome::Success,
         }
     }
 
@@ -196,15 +172,61 @@ impl<B, E> Classify<Response<B>, E> for GrpcErrorsAsFailures {
 
 const GRPC_STATUS: &str = "grpc-status";
 
-/// Whether `status` is in the failure set `failures` (an unknown number
-/// counts as `UNKNOWN`).
-pub(super) fn is_failure(failures: u32, status: i32) -> bool {
-    let code = if KNOWN_CODES.contains(&status) {
-        GrpcCode::from(status)
+/// Whether `code` is in the failure set `failures`.
+pub(super) fn is_failure(failures: u32, code: GrpcCode) -> bool {
+    failures & bit(code) != 0
+}
+
+/// The status a `grpc-status` value carries, wherever it stands (the
+/// headers of a trailers-only response, or the trailers).
+///
+/// The gRPC protocol writes it as decimal digits (`1*DIGIT`). Spaces and
+/// tabs around them are HTTP's optional whitespace, not part of the value,
+/// and are ignored; a value that is anything else — empty, signed, not
+/// digits, not text — is `UNKNOWN`, as gRPC's own implementations read it
+/// (tonic, grpc-java), and so is a number outside the known codes.
+///
+/// ```
+/// use http::HeaderValue;
+/// use palisade::classify::{GrpcCode, grpc_status};
+///
+/// let status = |value| grpc_status(&HeaderValue::from_static(value)) as i32;
+/// assert_eq!(status("14"), GrpcCode::Unavailable as i32);
+/// assert_eq!(status(" 14\t"), GrpcCode::Unavailable as i32);
+/// assert_eq!(status("0"), GrpcCode::Ok as i32);
+/// for unknown in ["+14", "1 4", "99", "", "fourteen"] {
+///     assert_eq!(status(unknown), GrpcCode::Unknown as i32);
+/// }
+/// ```
+pub fn grpc_status(value: &HeaderValue) -> GrpcCode {
+    let ows = |byte: &u8| *byte == b' ' || *byte == b'\t';
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|b| !ows(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !ows(b))
+        .map_or(start, |end| end + 1);
+    let digits = &bytes[start..end];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return GrpcCode::Unknown;
+    }
+    // Leading zeros are digits too; past them, more than two digits is no
+    // known code.
+    let significant = &digits[digits
+        .iter()
+        .position(|&b| b != b'0')
+        .unwrap_or(digits.len())..];
+    let number = match significant {
+        [] => 0,
+        [a] => i32::from(a - b'0'),
+        [a, b] => i32::from(a - b'0') * 10 + i32::from(b - b'0'),
+        _ => return GrpcCode::Unknown,
+    };
+    if KNOWN_CODES.contains(&number) {
+        GrpcCode::from(number)
     } else {
         GrpcCode::Unknown
-    };
-    failures & bit(code) != 0
+    }
 }
 
 /// The bit of `code` in a failure set. `GrpcCode`'s variants are declared in

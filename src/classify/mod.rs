@@ -54,7 +54,7 @@ use std::{
 
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
-pub use self::grpc::{GrpcCode, GrpcErrorsAsFailures};
+pub use self::grpc::{GrpcCode, GrpcErrorsAsFailures, grpc_status};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::http::{ServerErrorsAsFailures, StatusInRangeAsFailures};

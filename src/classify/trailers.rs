@@ -9,12 +9,13 @@
 //! it leaves a pending report in the response's extensions, and
 //! [`GrpcTrailersLayer`], placed **outside the breaker** (outermost in a
 //! stack), wraps the response body in a [`GrpcStatusBody`] that makes the
-//! report when the body ends:
+//! report when the body ends (`grpc-status` read as in the headers, by
+//! [`grpc_status`](super::grpc_status): one reading, one answer):
 //!
 //! | the body… | the call counts as |
 //! |---|---|
 //! | ends with trailers whose `grpc-status` is in the failure set | failure |
-//! | ends with another `grpc-status`, or none that can be read | success (as a missing status in headers) |
+//! | ends with another `grpc-status`, or none | success (as a missing status in headers) |
 //! | yields an error | failure |
 //! | is dropped before its end (the caller stopped reading) | ignored — and a half-open probe slot is freed |
 //!
@@ -70,7 +71,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{DeferredOutcome, Outcome, grpc::is_failure};
+use super::{
+    DeferredOutcome, Outcome,
+    grpc::{grpc_status, is_failure},
+};
 
 /// The report a breaker left in a response's extensions, with the failure
 /// set of its classifier.
@@ -85,16 +89,13 @@ impl PendingStatus {
         PendingStatus { failures, outcome }
     }
 
-    /// Reports by the status in `trailers`: a failure if it is one of the
-    /// failure codes, else (no status, or one that is not a number) a
-    /// success.
+    /// Reports by the status in `trailers`, read as in the headers
+    /// ([`grpc_status`]): a failure if it is one of the failure codes, else
+    /// (another code, or no status) a success.
     fn finish(self, trailers: Option<&HeaderMap>) {
-        let status = trailers
-            .and_then(|trailers| trailers.get("grpc-status"))
-            .and_then(|status| status.to_str().ok())
-            .and_then(|status| status.trim().parse::<i32>().ok());
+        let status = trailers.and_then(|trailers| trailers.get("grpc-status"));
         let outcome = match status {
-            Some(status) if is_failure(self.failures, status) => Outcome::Failure,
+            Some(status) if is_failure(self.failures, grpc_status(status)) => Outcome::Failure,
             _ => Outcome::Success,
         };
         self.outcome.report(outcome);

@@ -11,6 +11,8 @@ mod hardening {
     mod client_ip;
     mod config_bounds;
     mod end_of_clock;
+    #[cfg(feature = "grpc")]
+    mod grpc_status;
     mod key_flood;
     mod pushback;
     #[cfg(feature = "http")]
