@@ -13,6 +13,12 @@
 //!   [`BodyNotBuffered`](crate::observe::EventKind::BodyNotBuffered) event
 //!   is emitted.
 //!
+//! Memory is bounded by the limit: the layer copies at most `limit` bytes
+//! (its buffer never grows past it), and the frame that passes the limit is
+//! kept as the transport handed it over, not copied, until it is sent. Past
+//! that, the body streams through and nothing more is kept: a single 256 MiB
+//! frame under a 64 KiB limit costs the 64 KiB buffer, not another 256 MiB.
+//!
 //! Reading the body before the first attempt costs latency for large
 //! uploads: pick a limit that covers the requests worth retrying.
 //!
@@ -43,7 +49,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, Request};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -177,8 +183,32 @@ where
 /// What has been read of a body.
 #[derive(Default)]
 struct Read {
-    data: BytesMut,
+    /// The bytes read, copied: never more than the limit, nor a capacity
+    /// past it.
+    data: Vec<u8>,
+    /// The frame that went past the limit, as the transport handed it over
+    /// (not copied).
+    over: Option<Bytes>,
     trailers: Option<HeaderMap>,
+}
+
+impl Read {
+    /// Keeps the `frame`'s bytes when they fit within `limit`, with the
+    /// buffer grown by doubling but never past `limit`; else keeps the frame
+    /// itself and says the limit is passed.
+    fn keep(&mut self, frame: Bytes, limit: usize) -> bool {
+        let needed = self.data.len() + frame.len();
+        if needed > limit {
+            self.over = Some(frame);
+            return false;
+        }
+        if needed > self.data.capacity() {
+            let grown = (self.data.capacity() * 2).clamp(needed, limit);
+            self.data.reserve_exact(grown - self.data.len());
+        }
+        self.data.extend_from_slice(&frame);
+        true
+    }
 }
 
 pin_project! {
@@ -233,14 +263,15 @@ where
                 } => {
                     // Read until the end, or past the limit.
                     let whole = loop {
-                        if read.data.len() > *limit {
-                            break false;
-                        }
                         match ready!(body.as_mut().poll_frame(cx)) {
                             None => break true,
                             Some(Err(err)) => return Poll::Ready(Err(err.into())),
                             Some(Ok(frame)) => match frame.into_data() {
-                                Ok(data) => read.data.extend_from_slice(&data),
+                                Ok(data) => {
+                                    if !read.keep(data, *limit) {
+                                        break false;
+                                    }
+                                }
                                 Err(frame) => {
                                     if let Ok(trailers) = frame.into_trailers() {
                                         read.trailers = Some(trailers);
@@ -261,7 +292,7 @@ where
                     else {
                         unreachable!("the state was Reading")
                     };
-                    let data = read.data.freeze();
+                    let data = Bytes::from(read.data);
                     let replay = if whole {
                         Replay::Whole {
                             data,
@@ -274,7 +305,7 @@ where
                             observer.emit(clock.now(), EventKind::BodyNotBuffered { limit });
                         }
                         Replay::Streaming {
-                            prefix: Some(data),
+                            prefix: [Some(data), read.over],
                             rest: body,
                         }
                     };
@@ -321,7 +352,9 @@ pin_project! {
             sent: bool,
         },
         Streaming {
-            prefix: Option<Bytes>,
+            // What was read before the limit was passed, then the frame that
+            // passed it; sent in that order.
+            prefix: [Option<Bytes>; 2],
             rest: Pin<Box<B>>,
         },
     }
@@ -398,8 +431,11 @@ where
                 )
             }
             ReplayProj::Streaming { prefix, rest } => {
-                if let Some(prefix) = prefix.take().filter(|prefix| !prefix.is_empty()) {
-                    return Poll::Ready(Some(Ok(Frame::data(prefix))));
+                let next = prefix
+                    .iter_mut()
+                    .find_map(|part| part.take().filter(|part| !part.is_empty()));
+                if let Some(part) = next {
+                    return Poll::Ready(Some(Ok(Frame::data(part))));
                 }
                 rest.as_mut().poll_frame(cx).map_err(Into::into)
             }
@@ -414,7 +450,7 @@ where
                 sent,
             } => (*sent || data.is_empty()) && trailers.is_none(),
             Replay::Streaming { prefix, rest } => {
-                prefix.as_ref().is_none_or(Bytes::is_empty) && rest.is_end_stream()
+                prefix.iter().flatten().all(Bytes::is_empty) && rest.is_end_stream()
             }
         }
     }
@@ -425,7 +461,7 @@ where
                 SizeHint::with_exact(if *sent { 0 } else { data.len() as u64 })
             }
             Replay::Streaming { prefix, rest } => {
-                let first = prefix.as_ref().map_or(0, |prefix| prefix.len() as u64);
+                let first: u64 = prefix.iter().flatten().map(|part| part.len() as u64).sum();
                 let rest = rest.size_hint();
                 let mut hint = SizeHint::new();
                 hint.set_lower(rest.lower().saturating_add(first));

@@ -4,6 +4,8 @@
 
 #[path = "."]
 mod hardening {
+    #[cfg(feature = "http")]
+    mod body_buffer;
     mod budget;
     #[cfg(feature = "http")]
     mod caller_deadline;
