@@ -186,7 +186,10 @@ impl FromStr for Network {
     }
 }
 
-/// Keys an HTTP request by its client's IP address; see
+/// Keys an HTTP request by its client's IP address — by its network: an
+/// IPv6 client by its `/64` ([`ipv6_prefix`](ClientIp::ipv6_prefix)), an
+/// IPv4 client by its address ([`ipv4_prefix`](ClientIp::ipv4_prefix)), an
+/// IPv4 client reached over IPv6 (mapped, NAT64) by its IPv4 address; see
 /// [the module docs](self).
 ///
 /// # Examples
