@@ -85,11 +85,13 @@ pin_project! {
 
 impl<F, T, C: Clock> ResponseFuture<F, T, C> {
     #[inline(always)]
-    pub(crate) fn new(inner: F, timeout: Duration, asked: bool, held: Held<T, C>) -> Self {
+    /// The call `inner`, timed out after `timeout` nanoseconds; `asked`:
+    /// the request set that time.
+    pub(crate) fn new(inner: F, timeout: u64, asked: bool, held: Held<T, C>) -> Self {
         ResponseFuture {
             inner: Call::Running { future: inner },
             sleep: None,
-            timeout: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
+            timeout,
             asked,
             held,
         }

@@ -16,6 +16,8 @@ use crate::{
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<T, C> {
     pub(crate) timeout: Duration,
+    /// `timeout` in nanoseconds, as a call's future holds it.
+    pub(crate) timeout_nanos: u64,
     pub(crate) per_request: T,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
@@ -27,6 +29,11 @@ pub(crate) struct Shared<T, C> {
 
 /// The kind of layer, and the name of one not given its own.
 pub(crate) const LAYER: &str = "timeout";
+
+/// `duration` in nanoseconds, at most `u64::MAX` (584 years).
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
 
 /// The time a request asks for, when it asks: a function of the request —
 /// a `grpc-timeout` header, a deadline the caller put in the request.
@@ -243,6 +250,7 @@ impl<T, C> TimeoutBuilder<T, C> {
         Ok(TimeoutLayer {
             shared: Arc::new(Shared {
                 timeout: self.timeout,
+                timeout_nanos: nanos(self.timeout),
                 per_request: self.per_request,
                 clock: self.clock,
                 quiet: !observer.is_active() && *observer.name() == LAYER,

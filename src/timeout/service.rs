@@ -9,7 +9,7 @@ use tower::{BoxError, Service};
 
 use super::{
     future::{Held, ResponseFuture},
-    layer::{LayerTimeout, Shared, TimeoutFor},
+    layer::{LayerTimeout, Shared, TimeoutFor, nanos},
 };
 use crate::{
     clock::{Clock, TokioClock},
@@ -97,8 +97,8 @@ where
         // A request that asks for less than the layer's own time sets the
         // deadline itself: reaching it is the caller's choice.
         let (timeout, asked) = match self.shared.per_request.timeout_for(&request) {
-            Some(asked) if asked < self.shared.timeout => (asked, true),
-            _ => (self.shared.timeout, false),
+            Some(asked) if asked < self.shared.timeout => (nanos(asked), true),
+            _ => (self.shared.timeout_nanos, false),
         };
         let shared = &self.shared;
         let held = if shared.quiet {
