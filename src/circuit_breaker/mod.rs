@@ -35,14 +35,18 @@
 //! ([`classify::trailers`](crate::classify::trailers), feature `grpc`), and
 //! holds its half-open probe slot until then.
 //!
-//! A refusal by a palisade layer *inside* the breaker — rate limited,
-//! bulkhead full, an inner breaker open, a retry budget spent, found in a
-//! `BoxError` error's chain — is always ignored, whatever the classifier: it
-//! is the caller's own limit speaking, not the dependency. A timeout
-//! ([`Elapsed`](crate::error::Elapsed)) is not a refusal of that kind and is
-//! classified like any error (a failure by default). This is what lets a
-//! breaker sit outside a rate limiter and a bulkhead
-//! ([the stack's order](crate::stack)).
+//! A refusal by a layer *inside* the breaker — rate limited, bulkhead full,
+//! an inner breaker open, a retry budget spent, overloaded (tower's
+//! `LoadShed` too, or another crate's [`Overloaded`](crate::error::Overloaded)),
+//! found in a `BoxError` error's chain — is always ignored, whatever the
+//! classifier: it is the caller's own limit speaking, not the dependency. So
+//! is, by default, a timeout at a deadline the request chose
+//! ([`DeadlineExceeded`](crate::error::DeadlineExceeded); see
+//! [`count_request_deadlines`](CircuitBreakerBuilder::count_request_deadlines)).
+//! A timeout at the layer's own duration ([`Elapsed`](crate::error::Elapsed),
+//! tower's `Timeout` too) is not a refusal and is classified like any error
+//! (a failure by default). This is what lets a breaker sit outside a rate
+//! limiter and a bulkhead ([the stack's order](crate::stack)).
 //!
 //! Start from [`CircuitBreakerLayer::builder`] (failure rate ≥ 50 % over the
 //! last 100 calls), or from a preset: [`CircuitBreakerLayer::sensitive`],

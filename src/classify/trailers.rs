@@ -10,7 +10,7 @@
 //! [`GrpcTrailersLayer`], placed **outside the breaker** (outermost in a
 //! stack), wraps the response body in a [`GrpcStatusBody`] that makes the
 //! report when the body ends (`grpc-status` read as in the headers, by
-//! [`grpc_status`](super::grpc_status): one reading, one answer):
+//! [`grpc_status`]: one reading, one answer):
 //!
 //! | the body… | the call counts as |
 //! |---|---|
