@@ -25,6 +25,24 @@ impl<S, Req> Deferred<S, Req> {
         }
     }
 
+    /// The request waiting to be sent.
+    #[cfg(feature = "redis")]
+    pub(crate) fn request(&self) -> &Req {
+        &self
+            .call
+            .as_ref()
+            .expect("a deferred call is read before it is made")
+            .1
+    }
+
+    /// Moves the call out, leaving one that was made.
+    #[cfg(feature = "redis")]
+    pub(crate) fn take(&mut self) -> Deferred<S, Req> {
+        Deferred {
+            call: self.call.take(),
+        }
+    }
+
     /// Sends the request to its service; once.
     pub(crate) fn call(&mut self) -> S::Future
     where

@@ -220,6 +220,22 @@ rejection! {
 }
 
 rejection! {
+    /// A rate limiter whose state lives in a shared store (Redis) could not
+    /// reach it in time, and is set to refuse rather than guess
+    /// (`Unavailable::Closed`, feature `redis`):
+    /// the limit is unknown, not exceeded, so it answers `503`, not `429`.
+    /// `retry_after` is when the store is next tried, when known.
+    ///
+    /// ```
+    /// use palisade::error::StoreUnavailable;
+    ///
+    /// let err = StoreUnavailable::new("api", None);
+    /// assert_eq!(err.to_string(), "rate limiter `api` cannot reach its store");
+    /// ```
+    StoreUnavailable, StoreUnavailable, "rate limiter", "cannot reach its store"
+}
+
+rejection! {
     /// A retry budget had nothing left to spend on a retry.
     ///
     /// ```
@@ -271,6 +287,8 @@ pub enum Rejection<'a> {
     DeadlineExceeded(&'a DeadlineExceeded),
     /// See [`Overloaded`]; also tower's `Overloaded`.
     Overloaded(&'a Overloaded),
+    /// See [`StoreUnavailable`].
+    StoreUnavailable(&'a StoreUnavailable),
 }
 
 /// What tower's own refusals and timeouts read as.
@@ -321,6 +339,8 @@ impl<'a> Rejection<'a> {
             Some(r.into())
         } else if let Some(r) = err.downcast_ref::<Overloaded>() {
             Some(r.into())
+        } else if let Some(r) = err.downcast_ref::<StoreUnavailable>() {
+            Some(r.into())
         } else if err.is::<tower::load_shed::error::Overloaded>() {
             Some(Rejection::Overloaded(&TOWER_OVERLOADED))
         } else if err.is::<tower::timeout::error::Elapsed>() {
@@ -346,6 +366,7 @@ impl<'a> Rejection<'a> {
             Rejection::BudgetExhausted(_) => RejectionKind::BudgetExhausted,
             Rejection::DeadlineExceeded(_) => RejectionKind::DeadlineExceeded,
             Rejection::Overloaded(_) => RejectionKind::Overloaded,
+            Rejection::StoreUnavailable(_) => RejectionKind::StoreUnavailable,
         }
     }
 
@@ -365,6 +386,7 @@ impl<'a> Rejection<'a> {
             Rejection::BudgetExhausted(r) => r.name(),
             Rejection::DeadlineExceeded(r) => r.name(),
             Rejection::Overloaded(r) => r.name(),
+            Rejection::StoreUnavailable(r) => r.name(),
         }
     }
 
@@ -385,6 +407,7 @@ impl<'a> Rejection<'a> {
             Rejection::BudgetExhausted(r) => r.retry_after(),
             Rejection::DeadlineExceeded(r) => r.retry_after(),
             Rejection::Overloaded(r) => r.retry_after(),
+            Rejection::StoreUnavailable(r) => r.retry_after(),
         }
     }
 }
@@ -396,7 +419,7 @@ impl<'a> Rejection<'a> {
 /// ```
 /// use palisade::error::RejectionKind;
 /// assert_eq!(RejectionKind::CircuitOpen.as_str(), "circuit_open");
-/// assert_eq!(RejectionKind::ALL.len(), 7);
+/// assert_eq!(RejectionKind::ALL.len(), 8);
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -415,6 +438,8 @@ pub enum RejectionKind {
     DeadlineExceeded,
     /// See [`Overloaded`].
     Overloaded,
+    /// See [`StoreUnavailable`].
+    StoreUnavailable,
 }
 
 impl RejectionKind {
@@ -427,7 +452,7 @@ impl RejectionKind {
     ///     assert_eq!(kind as usize, i);
     /// }
     /// ```
-    pub const ALL: [RejectionKind; 7] = [
+    pub const ALL: [RejectionKind; 8] = [
         RejectionKind::CircuitOpen,
         RejectionKind::RateLimited,
         RejectionKind::BulkheadFull,
@@ -435,6 +460,7 @@ impl RejectionKind {
         RejectionKind::BudgetExhausted,
         RejectionKind::DeadlineExceeded,
         RejectionKind::Overloaded,
+        RejectionKind::StoreUnavailable,
     ];
 
     /// Whether this is a refusal made on the caller's side — the call was
@@ -487,6 +513,7 @@ impl RejectionKind {
             RejectionKind::BudgetExhausted => "budget_exhausted",
             RejectionKind::DeadlineExceeded => "deadline_exceeded",
             RejectionKind::Overloaded => "overloaded",
+            RejectionKind::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -61,6 +61,18 @@ impl Rate {
         Rate::new(tokens, Duration::from_secs(60))
     }
 
+    /// The tokens of each period.
+    #[cfg(feature = "redis")]
+    pub(crate) const fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// The period.
+    #[cfg(feature = "redis")]
+    pub(crate) const fn per(&self) -> Duration {
+        self.per
+    }
+
     /// The time between two tokens, rounded up to a whole nanosecond (the
     /// bucket never refills faster than asked). Zero tokens: the whole
     /// period.

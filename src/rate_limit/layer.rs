@@ -153,13 +153,13 @@ impl<X, W, C: Clock> fmt::Debug for RateLimitLayer<X, W, C> {
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
 pub struct RateLimitBuilder<X = NoKey, W = UnitCost, C = TokioClock> {
-    config: Config,
-    keyed: bool,
-    weighted: bool,
-    keys: X,
-    costs: W,
-    clock: C,
-    observe: Observe,
+    pub(super) config: Config,
+    pub(super) keyed: bool,
+    pub(super) weighted: bool,
+    pub(super) keys: X,
+    pub(super) costs: W,
+    pub(super) clock: C,
+    pub(super) observe: Observe,
 }
 
 impl<X, W, C> RateLimitBuilder<X, W, C> {

@@ -191,6 +191,8 @@ pub mod future;
 pub mod http;
 mod keyed;
 mod layer;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod request;
 mod service;
 mod shared;

@@ -46,20 +46,28 @@ where
 }
 
 /// No key: every request counts against the one limit all share. The
-/// default.
+/// default. It is its own key, the same for every request, and writes as
+/// nothing.
 ///
 /// ```
 /// use palisade::rate_limit::{KeyExtractor, NoKey};
-/// assert_eq!(NoKey.extract(&"any request"), Some(()));
+/// assert_eq!(NoKey.extract(&"any request"), Some(NoKey));
+/// assert_eq!(NoKey.to_string(), "");
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NoKey;
 
 impl<Req> KeyExtractor<Req> for NoKey {
-    type Key = ();
+    type Key = NoKey;
 
-    fn extract(&self, _: &Req) -> Option<()> {
-        Some(())
+    fn extract(&self, _: &Req) -> Option<NoKey> {
+        Some(NoKey)
+    }
+}
+
+impl std::fmt::Display for NoKey {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
     }
 }
 

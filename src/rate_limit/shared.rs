@@ -141,8 +141,36 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         }
     }
 
+    /// The key of `request`, or what to do without one: `Err` holds the
+    /// refusal for [`MissingKey::Reject`], `Ok(None)` means no limit
+    /// ([`MissingKey::Allow`]).
+    #[cfg(feature = "redis")]
+    pub(crate) fn key_of<Req>(&self, request: &Req) -> Result<Option<Option<X::Key>>, BoxError>
+    where
+        X: KeyExtractor<Req>,
+    {
+        match self.keys.extract(request) {
+            Some(key) => Ok(Some(Some(key))),
+            None => match self.missing_key {
+                MissingKey::Reject => Err(KeyMissing::new(self.observer.name().clone()).into()),
+                MissingKey::Allow => Ok(None),
+                MissingKey::Shared => Ok(Some(None)),
+            },
+        }
+    }
+
+    /// The cost of `request`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn cost_of<Req>(&self, request: &Req) -> u64
+    where
+        W: Cost<Req>,
+    {
+        u64::from(self.costs.cost(request))
+    }
+
+    /// The refusal of a request of `cost` at `now`, with its event.
     #[cold]
-    fn refusal(&self, now: Instant, cost: u64, denied: Denied) -> BoxError {
+    pub(crate) fn refusal(&self, now: Instant, cost: u64, denied: Denied) -> BoxError {
         let name = self.observer.name().clone();
         match denied {
             Denied::Wait(wait) => {

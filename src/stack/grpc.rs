@@ -14,6 +14,7 @@
 //! | [`Overloaded`](crate::error::Overloaded), tower's `load_shed::error::Overloaded` | `UNAVAILABLE` (14) |
 //! | [`Elapsed`](crate::error::Elapsed), tower's `timeout::error::Elapsed` | `DEADLINE_EXCEEDED` (4) |
 //! | [`DeadlineExceeded`](crate::error::DeadlineExceeded) | `DEADLINE_EXCEEDED` (4) |
+//! | [`StoreUnavailable`](crate::error::StoreUnavailable) | `UNAVAILABLE` (14) |
 //! | any other error | `UNKNOWN` (2) |
 //!
 //! `grpc-message` carries the error's text, percent-encoded as the gRPC
@@ -83,7 +84,8 @@ impl GrpcAnswers {
             RejectionKind::CircuitOpen
             | RejectionKind::BulkheadFull
             | RejectionKind::BudgetExhausted
-            | RejectionKind::Overloaded => GrpcCode::Unavailable,
+            | RejectionKind::Overloaded
+            | RejectionKind::StoreUnavailable => GrpcCode::Unavailable,
         });
         GrpcAnswers {
             codes,

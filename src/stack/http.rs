@@ -14,6 +14,7 @@
 //! | [`Overloaded`](crate::error::Overloaded), tower's `load_shed::error::Overloaded` | `503 Service Unavailable` + `Retry-After` when known |
 //! | [`Elapsed`](crate::error::Elapsed), tower's `timeout::error::Elapsed` | `504 Gateway Timeout` |
 //! | [`DeadlineExceeded`](crate::error::DeadlineExceeded) | `504 Gateway Timeout` |
+//! | [`StoreUnavailable`](crate::error::StoreUnavailable) | `503 Service Unavailable` + `Retry-After` when known |
 //! | any other error | `500 Internal Server Error` |
 //!
 //! A refusal is found anywhere in the error's chain of sources.
@@ -126,7 +127,8 @@ impl Answers {
             RejectionKind::CircuitOpen
             | RejectionKind::BulkheadFull
             | RejectionKind::BudgetExhausted
-            | RejectionKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            | RejectionKind::Overloaded
+            | RejectionKind::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         });
         Answers {
             statuses,

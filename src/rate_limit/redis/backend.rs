@@ -1,0 +1,98 @@
+//! The one call a decision makes to Redis: the Lua script, by `EVALSHA`,
+//! as a [`Service`], so that palisade's own timeout and circuit breaker can
+//! guard it.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::LazyLock,
+    task::{Context, Poll},
+};
+
+use redis::{Script, aio::ConnectionLike};
+use tower::{BoxError, Service};
+
+/// The token bucket's script (see the file for its contract).
+static TOKEN_BUCKET: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("token_bucket.lua")));
+
+/// One decision asked of Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ask {
+    /// The Redis key of the bucket.
+    pub(crate) key: String,
+    /// Microseconds between two tokens.
+    pub(crate) interval: u64,
+    pub(crate) capacity: u64,
+    pub(crate) cost: u64,
+    /// The longest wait that still admits, in microseconds.
+    pub(crate) max_wait: u64,
+    /// Now in microseconds on the layer's clock; `None`: the server's.
+    pub(crate) now: Option<u64>,
+}
+
+/// What Redis decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Admitted, after this many microseconds.
+    Admitted { wait: u64 },
+    /// Refused: enough tokens come after this many microseconds.
+    Refused { wait: u64 },
+    /// The cost exceeds the capacity.
+    Never,
+}
+
+/// Runs the script on a connection that multiplexes: every clone shares the
+/// connection, so concurrent decisions are pipelined on it.
+#[derive(Clone)]
+pub(crate) struct Backend<R> {
+    connection: R,
+}
+
+impl<R> Backend<R> {
+    pub(crate) fn new(connection: R) -> Backend<R> {
+        Backend { connection }
+    }
+}
+
+impl<R> Service<Ask> for Backend<R>
+where
+    R: ConnectionLike + Clone + Send + 'static,
+{
+    type Response = Verdict;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Verdict, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, ask: Ask) -> Self::Future {
+        let mut connection = self.connection.clone();
+        Box::pin(async move {
+            let now = ask.now.map_or_else(String::new, |now| now.to_string());
+            let (verdict, wait, _now): (i64, i64, i64) = TOKEN_BUCKET
+                .key(&ask.key)
+                .arg(ask.interval)
+                .arg(ask.capacity)
+                .arg(ask.cost)
+                .arg(ask.max_wait)
+                .arg(now)
+                .invoke_async(&mut connection)
+                .await?;
+            let wait = u64::try_from(wait).unwrap_or(0);
+            Ok(match verdict {
+                1 => Verdict::Admitted { wait },
+                0 => Verdict::Refused { wait },
+                _ => Verdict::Never,
+            })
+        })
+    }
+}
+
+impl<R> fmt::Debug for Backend<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,222 @@
+//! The response future of [`RedisRateLimit`](super::RedisRateLimit).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use pin_project_lite::pin_project;
+use tower::{BoxError, Service};
+
+use super::{
+    backend::Verdict,
+    layer::{RedisShared, Unavailable},
+};
+use crate::{
+    clock::Clock,
+    deferred::Deferred,
+    error::{CircuitOpen, Rejection, StoreUnavailable, Unsatisfiable},
+    rate_limit::{Cost, KeyExtractor, core::Denied, shared::Admission},
+    sync::Arc,
+};
+
+/// The decision on its way back from Redis (boxed: a round trip costs far
+/// more than the allocation).
+type Decision = Pin<Box<dyn Future<Output = Result<Verdict, BoxError>> + Send>>;
+
+pin_project! {
+    /// The response future of [`RedisRateLimit`](super::RedisRateLimit):
+    /// waits for Redis's decision (or the [`Unavailable`] policy's), then
+    /// calls the wrapped service — at once, or after the wait it reserved —
+    /// or fails with the refusal.
+    ///
+    /// ```no_run
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// # async fn run(connection: redis::aio::ConnectionManager) -> Result<(), tower::BoxError> {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(10), 10)
+    ///     .redis(connection)
+    ///     .build()?;
+    /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
+    /// assert_eq!(service.ready().await?.call(3).await?, 3);
+    /// # Ok(()) }
+    /// ```
+    pub struct ResponseFuture<S: Service<Req>, Req, X, W, C: Clock, R> {
+        #[pin]
+        kind: Kind<S, Req, X, W, C, R>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S: Service<Req>, Req, X, W, C: Clock, R> {
+        Deciding {
+            decision: Decision,
+            call: Deferred<S, Req>,
+            cost: u64,
+            shared: Arc<RedisShared<X, W, C, R>>,
+        },
+        Waiting {
+            #[pin]
+            sleep: C::Sleep,
+            call: Deferred<S, Req>,
+        },
+        Called {
+            #[pin]
+            future: S::Future,
+        },
+        Rejected {
+            error: Option<BoxError>,
+        },
+    }
+}
+
+impl<S: Service<Req>, Req, X, W, C: Clock, R> ResponseFuture<S, Req, X, W, C, R> {
+    pub(super) fn called(future: S::Future) -> Self {
+        ResponseFuture {
+            kind: Kind::Called { future },
+        }
+    }
+
+    pub(super) fn rejected(error: BoxError) -> Self {
+        ResponseFuture {
+            kind: Kind::Rejected { error: Some(error) },
+        }
+    }
+
+    pub(super) fn deciding(
+        decision: Decision,
+        service: S,
+        request: Req,
+        cost: u64,
+        shared: Arc<RedisShared<X, W, C, R>>,
+    ) -> Self {
+        ResponseFuture {
+            kind: Kind::Deciding {
+                decision,
+                call: Deferred::new(service, request),
+                cost,
+                shared,
+            },
+        }
+    }
+}
+
+/// What a decision leads to.
+enum Next<Sl> {
+    Call,
+    Wait(Sl),
+    Refuse(BoxError),
+}
+
+impl<S, Req, X, W, C, R> Future for ResponseFuture<S, Req, X, W, C, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    X: KeyExtractor<Req>,
+    W: Cost<Req>,
+    C: Clock,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut kind = self.project().kind;
+        loop {
+            match kind.as_mut().project() {
+                KindProj::Called { future } => return future.poll(cx).map_err(Into::into),
+                KindProj::Rejected { error } => {
+                    return Poll::Ready(Err(error
+                        .take()
+                        .expect("ResponseFuture polled after completion")));
+                }
+                KindProj::Waiting { sleep, call } => {
+                    ready!(sleep.poll(cx));
+                    let future = call.call();
+                    kind.set(Kind::Called { future });
+                }
+                KindProj::Deciding {
+                    decision,
+                    call,
+                    cost,
+                    shared,
+                } => {
+                    let verdict = ready!(decision.as_mut().poll(cx));
+                    match decide(shared, call, *cost, verdict) {
+                        Next::Call => {
+                            let future = call.call();
+                            kind.set(Kind::Called { future });
+                        }
+                        Next::Wait(sleep) => {
+                            let call = call.take();
+                            kind.set(Kind::Waiting { sleep, call });
+                        }
+                        Next::Refuse(error) => kind.set(Kind::Rejected { error: Some(error) }),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What to do with a call, given Redis's verdict or its failure.
+fn decide<S, Req, X, W, C, R>(
+    shared: &RedisShared<X, W, C, R>,
+    call: &Deferred<S, Req>,
+    cost: u64,
+    verdict: Result<Verdict, BoxError>,
+) -> Next<C::Sleep>
+where
+    X: KeyExtractor<Req>,
+    W: Cost<Req>,
+    C: Clock,
+{
+    let local = &shared.local;
+    let micros = Duration::from_micros;
+    match verdict {
+        Ok(Verdict::Admitted { wait: 0 }) => Next::Call,
+        Ok(Verdict::Admitted { wait }) => Next::Wait(local.clock.sleep(micros(wait))),
+        Ok(Verdict::Refused { wait }) => {
+            let wait = wait.saturating_mul(1_000);
+            Next::Refuse(local.refusal(local.clock.now(), cost, Denied::Wait(wait)))
+        }
+        Ok(Verdict::Never) => {
+            let name = local.observer().name().clone();
+            Next::Refuse(Unsatisfiable::new(name, cost, shared.capacity).into())
+        }
+        Err(error) => match shared.unavailable {
+            Unavailable::Open => Next::Call,
+            Unavailable::Closed => {
+                // While the breaker is open, say when Redis is tried again.
+                let retry_after = Rejection::find(&*error)
+                    .filter(|_| error.is::<CircuitOpen>())
+                    .and_then(|open| open.retry_after());
+                let name = local.observer().name().clone();
+                Next::Refuse(StoreUnavailable::new(name, retry_after).into())
+            }
+            Unavailable::Local { .. } => match local.admit(call.request()) {
+                Admission::Now => Next::Call,
+                Admission::At(due) => Next::Wait(local.clock.sleep_until(due)),
+                Admission::Refused(error) => Next::Refuse(error),
+            },
+        },
+    }
+}
+
+impl<S: Service<Req>, Req, X, W, C: Clock, R> fmt::Debug for ResponseFuture<S, Req, X, W, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Deciding { .. } => "deciding",
+            Kind::Waiting { .. } => "waiting",
+            Kind::Called { .. } => "called",
+            Kind::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

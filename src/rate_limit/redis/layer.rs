@@ -1,0 +1,400 @@
+//! The Redis-backed rate limiter as a [`Layer`], and its builder.
+
+use std::{fmt, time::Duration};
+
+use redis::aio::ConnectionLike;
+use tower::Layer;
+
+use super::{backend::Backend, service::RedisRateLimit};
+use crate::{
+    circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer, OpenDuration},
+    classify::ErrorsAsFailures,
+    clock::Clock,
+    error::ConfigError,
+    random::FastRandom,
+    rate_limit::{
+        RateLimitBuilder,
+        config::{LAYER, Mode, Rate, Spec},
+        core::Algorithm,
+        shared::Shared,
+    },
+    sync::Arc,
+    timeout::{LayerTimeout, Timeout, TimeoutLayer},
+};
+
+/// What a decision does when Redis does not answer in time (down, slow,
+/// failing over, answering errors) or the breaker around it is open.
+///
+/// ```
+/// use palisade::rate_limit::redis::Unavailable;
+/// let _ = Unavailable::Local { instances: 4 };
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// Admit the request, unlimited, until Redis is back: the dependency
+    /// behind the limiter takes the load. The default, as a limiter is
+    /// usually there to protect, not to gate.
+    #[default]
+    Open,
+    /// Refuse with [`StoreUnavailable`](crate::error::StoreUnavailable)
+    /// (`503`, not `429`: the limit is unknown, not exceeded).
+    Closed,
+    /// Limit in this process, with the rate and burst divided by the
+    /// expected number of `instances`, so that the fleet as a whole stays
+    /// near the limit.
+    Local {
+        /// How many instances share the limit.
+        instances: u32,
+    },
+}
+
+/// The guarded call to Redis: palisade's own timeout and circuit breaker
+/// around the script.
+pub(super) type Guarded<R, C> =
+    CircuitBreaker<Timeout<Backend<R>, LayerTimeout, C>, ErrorsAsFailures, C, FastRandom>;
+
+/// What every service and clone made by one layer shares.
+pub(super) struct RedisShared<X, W, C: Clock, R> {
+    /// Keys, costs, clock, name and events — and the in-process limit of
+    /// [`Unavailable::Local`].
+    pub(super) local: Shared<X, W, C>,
+    pub(super) guard: Guarded<R, C>,
+    /// The breaker in `guard`.
+    breaker: CircuitBreakerHandle,
+    /// Microseconds between two tokens.
+    pub(super) interval: u64,
+    pub(super) capacity: u64,
+    /// The longest wait that still admits, in microseconds.
+    pub(super) max_wait: u64,
+    /// Whether `now` is the layer's clock's (else the server's).
+    pub(super) layer_time: bool,
+    /// Prepended to every key.
+    pub(super) prefix: String,
+    /// Whether a key function was given (else one limit for all).
+    pub(super) keyed: bool,
+    pub(super) unavailable: Unavailable,
+}
+
+/// A rate limiter whose state lives in Redis, shared by every instance of a
+/// fleet; see [the module docs](super).
+///
+/// Cheap to clone: every clone, and every service made from it, shares one
+/// connection and one limit.
+///
+/// ```no_run
+/// use palisade::rate_limit::{Rate, RateLimitLayer};
+///
+/// # async fn run() -> Result<(), tower::BoxError> {
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let connection = redis::aio::ConnectionManager::new(client).await?;
+/// let layer = RateLimitLayer::builder()
+///     .name("api")
+///     .token_bucket(Rate::per_second(100), 50)
+///     .key(|user: &u64| Some(*user))
+///     .redis(connection)
+///     .build()?;
+/// # let _ = layer;
+/// # Ok(()) }
+/// ```
+pub struct RedisRateLimitLayer<X, W, C: Clock, R> {
+    shared: Arc<RedisShared<X, W, C, R>>,
+}
+
+impl<X, W, C: Clock, R> RedisRateLimitLayer<X, W, C, R> {
+    /// The circuit breaker around the calls to Redis: open while Redis is
+    /// considered unavailable (decisions then make no round trip and the
+    /// [`Unavailable`] policy answers), with its state, counters and
+    /// manual control.
+    ///
+    /// ```no_run
+    /// use palisade::{circuit_breaker::CircuitState, rate_limit::RateLimitLayer};
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let layer = RateLimitLayer::builder().redis(connection).build().unwrap();
+    /// assert_eq!(layer.store_breaker().state(), CircuitState::Closed);
+    /// # }
+    /// ```
+    pub fn store_breaker(&self) -> &CircuitBreakerHandle {
+        &self.shared.breaker
+    }
+}
+
+impl<X, W, C: Clock, R> Clone for RedisRateLimitLayer<X, W, C, R> {
+    fn clone(&self) -> Self {
+        RedisRateLimitLayer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S, X, W, C: Clock, R> Layer<S> for RedisRateLimitLayer<X, W, C, R> {
+    type Service = RedisRateLimit<S, X, W, C, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RedisRateLimit::new(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<X, W, C: Clock, R> fmt::Debug for RedisRateLimitLayer<X, W, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimitLayer")
+            .field("name", self.shared.local.observer().name())
+            .field("prefix", &self.shared.prefix)
+            .field("unavailable", &self.shared.unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RedisRateLimitLayer`]; made by
+/// [`RateLimitBuilder::redis`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use palisade::rate_limit::{Rate, RateLimitLayer, redis::Unavailable};
+///
+/// # async fn run(connection: redis::aio::ConnectionManager) -> Result<(), tower::BoxError> {
+/// let layer = RateLimitLayer::builder()
+///     .token_bucket(Rate::per_second(100), 50)
+///     .redis(connection)
+///     .timeout(Duration::from_millis(20))
+///     .on_unavailable(Unavailable::Local { instances: 4 })
+///     .build()?;
+/// # let _ = layer;
+/// # Ok(()) }
+/// ```
+pub struct RedisRateLimitBuilder<X, W, C, R> {
+    limit: RateLimitBuilder<X, W, C>,
+    connection: R,
+    timeout: Duration,
+    unavailable: Unavailable,
+    layer_time: bool,
+    prefix: Option<String>,
+}
+
+impl<X, W, C> RateLimitBuilder<X, W, C> {
+    /// Keeps the limit's state in Redis, on `connection` — a
+    /// [`ConnectionManager`](redis::aio::ConnectionManager) (one server,
+    /// multiplexed, reconnecting by itself) or any
+    /// [`ConnectionLike`] that can be cloned — so that every instance built
+    /// against the same Redis with the same name shares one limit. See
+    /// [`rate_limit::redis`](super).
+    ///
+    /// ```no_run
+    /// use palisade::rate_limit::RateLimitLayer;
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = RateLimitLayer::builder().redis(connection);
+    /// # }
+    /// ```
+    pub fn redis<R>(self, connection: R) -> RedisRateLimitBuilder<X, W, C, R> {
+        RedisRateLimitBuilder {
+            limit: self,
+            connection,
+            timeout: Duration::from_millis(50),
+            unavailable: Unavailable::default(),
+            layer_time: false,
+            prefix: None,
+        }
+    }
+}
+
+impl<X, W, C, R> RedisRateLimitBuilder<X, W, C, R> {
+    /// How long a decision waits for Redis before the
+    /// [`Unavailable`] policy answers. Default 50 ms.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .timeout(Duration::from_millis(10));
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// What to do when Redis is unavailable. Default [`Unavailable::Open`].
+    ///
+    /// ```no_run
+    /// use palisade::rate_limit::redis::Unavailable;
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .on_unavailable(Unavailable::Closed);
+    /// # }
+    /// ```
+    pub fn on_unavailable(mut self, unavailable: Unavailable) -> Self {
+        self.unavailable = unavailable;
+        self
+    }
+
+    /// Decide on the layer's [`Clock`] instead of the Redis server's. The
+    /// server's clock (the default) is one clock for the whole fleet, so an
+    /// instance whose clock is off cannot admit more than its share; the
+    /// layer's clock makes decisions repeatable in tests (a
+    /// [`ManualClock`](crate::clock::ManualClock)) but trusts every
+    /// instance's clock to agree.
+    ///
+    /// ```no_run
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .layer_clock();
+    /// # }
+    /// ```
+    pub fn layer_clock(mut self) -> Self {
+        self.layer_time = true;
+        self
+    }
+
+    /// The text every Redis key of this limiter starts with. Default
+    /// `palisade:{name}:`, with braces in the name replaced (they would
+    /// change the key's Redis Cluster slot).
+    ///
+    /// ```no_run
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .prefix("shop:limits:");
+    /// # }
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+}
+
+impl<X, W, C: Clock, R> RedisRateLimitBuilder<X, W, C, R>
+where
+    R: ConnectionLike + Clone + Send + 'static,
+{
+    /// Checks the configuration and builds the layer. Nothing is sent to
+    /// Redis yet: the script is loaded by the first decision.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`]s of [`RateLimitBuilder::build`], and: an
+    /// algorithm other than the token bucket (field `algorithm`), the
+    /// backpressure mode (`backpressure`), a rate above one token a
+    /// microsecond (`rate`), a zero timeout (`timeout`), a prefix with a
+    /// brace in it (`prefix`), or `instances` 0 (`on_unavailable`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use palisade::rate_limit::RateLimitLayer;
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let err = RateLimitLayer::builder()
+    ///     .sliding_log(10, Duration::from_secs(1))
+    ///     .redis(connection)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "algorithm");
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<RedisRateLimitLayer<X, W, C, R>, ConfigError> {
+        let limit = self.limit;
+        let config = &limit.config;
+        if config.mode == Mode::Backpressure {
+            return Err(ConfigError::new(
+                LAYER,
+                "backpressure",
+                "is not available on Redis: a decision needs a round trip (use `wait_up_to`)",
+            ));
+        }
+        let Spec::TokenBucket { rate, burst } = config.spec else {
+            return Err(ConfigError::new(
+                LAYER,
+                "algorithm",
+                "must be the token bucket on Redis, for now",
+            ));
+        };
+        let algorithm = config.algorithm(limit.keyed, limit.weighted)?;
+        let Algorithm::TokenBucket(bucket) = algorithm else {
+            unreachable!("the spec is a token bucket")
+        };
+        if bucket.interval() < 1_000 {
+            return Err(ConfigError::new(
+                LAYER,
+                "rate",
+                format!("must be at most one token a microsecond on Redis, got {rate:?}"),
+            ));
+        }
+        crate::error::check::positive(LAYER, "timeout", self.timeout)?;
+        let observer = limit.observe.build(LAYER);
+        let name = observer.name().clone();
+        let prefix = match self.prefix {
+            Some(prefix) if prefix.contains(['{', '}']) => {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "prefix",
+                    format!(
+                        "must not hold a brace (it would pick the key's cluster slot), got {prefix:?}"
+                    ),
+                ));
+            }
+            Some(prefix) => prefix,
+            None => format!("palisade:{}:", name.replace(['{', '}'], "_")),
+        };
+        // The in-process limit: the fallback of `Unavailable::Local`, the
+        // whole limit divided among the instances.
+        let mut local_config = config.clone();
+        if let Unavailable::Local { instances } = self.unavailable {
+            crate::error::check::at_least_one(LAYER, "on_unavailable", instances)?;
+            local_config.spec = Spec::TokenBucket {
+                rate: Rate::new(rate.tokens(), rate.per().saturating_mul(instances)),
+                burst: burst.div_ceil(instances),
+            };
+        }
+        let local_algorithm = local_config.algorithm(limit.keyed, limit.weighted)?;
+        let timeout = TimeoutLayer::builder(self.timeout)
+            .name(format!("{name}.redis"))
+            .clock(limit.clock.clone())
+            .build()?;
+        let breaker = CircuitBreakerLayer::builder()
+            .name(format!("{name}.redis"))
+            .consecutive_failures(5)
+            .open_duration(OpenDuration::exponential(
+                Duration::from_millis(500),
+                2.0,
+                Duration::from_secs(10),
+            ))
+            .clock(limit.clock.clone())
+            .build()?;
+        let handle = breaker.handle();
+        let guard = breaker.layer(timeout.layer(Backend::new(self.connection)));
+        let local = Shared::new(
+            &local_config,
+            local_algorithm,
+            limit.keyed,
+            limit.keys,
+            limit.costs,
+            limit.clock,
+            observer,
+        );
+        Ok(RedisRateLimitLayer {
+            shared: Arc::new(RedisShared {
+                local,
+                guard,
+                breaker: handle,
+                interval: bucket.interval().div_ceil(1_000),
+                capacity: bucket.capacity(),
+                max_wait: config.mode.max_wait() / 1_000,
+                layer_time: self.layer_time,
+                prefix,
+                keyed: limit.keyed,
+                unavailable: self.unavailable,
+            }),
+        })
+    }
+}
+
+impl<X, W, C, R> fmt::Debug for RedisRateLimitBuilder<X, W, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimitBuilder")
+            .field("timeout", &self.timeout)
+            .field("unavailable", &self.unavailable)
+            .field("layer_time", &self.layer_time)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,89 @@
+//! One rate limit for a whole fleet (feature `redis`): the limit's state in
+//! Redis, decided atomically by a Lua script, so that N instances behind a
+//! load balancer enforce the limit once, not N times.
+//!
+//! [`RateLimitBuilder::redis`](super::RateLimitBuilder::redis) turns the
+//! usual builder into one whose layer keeps its state in Redis: the same
+//! keys ([`ClientIp`](super::http::ClientIp), closures — any key that is
+//! [`Display`](std::fmt::Display)), the same costs, the same refusals
+//! ([`RateLimited`](crate::error::RateLimited) with `retry_after`,
+//! [`Unsatisfiable`](crate::error::Unsatisfiable)), reject or wait-up-to.
+//! The token bucket (GCRA) is available on Redis; the windows are not yet.
+//!
+//! # One round trip a decision
+//!
+//! A decision is one `EVALSHA` of a Lua script that reads the bucket,
+//! decides and writes it back atomically; the script is loaded by the
+//! first decision and again, transparently, after Redis forgets it
+//! (`SCRIPT FLUSH`, a restart: `NOSCRIPT`). Decisions share one multiplexed
+//! connection — a [`ConnectionManager`](redis::aio::ConnectionManager)
+//! reconnects by itself — so concurrent decisions are pipelined on it, not
+//! serialised.
+//!
+//! # Time
+//!
+//! By default the script reads the **Redis server's clock** (`TIME`): the
+//! fleet shares one clock, and an instance whose own clock is off by
+//! seconds cannot admit more than its share. Time on Redis is counted in
+//! whole microseconds (the script's numbers are doubles, exact below
+//! 2⁵³): the interval between tokens is rounded up to a microsecond, and a
+//! refusal's `retry_after` is exact to the microsecond. With
+//! [`layer_clock`](RedisRateLimitBuilder::layer_clock) the layer's
+//! [`Clock`](crate::clock::Clock) is used instead — repeatable tests on a
+//! [`ManualClock`](crate::clock::ManualClock), at the price of trusting
+//! every instance's clock.
+//!
+//! # Memory on Redis
+//!
+//! One string a key, holding the bucket's theoretical arrival time, with a
+//! TTL that ends when the bucket is full again — an idle key leaves nothing
+//! behind. Keys are `prefix{digest}`: the prefix defaults to
+//! `palisade:{name}:`, and the digest (SHA-1 of the key's text) in braces
+//! is a Redis Cluster hash tag, so a client's keys share a slot, and a
+//! client can neither choose long keys nor break the tag.
+//!
+//! # When Redis is slow or down
+//!
+//! Each decision waits at most a [`timeout`](RedisRateLimitBuilder::timeout)
+//! (default 50 ms) — palisade's own [`Timeout`](crate::timeout::Timeout) —
+//! and the calls to Redis go through palisade's own
+//! [`CircuitBreaker`](crate::circuit_breaker::CircuitBreaker) (named after
+//! the layer, `.redis` appended; open after 5 failures in a row, for 0.5 s
+//! doubling up to 10 s), so that during an outage a decision costs no round
+//! trip and no timeout, and probes bring Redis back in. Then
+//! [`Unavailable`] decides: admit (the default), refuse with
+//! [`StoreUnavailable`](crate::error::StoreUnavailable) (`503`), or limit
+//! in-process at the rate divided by the expected number of instances.
+//! Never a hang, never a panic: every request is answered.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use palisade::rate_limit::{Rate, RateLimitLayer, redis::Unavailable};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # async fn run() -> Result<(), tower::BoxError> {
+//! let client = redis::Client::open("redis://127.0.0.1:6379")?;
+//! let connection = redis::aio::ConnectionManager::new(client).await?;
+//! let layer = RateLimitLayer::builder()
+//!     .name("api")
+//!     .token_bucket(Rate::per_second(100), 20)
+//!     .key(|tenant: &String| Some(tenant.clone()))
+//!     .redis(connection)
+//!     .timeout(Duration::from_millis(20))
+//!     .on_unavailable(Unavailable::Local { instances: 4 })
+//!     .build()?;
+//! let mut service = layer.layer(service_fn(|tenant: String| async move { Ok::<_, std::io::Error>(tenant) }));
+//! let answer = service.ready().await?.call("acme".to_owned()).await?;
+//! # let _ = answer;
+//! # Ok(()) }
+//! ```
+
+mod backend;
+pub mod future;
+mod layer;
+mod service;
+
+pub use layer::{RedisRateLimitBuilder, RedisRateLimitLayer, Unavailable};
+pub use service::RedisRateLimit;

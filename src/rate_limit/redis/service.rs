@@ -1,0 +1,163 @@
+//! The Redis-backed rate limiter as a [`Service`].
+
+use std::{
+    fmt::{self, Display},
+    task::{Context, Poll},
+};
+
+use redis::aio::ConnectionLike;
+use tower::{BoxError, Service};
+
+use super::{backend::Ask, future::ResponseFuture, layer::RedisShared};
+use crate::{
+    clock::Clock,
+    deferred::take_ready,
+    error::Unsatisfiable,
+    rate_limit::{Cost, KeyExtractor},
+    sync::Arc,
+};
+
+/// The service of a [`RedisRateLimitLayer`](super::RedisRateLimitLayer):
+/// asks Redis, then calls the service it wraps or refuses.
+///
+/// # Clone
+///
+/// A call waits for Redis before it reaches the wrapped service, so its
+/// response future holds the service made ready for it, and a clone takes
+/// its place (as tower's `Buffer` does): the wrapped service must be
+/// `Clone`.
+///
+/// ```no_run
+/// use palisade::rate_limit::{Rate, RateLimitLayer};
+/// use tower::{Layer, service_fn};
+///
+/// # async fn run(connection: redis::aio::ConnectionManager) {
+/// let layer = RateLimitLayer::builder()
+///     .token_bucket(Rate::per_second(10), 10)
+///     .redis(connection)
+///     .build()
+///     .unwrap();
+/// let _service = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
+/// # }
+/// ```
+pub struct RedisRateLimit<S, X, W, C: Clock, R> {
+    inner: S,
+    shared: Arc<RedisShared<X, W, C, R>>,
+}
+
+impl<S, X, W, C: Clock, R> RedisRateLimit<S, X, W, C, R> {
+    pub(super) fn new(inner: S, shared: Arc<RedisShared<X, W, C, R>>) -> Self {
+        RedisRateLimit { inner, shared }
+    }
+
+    /// The wrapped service.
+    ///
+    /// ```no_run
+    /// # use palisade::rate_limit::RateLimitLayer;
+    /// # use tower::Layer;
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let service = RateLimitLayer::builder().redis(connection).build().unwrap().layer(7);
+    /// assert_eq!(*service.get_ref(), 7);
+    /// # }
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// The Redis key of a limit: the layer's prefix, then a digest of the key
+/// in braces — a Redis Cluster hash tag, so that a limit's keys share a
+/// slot. Digested so that a client cannot choose long keys or break the
+/// tag; `Some` marks a client's key, `None` the limit shared by requests
+/// without one, so the two can never meet.
+fn redis_key<K: Display>(prefix: &str, key: Option<&K>) -> String {
+    let text = match key {
+        Some(key) => format!("k:{key}"),
+        None => "shared".to_owned(),
+    };
+    let digest = sha1_smol::Sha1::from(text.as_bytes()).digest().to_string();
+    format!("{prefix}{{{}}}", &digest[..32])
+}
+
+impl<S, X, W, C, R, Req> Service<Req> for RedisRateLimit<S, X, W, C, R>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    X: KeyExtractor<Req>,
+    X::Key: Display,
+    W: Cost<Req>,
+    C: Clock,
+    R: ConnectionLike + Clone + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, X, W, C, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let shared = &self.shared;
+        let key = match shared.local.key_of(&request) {
+            Ok(Some(key)) if shared.keyed => key,
+            Ok(Some(_)) => None,
+            Ok(None) => return ResponseFuture::called(self.inner.call(request)),
+            Err(refused) => return ResponseFuture::rejected(refused),
+        };
+        let cost = shared.local.cost_of(&request);
+        if cost > shared.capacity {
+            let name = shared.local.observer().name().clone();
+            return ResponseFuture::rejected(
+                Unsatisfiable::new(name, cost, shared.capacity).into(),
+            );
+        }
+        let ask = Ask {
+            key: redis_key(&shared.prefix, key.as_ref()),
+            interval: shared.interval,
+            capacity: shared.capacity,
+            cost,
+            max_wait: shared.max_wait,
+            now: shared
+                .layer_time
+                .then(|| shared.local.clock.now().as_nanos() / 1_000),
+        };
+        let mut guard = shared.guard.clone();
+        let decision = Box::pin(async move {
+            std::future::poll_fn(|cx| guard.poll_ready(cx)).await?;
+            guard.call(ask).await
+        });
+        let ready = take_ready(&mut self.inner);
+        ResponseFuture::deciding(decision, ready, request, cost, Arc::clone(shared))
+    }
+}
+
+impl<S: Clone, X, W, C: Clock, R> Clone for RedisRateLimit<S, X, W, C, R> {
+    fn clone(&self) -> Self {
+        RedisRateLimit::new(self.inner.clone(), Arc::clone(&self.shared))
+    }
+}
+
+impl<S: fmt::Debug, X, W, C: Clock, R> fmt::Debug for RedisRateLimit<S, X, W, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRateLimit")
+            .field("inner", &self.inner)
+            .field("name", self.shared.local.observer().name())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_key;
+
+    #[test]
+    fn keys_are_digests_in_a_hash_tag_and_never_meet_the_shared_key() {
+        let key = redis_key("palisade:api:", Some(&"}{ long and hostile"));
+        assert!(key.starts_with("palisade:api:{"), "{key}");
+        assert!(key.ends_with('}'));
+        assert_eq!(key.len(), "palisade:api:{}".len() + 32);
+        assert_ne!(redis_key::<&str>("p:", None), redis_key("p:", Some(&"")));
+        assert_eq!(redis_key("p:", Some(&7u64)), redis_key("p:", Some(&"7")));
+    }
+}
