@@ -61,6 +61,8 @@ async fn every_policy_answers_through_an_outage_and_the_limit_returns() {
             .redis(server.connection().await)
             .timeout(TIMEOUT)
             .on_unavailable(policy)
+            // Every decision goes to Redis: what is tested is Redis failing.
+            .denial_cache(0)
             .build()
             .unwrap();
         let breaker = layer.store_breaker().clone();
@@ -122,4 +124,49 @@ async fn every_policy_answers_through_an_outage_and_the_limit_returns() {
         assert!(limited >= 2, "{policy:?}: {after:?}");
         assert_eq!(after.last(), Some(&Got::Limited), "{policy:?}: {after:?}");
     }
+}
+
+#[tokio::test]
+async fn a_refused_key_is_refused_again_without_a_round_trip() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let layer = RateLimitLayer::builder()
+        .name("denials")
+        .token_bucket(Rate::new(1, Duration::from_secs(60)), 1)
+        .key(|client: &u64| Some(*client))
+        .redis(server.connection().await)
+        .timeout(TIMEOUT)
+        .on_unavailable(Unavailable::Closed)
+        .build()
+        .unwrap();
+    let breaker = layer.store_breaker().clone();
+    let mut service = layer.layer(service_fn(|x: u64| async move { Ok::<_, BoxError>(x) }));
+    let mut ask = async |client: u64| service.ready().await.unwrap().call(client).await;
+    assert!(ask(1).await.is_ok());
+    let first = ask(1).await.unwrap_err();
+    let first = first
+        .downcast_ref::<RateLimited>()
+        .unwrap()
+        .retry_after()
+        .unwrap();
+    // Redis is gone, but what it said of client 1 still holds here: the
+    // refusal comes from the cache, with a wait no longer than Redis's.
+    server.kill();
+    for _ in 0..20 {
+        let again = ask(1).await.unwrap_err();
+        let wait = again
+            .downcast_ref::<RateLimited>()
+            .unwrap()
+            .retry_after()
+            .unwrap();
+        assert!(wait <= first, "{wait:?} > {first:?}");
+    }
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "no round trip was made"
+    );
+    // A client Redis never refused must ask Redis, which is down.
+    assert!(ask(2).await.unwrap_err().is::<StoreUnavailable>());
 }

@@ -32,13 +32,14 @@ pub(crate) struct Ask {
     pub(crate) now: Option<u64>,
 }
 
-/// What Redis decided.
+/// What Redis decided. `ahead`: how far the bucket's TAT lies past the
+/// decision's `now` afterwards, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Admitted, after this many microseconds.
-    Admitted { wait: u64 },
-    /// Refused: enough tokens come after this many microseconds.
-    Refused { wait: u64 },
+    /// Admitted, after `wait` microseconds.
+    Admitted { wait: u64, ahead: u64 },
+    /// Refused: enough tokens come after `wait` microseconds.
+    Refused { wait: u64, ahead: u64 },
     /// The cost exceeds the capacity.
     Never,
 }
@@ -72,7 +73,7 @@ where
         let mut connection = self.connection.clone();
         Box::pin(async move {
             let now = ask.now.map_or_else(String::new, |now| now.to_string());
-            let (verdict, wait, _now): (i64, i64, i64) = TOKEN_BUCKET
+            let (verdict, wait, ahead): (i64, i64, i64) = TOKEN_BUCKET
                 .key(&ask.key)
                 .arg(ask.interval)
                 .arg(ask.capacity)
@@ -81,10 +82,10 @@ where
                 .arg(now)
                 .invoke_async(&mut connection)
                 .await?;
-            let wait = u64::try_from(wait).unwrap_or(0);
+            let (wait, ahead) = (wait.max(0) as u64, ahead.max(0) as u64);
             Ok(match verdict {
-                1 => Verdict::Admitted { wait },
-                0 => Verdict::Refused { wait },
+                1 => Verdict::Admitted { wait, ahead },
+                0 => Verdict::Refused { wait, ahead },
                 _ => Verdict::Never,
             })
         })

@@ -27,6 +27,16 @@ use crate::{
 /// more than the allocation).
 type Decision = Pin<Box<dyn Future<Output = Result<Verdict, BoxError>> + Send>>;
 
+/// What was asked of Redis, as the answer needs it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Asked {
+    pub(super) cost: u64,
+    /// The key's identity in the denial cache.
+    pub(super) id: u64,
+    /// When it was asked, on the layer's clock, in nanoseconds.
+    pub(super) sent: u64,
+}
+
 pin_project! {
     /// The response future of [`RedisRateLimit`](super::RedisRateLimit):
     /// waits for Redis's decision (or the [`Unavailable`] policy's), then
@@ -58,7 +68,7 @@ pin_project! {
         Deciding {
             decision: Decision,
             call: Deferred<S, Req>,
-            cost: u64,
+            asked: Asked,
             shared: Arc<RedisShared<X, W, C, R>>,
         },
         Waiting {
@@ -93,14 +103,14 @@ impl<S: Service<Req>, Req, X, W, C: Clock, R> ResponseFuture<S, Req, X, W, C, R>
         decision: Decision,
         service: S,
         request: Req,
-        cost: u64,
+        asked: Asked,
         shared: Arc<RedisShared<X, W, C, R>>,
     ) -> Self {
         ResponseFuture {
             kind: Kind::Deciding {
                 decision,
                 call: Deferred::new(service, request),
-                cost,
+                asked,
                 shared,
             },
         }
@@ -142,11 +152,11 @@ where
                 KindProj::Deciding {
                     decision,
                     call,
-                    cost,
+                    asked,
                     shared,
                 } => {
                     let verdict = ready!(decision.as_mut().poll(cx));
-                    match decide(shared, call, *cost, verdict) {
+                    match decide(shared, call, *asked, verdict) {
                         Next::Call => {
                             let future = call.call();
                             kind.set(Kind::Called { future });
@@ -167,7 +177,7 @@ where
 fn decide<S, Req, X, W, C, R>(
     shared: &RedisShared<X, W, C, R>,
     call: &Deferred<S, Req>,
-    cost: u64,
+    asked: Asked,
     verdict: Result<Verdict, BoxError>,
 ) -> Next<C::Sleep>
 where
@@ -177,12 +187,25 @@ where
 {
     let local = &shared.local;
     let micros = Duration::from_micros;
+    let cost = asked.cost;
+    // The bucket's TAT after the decision, on the layer's clock: anchored
+    // at the sending (in whole microseconds, as Redis counts), so never
+    // later than the true one.
+    let tat = |ahead: u64| (asked.sent / 1_000 * 1_000).saturating_add(ahead.saturating_mul(1_000));
     match verdict {
-        Ok(Verdict::Admitted { wait: 0 }) => Next::Call,
-        Ok(Verdict::Admitted { wait }) => Next::Wait(local.clock.sleep(micros(wait))),
-        Ok(Verdict::Refused { wait }) => {
-            let wait = wait.saturating_mul(1_000);
-            Next::Refuse(local.refusal(local.clock.now(), cost, Denied::Wait(wait)))
+        Ok(Verdict::Admitted { wait, ahead }) => {
+            shared.denials.raise(asked.id, tat(ahead));
+            match wait {
+                0 => Next::Call,
+                wait => Next::Wait(local.clock.sleep(micros(wait))),
+            }
+        }
+        Ok(Verdict::Refused { wait, ahead }) => {
+            let now = local.clock.now();
+            shared
+                .denials
+                .remember(asked.id, tat(ahead), now.as_nanos());
+            Next::Refuse(local.refusal(now, cost, Denied::Wait(wait.saturating_mul(1_000))))
         }
         Ok(Verdict::Never) => {
             let name = local.observer().name().clone();

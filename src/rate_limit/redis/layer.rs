@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use redis::aio::ConnectionLike;
 use tower::Layer;
 
-use super::{backend::Backend, service::RedisRateLimit};
+use super::{backend::Backend, denials::Denials, service::RedisRateLimit};
 use crate::{
     circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer, OpenDuration},
     classify::ErrorsAsFailures,
@@ -73,6 +73,7 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     pub(super) prefix: String,
     /// Whether a key function was given (else one limit for all).
     pub(super) keyed: bool,
+    pub(super) denials: Denials,
     pub(super) unavailable: Unavailable,
 }
 
@@ -169,6 +170,7 @@ pub struct RedisRateLimitBuilder<X, W, C, R> {
     unavailable: Unavailable,
     layer_time: bool,
     prefix: Option<String>,
+    denial_cache: usize,
 }
 
 impl<X, W, C> RateLimitBuilder<X, W, C> {
@@ -193,6 +195,7 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
             unavailable: Unavailable::default(),
             layer_time: false,
             prefix: None,
+            denial_cache: 10_000,
         }
     }
 }
@@ -245,6 +248,22 @@ impl<X, W, C, R> RedisRateLimitBuilder<X, W, C, R> {
     /// ```
     pub fn layer_clock(mut self) -> Self {
         self.layer_time = true;
+        self
+    }
+
+    /// How many refused keys this instance remembers, to refuse them again
+    /// without a round trip until their tokens come back (see
+    /// [the module docs](super#the-denial-cache)). Default 10 000; 0: none.
+    ///
+    /// ```no_run
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .denial_cache(100_000);
+    /// # }
+    /// ```
+    pub fn denial_cache(mut self, max_keys: usize) -> Self {
+        self.denial_cache = max_keys;
         self
     }
 
@@ -383,6 +402,7 @@ where
                 layer_time: self.layer_time,
                 prefix,
                 keyed: limit.keyed,
+                denials: Denials::new(self.denial_cache),
                 unavailable: self.unavailable,
             }),
         })

@@ -56,6 +56,22 @@
 //! in-process at the rate divided by the expected number of instances.
 //! Never a hang, never a panic: every request is answered.
 //!
+//! # The denial cache
+//!
+//! A client hammering a key it is refused on would cost a round trip a
+//! request. Instead each instance remembers, for the keys Redis refused
+//! ([`denial_cache`](RedisRateLimitBuilder::denial_cache), default 10 000
+//! keys), a lower bound of the bucket's theoretical arrival time, and
+//! refuses locally while that bound alone refuses — with `retry_after`
+//! computed from it, so never longer than Redis would say (shorter by at
+//! most the round trip on the server's clock; equal on the layer's). It
+//! **cannot over-admit**: a bucket's TAT only moves later (admissions
+//! anywhere push it; refusals and time do not pull it back), so whatever
+//! the bound refuses, Redis refuses too; the cache never admits anything
+//! itself, it only saves asking. If Redis loses the key (a restart without
+//! persistence), the cache keeps refusing until the remembered instant, no
+//! longer.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -81,6 +97,7 @@
 //! ```
 
 mod backend;
+mod denials;
 pub mod future;
 mod layer;
 mod service;

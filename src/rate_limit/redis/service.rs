@@ -8,12 +8,16 @@ use std::{
 use redis::aio::ConnectionLike;
 use tower::{BoxError, Service};
 
-use super::{backend::Ask, future::ResponseFuture, layer::RedisShared};
+use super::{
+    backend::Ask,
+    future::{Asked, ResponseFuture},
+    layer::RedisShared,
+};
 use crate::{
     clock::Clock,
     deferred::take_ready,
     error::Unsatisfiable,
-    rate_limit::{Cost, KeyExtractor},
+    rate_limit::{Cost, KeyExtractor, core::Denied},
     sync::Arc,
 };
 
@@ -112,15 +116,24 @@ where
                 Unsatisfiable::new(name, cost, shared.capacity).into(),
             );
         }
+        // Refused here while what Redis last said of the key refuses.
+        let now = shared.local.clock.now();
+        let id = shared.denials.id(key.as_ref());
+        let push = cost * shared.interval * 1_000;
+        let tolerance = shared.capacity * shared.interval * 1_000;
+        if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
+            if wait > shared.max_wait * 1_000 {
+                let refused = shared.local.refusal(now, cost, Denied::Wait(wait));
+                return ResponseFuture::rejected(refused);
+            }
+        }
         let ask = Ask {
             key: redis_key(&shared.prefix, key.as_ref()),
             interval: shared.interval,
             capacity: shared.capacity,
             cost,
             max_wait: shared.max_wait,
-            now: shared
-                .layer_time
-                .then(|| shared.local.clock.now().as_nanos() / 1_000),
+            now: shared.layer_time.then(|| now.as_nanos() / 1_000),
         };
         let mut guard = shared.guard.clone();
         let decision = Box::pin(async move {
@@ -128,7 +141,12 @@ where
             guard.call(ask).await
         });
         let ready = take_ready(&mut self.inner);
-        ResponseFuture::deciding(decision, ready, request, cost, Arc::clone(shared))
+        let asked = Asked {
+            cost,
+            id,
+            sent: now.as_nanos(),
+        };
+        ResponseFuture::deciding(decision, ready, request, asked, Arc::clone(shared))
     }
 }
 

@@ -8,10 +8,11 @@
 -- ARGV[4]  the longest a request may wait for its tokens, in microseconds
 -- ARGV[5]  now, in microseconds; empty: the server's own clock
 --
--- Returns {verdict, wait, now}: verdict 1 admitted (after `wait`
+-- Returns {verdict, wait, ahead}: verdict 1 admitted (after `wait`
 -- microseconds), 0 refused (come back after `wait`), -1 never (the cost
--- exceeds the capacity). Lua numbers are doubles: every value here stays
--- below 2^53 (microseconds since 1970 are about 2^50).
+-- exceeds the capacity); `ahead`, how far the bucket's TAT lies past `now`
+-- after the decision, in microseconds. Lua numbers are doubles: every
+-- value here stays below 2^53 (microseconds since 1970 are about 2^50).
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -22,7 +23,7 @@ if now == nil then
   now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
 if cost > capacity then
-  return {-1, 0, now}
+  return {-1, 0, 0}
 end
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then
@@ -34,7 +35,7 @@ if wait < 0 then
   wait = 0
 end
 if wait > max_wait then
-  return {0, wait, now}
+  return {0, wait, tat - now}
 end
 -- Kept until the bucket is full again, and not a moment longer.
 local ttl = math.ceil((new_tat - now) / 1000)
@@ -42,4 +43,4 @@ if ttl < 1 then
   ttl = 1
 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
-return {1, wait, now}
+return {1, wait, new_tat - now}
