@@ -22,9 +22,12 @@ use crate::sync::{CachePadded, Mutex, lock};
 /// Shards of the cache, each behind its own lock.
 const SHARDS: usize = 16;
 
+/// One shard: key identity → a lower bound of the bucket's TAT.
+type Shard = CachePadded<Mutex<HashMap<u64, u64>>>;
+
 /// Keys refused by Redis, with a lower bound of their bucket's TAT.
 pub(super) struct Denials {
-    shards: Box<[CachePadded<Mutex<HashMap<u64, u64>>>]>,
+    shards: Box<[Shard]>,
     /// The most keys one shard remembers.
     per_shard: usize,
     hasher: RandomState,
