@@ -7,6 +7,11 @@
 
 #[path = "."]
 mod on_redis {
+    #[cfg(feature = "axum")]
+    mod axum_fleet;
+    #[cfg(feature = "axum")]
+    #[path = "../common/mod.rs"]
+    mod common;
     mod fleet;
     mod model;
     mod outage;
