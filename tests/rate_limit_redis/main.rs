@@ -9,6 +9,7 @@
 mod on_redis {
     #[cfg(feature = "axum")]
     mod axum_fleet;
+    mod cluster;
     #[cfg(feature = "axum")]
     #[path = "../common/mod.rs"]
     mod common;

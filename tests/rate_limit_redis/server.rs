@@ -14,6 +14,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -21,6 +22,11 @@ impl RedisServer {
     /// `CI=true` a panic (a test that needs Redis must not pass by
     /// skipping); elsewhere `None`, with a message saying what to install.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with more arguments.
+    pub fn start_with(args: &[&str]) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -41,9 +47,15 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         server.restart();
         Some(server)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The server's address, as the `redis` crate takes it.
@@ -74,6 +86,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -110,8 +123,81 @@ impl Drop for RedisServer {
     }
 }
 
-/// A loopback port nothing listens on now.
+/// A loopback port nothing listens on now, nor on the port 10 000 above it
+/// (a cluster node's bus).
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().unwrap().port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A Redis Cluster of three masters on loopback, made with
+/// `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three nodes and joins them; `None` as [`RedisServer::start`].
+    pub fn start() -> Option<RedisCluster> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])?);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs (Debian: redis-tools)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = RedisCluster { nodes };
+        let started = Instant::now();
+        while !cluster.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the cluster did not come up"
+            );
+            // Waiting for real nodes to agree.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(cluster)
+    }
+
+    /// Whether every node says the cluster is up.
+    fn is_ok(&self) -> bool {
+        self.nodes.iter().all(|node| {
+            let output = Command::new("redis-cli")
+                .args(["-p", &node.port.to_string(), "cluster", "info"])
+                .output();
+            output.is_ok_and(|output| {
+                String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok")
+            })
+        })
+    }
+
+    /// A connection to the cluster, as an instance of a fleet would have.
+    pub async fn connection(&self) -> redis::cluster_async::ClusterConnection {
+        let urls: Vec<String> = self.nodes.iter().map(RedisServer::url).collect();
+        redis::cluster::ClusterClient::new(urls)
+            .unwrap()
+            .get_async_connection()
+            .await
+            .unwrap()
+    }
 }
