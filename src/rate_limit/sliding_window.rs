@@ -70,6 +70,13 @@ impl Segments {
         (self.limit, self.segment * (self.counted - 1).max(1))
     }
 
+    /// The limit, the segment's length and how many segments a window
+    /// counts: the numbers a store outside the process needs.
+    #[cfg(feature = "redis")]
+    pub(crate) const fn parts(&self) -> (u64, u64, u64) {
+        (self.limit, self.segment, self.counted)
+    }
+
     /// How many counters a state holds.
     pub(crate) fn slots(&self) -> u128 {
         u128::from(self.counted + self.ahead)

@@ -93,3 +93,32 @@ async fn every_key_expires_once_its_bucket_is_full_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_window_key_expires_once_its_latest_admission_has_left() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let layer = RateLimitLayer::builder()
+        .name("window")
+        .sliding_window(2, Duration::from_millis(300), 3)
+        .key(|client: &u64| Some(*client))
+        .clock(clock.clone())
+        .redis(server.connection().await)
+        .layer_clock()
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn(|x: u64| async move { Ok::<_, BoxError>(x) }));
+    for client in 0..10 {
+        assert!(service.ready().await.unwrap().call(client).await.is_ok());
+    }
+    // A window of 300 ms in segments of 100: the key lives until the
+    // admission's segment has left it, 400 ms from the segment's start.
+    let keys: Vec<String> = query(&server, &["KEYS", "palisade:window:*"]).await;
+    assert_eq!(keys.len(), 10);
+    for key in &keys {
+        let ttl: i64 = query(&server, &["PTTL", key]).await;
+        assert!((300..=400).contains(&ttl), "{key}: {ttl}");
+    }
+}

@@ -13,18 +13,30 @@ use std::{
 use redis::{Script, aio::ConnectionLike};
 use tower::{BoxError, Service};
 
-/// The token bucket's script (see the file for its contract).
+/// The scripts (see their files for their contracts).
 static TOKEN_BUCKET: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("token_bucket.lua")));
+static WINDOW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("window.lua")));
+
+/// A limit as Redis keeps it, in whole microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// A token every `interval`, at most `capacity` at once.
+    Bucket { interval: u64, capacity: u64 },
+    /// At most `limit` in the last `counted` segments of `segment`.
+    Window {
+        limit: u64,
+        segment: u64,
+        counted: u64,
+    },
+}
 
 /// One decision asked of Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Ask {
-    /// The Redis key of the bucket.
+    /// The Redis key of the limit's state.
     pub(crate) key: String,
-    /// Microseconds between two tokens.
-    pub(crate) interval: u64,
-    pub(crate) capacity: u64,
+    pub(crate) limit: Limit,
     pub(crate) cost: u64,
     /// The longest wait that still admits, in microseconds.
     pub(crate) max_wait: u64,
@@ -73,15 +85,25 @@ where
         let mut connection = self.connection.clone();
         Box::pin(async move {
             let now = ask.now.map_or_else(String::new, |now| now.to_string());
-            let (verdict, wait, ahead): (i64, i64, i64) = TOKEN_BUCKET
-                .key(&ask.key)
-                .arg(ask.interval)
-                .arg(ask.capacity)
-                .arg(ask.cost)
-                .arg(ask.max_wait)
-                .arg(now)
-                .invoke_async(&mut connection)
-                .await?;
+            let mut invocation = match ask.limit {
+                Limit::Bucket { interval, capacity } => {
+                    let mut invocation = TOKEN_BUCKET.key(&ask.key);
+                    invocation.arg(interval).arg(capacity);
+                    invocation
+                }
+                Limit::Window {
+                    limit,
+                    segment,
+                    counted,
+                } => {
+                    let mut invocation = WINDOW.key(&ask.key);
+                    invocation.arg(limit).arg(segment).arg(counted);
+                    invocation
+                }
+            };
+            invocation.arg(ask.cost).arg(ask.max_wait).arg(now);
+            let (verdict, wait, ahead): (i64, i64, i64) =
+                invocation.invoke_async(&mut connection).await?;
             let (wait, ahead) = (wait.max(0) as u64, ahead.max(0) as u64);
             Ok(match verdict {
                 1 => Verdict::Admitted { wait, ahead },

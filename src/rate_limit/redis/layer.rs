@@ -5,7 +5,11 @@ use std::{fmt, time::Duration};
 use redis::aio::ConnectionLike;
 use tower::Layer;
 
-use super::{backend::Backend, denials::Denials, service::RedisRateLimit};
+use super::{
+    backend::{Backend, Limit},
+    denials::Denials,
+    service::RedisRateLimit,
+};
 use crate::{
     circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer, OpenDuration},
     classify::ErrorsAsFailures,
@@ -62,8 +66,9 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     pub(super) guard: Guarded<R, C>,
     /// The breaker in `guard`.
     breaker: CircuitBreakerHandle,
-    /// Microseconds between two tokens.
-    pub(super) interval: u64,
+    /// The limit, as Redis keeps it.
+    pub(super) limit: Limit,
+    /// The most one request may cost.
     pub(super) capacity: u64,
     /// The longest wait that still admits, in microseconds.
     pub(super) max_wait: u64,
@@ -293,11 +298,12 @@ where
     ///
     /// # Errors
     ///
-    /// The [`ConfigError`]s of [`RateLimitBuilder::build`], and: an
-    /// algorithm other than the token bucket (field `algorithm`), the
-    /// backpressure mode (`backpressure`), a rate above one token a
-    /// microsecond (`rate`), a zero timeout (`timeout`), a prefix with a
-    /// brace in it (`prefix`), or `instances` 0 (`on_unavailable`).
+    /// The [`ConfigError`]s of [`RateLimitBuilder::build`], and: the
+    /// sliding log (field `algorithm`), the backpressure mode
+    /// (`backpressure`), a rate above one token a microsecond (`rate`), a
+    /// window segment shorter than a microsecond (`window`), a zero timeout
+    /// (`timeout`), a prefix with a brace in it (`prefix`), or `instances` 0
+    /// (`on_unavailable`).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -321,24 +327,47 @@ where
                 "is not available on Redis: a decision needs a round trip (use `wait_up_to`)",
             ));
         }
-        let Spec::TokenBucket { rate, burst } = config.spec else {
-            return Err(ConfigError::new(
-                LAYER,
-                "algorithm",
-                "must be the token bucket on Redis, for now",
-            ));
+        let (store_limit, capacity) = match config.algorithm(limit.keyed, limit.weighted)? {
+            Algorithm::TokenBucket(bucket) => {
+                if bucket.interval() < 1_000 {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "rate",
+                        "must be at most one token a microsecond on Redis",
+                    ));
+                }
+                let interval = bucket.interval().div_ceil(1_000);
+                let capacity = bucket.capacity();
+                (Limit::Bucket { interval, capacity }, capacity)
+            }
+            Algorithm::Segments(segments) => {
+                let (limit, segment, counted) = segments.parts();
+                if segment < 1_000 {
+                    return Err(ConfigError::new(
+                        LAYER,
+                        "window",
+                        "must give each segment at least a microsecond on Redis",
+                    ));
+                }
+                let segment = segment.div_ceil(1_000);
+                (
+                    Limit::Window {
+                        limit,
+                        segment,
+                        counted,
+                    },
+                    limit,
+                )
+            }
+            Algorithm::SlidingLog(_) => {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "algorithm",
+                    "cannot be the sliding log on Redis (a log a key is memory Redis should not \
+                     hold): use the sliding window",
+                ));
+            }
         };
-        let algorithm = config.algorithm(limit.keyed, limit.weighted)?;
-        let Algorithm::TokenBucket(bucket) = algorithm else {
-            unreachable!("the spec is a token bucket")
-        };
-        if bucket.interval() < 1_000 {
-            return Err(ConfigError::new(
-                LAYER,
-                "rate",
-                format!("must be at most one token a microsecond on Redis, got {rate:?}"),
-            ));
-        }
         crate::error::check::positive(LAYER, "timeout", self.timeout)?;
         let observer = limit.observe.build(LAYER);
         let name = observer.name().clone();
@@ -360,10 +389,7 @@ where
         let mut local_config = config.clone();
         if let Unavailable::Local { instances } = self.unavailable {
             crate::error::check::at_least_one(LAYER, "on_unavailable", instances)?;
-            local_config.spec = Spec::TokenBucket {
-                rate: Rate::new(rate.tokens(), rate.per().saturating_mul(instances)),
-                burst: burst.div_ceil(instances),
-            };
+            local_config.spec = share(config.spec, instances);
         }
         let local_algorithm = local_config.algorithm(limit.keyed, limit.weighted)?;
         let timeout = TimeoutLayer::builder(self.timeout)
@@ -396,16 +422,47 @@ where
                 local,
                 guard,
                 breaker: handle,
-                interval: bucket.interval().div_ceil(1_000),
-                capacity: bucket.capacity(),
+                limit: store_limit,
+                capacity,
                 max_wait: config.mode.max_wait() / 1_000,
                 layer_time: self.layer_time,
                 prefix,
                 keyed: limit.keyed,
-                denials: Denials::new(self.denial_cache),
+                // Only a bucket's refusals carry what the cache needs.
+                denials: Denials::new(match store_limit {
+                    Limit::Bucket { .. } => self.denial_cache,
+                    Limit::Window { .. } => 0,
+                }),
                 unavailable: self.unavailable,
             }),
         })
+    }
+}
+
+/// One instance's share of a limit among `instances`.
+fn share(spec: Spec, instances: u32) -> Spec {
+    match spec {
+        Spec::TokenBucket { rate, burst } => Spec::TokenBucket {
+            rate: Rate::new(rate.tokens(), rate.per().saturating_mul(instances)),
+            burst: burst.div_ceil(instances),
+        },
+        Spec::SlidingWindow {
+            limit,
+            window,
+            segments,
+        } => Spec::SlidingWindow {
+            limit: limit.div_ceil(instances),
+            window,
+            segments,
+        },
+        Spec::FixedWindow { limit, window } => Spec::FixedWindow {
+            limit: limit.div_ceil(instances),
+            window,
+        },
+        Spec::SlidingLog { limit, window } => Spec::SlidingLog {
+            limit: limit.div_ceil(instances),
+            window,
+        },
     }
 }
 

@@ -8,7 +8,10 @@
 //! [`Display`](std::fmt::Display)), the same costs, the same refusals
 //! ([`RateLimited`](crate::error::RateLimited) with `retry_after`,
 //! [`Unsatisfiable`](crate::error::Unsatisfiable)), reject or wait-up-to.
-//! The token bucket (GCRA) is available on Redis; the windows are not yet.
+//! The token bucket (GCRA), the sliding window counter and the fixed window
+//! are available on Redis, each deciding exactly as in the process (a
+//! property test runs both side by side); the sliding log is not (a log a
+//! key is memory Redis should not hold).
 //!
 //! # One round trip a decision
 //!
@@ -35,9 +38,11 @@
 //!
 //! # Memory on Redis
 //!
-//! One string a key, holding the bucket's theoretical arrival time, with a
-//! TTL that ends when the bucket is full again — an idle key leaves nothing
-//! behind. Keys are `prefix{digest}`: the prefix defaults to
+//! A token bucket is one string a key, holding the bucket's theoretical
+//! arrival time, with a TTL that ends when the bucket is full again; a
+//! window is one hash a key, a field a segment still in the window, with a
+//! TTL that ends when its latest admission has left the window — an idle
+//! key leaves nothing behind. Keys are `prefix{digest}`: the prefix defaults to
 //! `palisade:{name}:`, and the digest (SHA-1 of the key's text) in braces
 //! is a Redis Cluster hash tag, so a client's keys share a slot, and a
 //! client can neither choose long keys nor break the tag.

@@ -9,7 +9,7 @@ use redis::aio::ConnectionLike;
 use tower::{BoxError, Service};
 
 use super::{
-    backend::Ask,
+    backend::{Ask, Limit},
     future::{Asked, ResponseFuture},
     layer::RedisShared,
 };
@@ -119,18 +119,18 @@ where
         // Refused here while what Redis last said of the key refuses.
         let now = shared.local.clock.now();
         let id = shared.denials.id(key.as_ref());
-        let push = cost * shared.interval * 1_000;
-        let tolerance = shared.capacity * shared.interval * 1_000;
-        if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
-            if wait > shared.max_wait * 1_000 {
-                let refused = shared.local.refusal(now, cost, Denied::Wait(wait));
-                return ResponseFuture::rejected(refused);
+        if let Limit::Bucket { interval, capacity } = shared.limit {
+            let (push, tolerance) = (cost * interval * 1_000, capacity * interval * 1_000);
+            if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
+                if wait > shared.max_wait * 1_000 {
+                    let refused = shared.local.refusal(now, cost, Denied::Wait(wait));
+                    return ResponseFuture::rejected(refused);
+                }
             }
         }
         let ask = Ask {
             key: redis_key(&shared.prefix, key.as_ref()),
-            interval: shared.interval,
-            capacity: shared.capacity,
+            limit: shared.limit,
             cost,
             max_wait: shared.max_wait,
             now: shared.layer_time.then(|| now.as_nanos() / 1_000),

@@ -1,0 +1,71 @@
+-- The sliding window counter (and the fixed window: one segment counted),
+-- on Redis: one hash a key, a field per segment holding what it admitted,
+-- and `last`, the segment of the latest admission (reservations are made in
+-- order). A refusal writes nothing but the removal of segments that have
+-- left every window.
+--
+-- KEYS[1]  the window
+-- ARGV[1]  the most admitted in any window
+-- ARGV[2]  microseconds a segment
+-- ARGV[3]  how many segments a window counts, the current one included
+-- ARGV[4]  the request's cost
+-- ARGV[5]  the longest a request may wait for room, in microseconds
+-- ARGV[6]  now, in microseconds; empty: the server's own clock
+--
+-- Returns {verdict, wait, 0}, as the token bucket's script.
+local limit = tonumber(ARGV[1])
+local segment = tonumber(ARGV[2])
+local counted = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local max_wait = tonumber(ARGV[5])
+local now = tonumber(ARGV[6])
+if now == nil then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+if cost > limit then
+  return {-1, 0, 0}
+end
+local current = math.floor(now / segment)
+local counts = {}
+local last = 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if fields[i] == 'last' then
+    last = tonumber(fields[i + 1])
+  else
+    local index = tonumber(fields[i])
+    if index + counted <= current then
+      redis.call('HDEL', KEYS[1], fields[i])
+    else
+      counts[index] = tonumber(fields[i + 1])
+    end
+  end
+end
+local function get(index)
+  return counts[index] or 0
+end
+-- The first segment from `first` on whose window has room for `cost`.
+local first = math.max(current, last)
+local used = 0
+for index = math.max(first - counted + 1, 0), first do
+  used = used + get(index)
+end
+local target = first
+while used + cost > limit do
+  if target >= counted - 1 then
+    used = used - get(target - counted + 1)
+  end
+  target = target + 1
+  used = used + get(target)
+end
+local wait = math.max(target * segment - now, 0)
+if wait > max_wait then
+  return {0, wait, 0}
+end
+redis.call('HINCRBY', KEYS[1], string.format('%.0f', target), cost)
+redis.call('HSET', KEYS[1], 'last', string.format('%.0f', target))
+-- Kept until the latest admission has left the window.
+local ttl = math.ceil(((target + counted) * segment - now) / 1000)
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
+return {1, wait, 0}
