@@ -200,6 +200,14 @@ impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
         self
     }
 
+    /// Observed as `observe` says (its listeners and name): a layer built
+    /// inside another shares that one's listeners.
+    #[cfg(feature = "redis")]
+    pub(crate) fn observed(mut self, observe: crate::observe::Observe) -> Self {
+        self.observe = observe;
+        self
+    }
+
     /// Adds a listener for the breaker's events.
     ///
     /// ```

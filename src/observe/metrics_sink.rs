@@ -42,6 +42,8 @@ pub(super) struct MetricsSink {
     /// By `RETRY_RESULTS`.
     completed: [OnceLock<Counter>; RETRY_RESULTS.len()],
     timeouts: OnceLock<Counter>,
+    denial_cache_hits: OnceLock<Counter>,
+    store_unavailable: Keyed<(&'static str, &'static str), Counter>,
     /// Keyed by labels only known at run time; these events are rare
     /// (transitions, fallbacks), so a short list behind a lock serves.
     transitions: Keyed<(&'static str, &'static str), Counter>,
@@ -70,6 +72,8 @@ impl MetricsSink {
             bodies_not_buffered: OnceLock::new(),
             completed: Default::default(),
             timeouts: OnceLock::new(),
+            denial_cache_hits: OnceLock::new(),
+            store_unavailable: Keyed::default(),
             transitions: Keyed::default(),
             states: Keyed::default(),
             fallbacks: Keyed::default(),
@@ -155,6 +159,20 @@ impl MetricsSink {
             }
             EventKind::TimedOut { .. } => self
                 .counter(&self.timeouts, "palisade_timeouts_total", &[])
+                .increment(1),
+            EventKind::StoreUnavailable { cause, answer } => self
+                .store_unavailable
+                .get((cause, answer), || {
+                    let labels = [Label::new("cause", cause), Label::new("answer", answer)];
+                    metrics::counter!("palisade_store_unavailable_total", self.with(&labels))
+                })
+                .increment(1),
+            EventKind::DenialCacheHit => self
+                .counter(
+                    &self.denial_cache_hits,
+                    "palisade_denial_cache_hits_total",
+                    &[],
+                )
                 .increment(1),
             EventKind::FallbackUsed { reason } => self
                 .fallbacks

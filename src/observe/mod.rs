@@ -45,6 +45,8 @@
 //! | `palisade_retry_calls_total` | counter | `result` = `succeeded_first_attempt` \| `succeeded_after_retries` \| `failed_after_retries` \| `failed_without_retry` | [`EventKind::Completed`] |
 //! | `palisade_timeouts_total` | counter | | [`EventKind::TimedOut`] |
 //! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
+//! | `palisade_store_unavailable_total` | counter | `cause`, `answer` | [`EventKind::StoreUnavailable`] |
+//! | `palisade_denial_cache_hits_total` | counter | | [`EventKind::DenialCacheHit`] |
 //!
 //! # Examples
 //!
@@ -203,6 +205,19 @@ pub enum EventKind {
         /// Why: a [`RejectionKind::as_str`], or `"failure"`.
         reason: &'static str,
     },
+    /// A rate limiter whose state lives in a store (Redis) decided without
+    /// it: the store did not answer in time, failed, or its breaker is open.
+    StoreUnavailable {
+        /// Why: `"timeout"`, `"circuit_open"` or `"error"`.
+        cause: &'static str,
+        /// What the limiter did: `"admitted"` (fail open), `"refused"`
+        /// (fail closed) or `"local"` (an in-process limit decided).
+        answer: &'static str,
+    },
+    /// A rate limiter whose state lives in a store refused a request from
+    /// what the store last said of its key, without asking it (a
+    /// [`Rejected`](EventKind::Rejected) follows).
+    DenialCacheHit,
 }
 
 impl EventKind {
@@ -226,6 +241,8 @@ impl EventKind {
             EventKind::BodyNotBuffered { .. } => "body_not_buffered",
             EventKind::TimedOut { .. } => "timed_out",
             EventKind::FallbackUsed { .. } => "fallback_used",
+            EventKind::StoreUnavailable { .. } => "store_unavailable",
+            EventKind::DenialCacheHit => "denial_cache_hit",
         }
     }
 }

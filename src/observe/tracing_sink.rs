@@ -80,5 +80,11 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::FallbackUsed { reason } => {
             debug!(target: "palisade", layer, name, reason, "fallback used")
         }
+        EventKind::StoreUnavailable { cause, answer } => {
+            warn!(target: "palisade", layer, name, cause, answer, "decided without the store")
+        }
+        EventKind::DenialCacheHit => {
+            trace!(target: "palisade", layer, name, "refused from the denial cache")
+        }
     }
 }

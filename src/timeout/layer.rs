@@ -184,6 +184,14 @@ impl<T, C> TimeoutBuilder<T, C> {
         self
     }
 
+    /// Observed as `observe` says (its listeners and name): a layer built
+    /// inside another shares that one's listeners.
+    #[cfg(feature = "redis")]
+    pub(crate) fn observed(mut self, observe: crate::observe::Observe) -> Self {
+        self.observe = observe;
+        self
+    }
+
     /// Adds a listener for the layer's
     /// [`TimedOut`](crate::observe::EventKind::TimedOut) events.
     ///

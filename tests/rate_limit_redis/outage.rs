@@ -2,11 +2,15 @@
 //! timeout, no round trips while the breaker around Redis is open, and the
 //! limit enforced again once Redis is back.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use palisade::{
     circuit_breaker::CircuitState,
     error::{RateLimited, StoreUnavailable},
+    observe::EventKind,
     rate_limit::{Rate, RateLimitLayer, redis::Unavailable},
 };
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
@@ -55,8 +59,20 @@ async fn every_policy_answers_through_an_outage_and_the_limit_returns() {
         let Some(mut server) = RedisServer::start() else {
             return;
         };
+        let events = Arc::new(Mutex::new(Vec::new()));
         let layer = RateLimitLayer::builder()
             .name("outage")
+            .on_event({
+                let events = Arc::clone(&events);
+                move |event| {
+                    if let EventKind::StoreUnavailable { cause, answer } = event.kind {
+                        events
+                            .lock()
+                            .unwrap()
+                            .push((event.name.to_string(), cause, answer));
+                    }
+                }
+            })
             .token_bucket(Rate::new(1, Duration::from_secs(60)), 2)
             .redis(server.connection().await)
             .timeout(TIMEOUT)
@@ -78,6 +94,25 @@ async fn every_policy_answers_through_an_outage_and_the_limit_returns() {
         }
         // After five failed round trips the breaker opens: no more are made.
         assert_eq!(breaker.state(), CircuitState::Open, "{policy:?}");
+        // Each decision made without Redis is told, with its cause.
+        let told = std::mem::take(&mut *events.lock().unwrap());
+        assert_eq!(told.len(), 8, "{told:?}");
+        let answer = match policy {
+            Unavailable::Open => "admitted",
+            Unavailable::Closed => "refused",
+            _ => "local",
+        };
+        assert!(
+            told.iter()
+                .all(|(name, _, said)| name == "outage" && *said == answer)
+        );
+        assert_eq!(told[7].1, "circuit_open", "{told:?}");
+        assert!(
+            told[..5]
+                .iter()
+                .all(|(_, cause, _)| *cause != "circuit_open"),
+            "{told:?}"
+        );
         match policy {
             Unavailable::Open => assert!(answers.iter().all(|got| *got == Got::Ok), "{answers:?}"),
             Unavailable::Closed => {
@@ -131,8 +166,17 @@ async fn a_refused_key_is_refused_again_without_a_round_trip() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
+    let hits = Arc::new(Mutex::new(0));
     let layer = RateLimitLayer::builder()
         .name("denials")
+        .on_event({
+            let hits = Arc::clone(&hits);
+            move |event| {
+                if event.kind == EventKind::DenialCacheHit {
+                    *hits.lock().unwrap() += 1;
+                }
+            }
+        })
         .token_bucket(Rate::new(1, Duration::from_secs(60)), 1)
         .key(|client: &u64| Some(*client))
         .redis(server.connection().await)

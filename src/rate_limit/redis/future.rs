@@ -18,7 +18,8 @@ use super::{
 use crate::{
     clock::Clock,
     deferred::Deferred,
-    error::{CircuitOpen, Rejection, StoreUnavailable, Unsatisfiable},
+    error::{CircuitOpen, Elapsed, Rejection, StoreUnavailable, Unsatisfiable},
+    observe::EventKind,
     rate_limit::{Cost, KeyExtractor, core::Denied, shared::Admission},
     sync::Arc,
 };
@@ -211,21 +212,54 @@ where
             let name = local.observer().name().clone();
             Next::Refuse(Unsatisfiable::new(name, cost, shared.capacity).into())
         }
-        Err(error) => match shared.unavailable {
-            Unavailable::Open => Next::Call,
-            Unavailable::Closed => {
-                // While the breaker is open, say when Redis is tried again.
-                let retry_after = Rejection::find(&*error)
-                    .filter(|_| error.is::<CircuitOpen>())
-                    .and_then(|open| open.retry_after());
-                let name = local.observer().name().clone();
-                Next::Refuse(StoreUnavailable::new(name, retry_after).into())
+        Err(error) => {
+            let answer = match shared.unavailable {
+                Unavailable::Open => "admitted",
+                Unavailable::Closed => "refused",
+                Unavailable::Local { .. } => "local",
+            };
+            if local.observer().is_active() {
+                let cause = if error.is::<CircuitOpen>() {
+                    "circuit_open"
+                } else if error.is::<Elapsed>() {
+                    "timeout"
+                } else {
+                    "error"
+                };
+                let kind = EventKind::StoreUnavailable { cause, answer };
+                local.observer().emit(local.clock.now(), kind);
             }
-            Unavailable::Local { .. } => match local.admit(call.request()) {
-                Admission::Now => Next::Call,
-                Admission::At(due) => Next::Wait(local.clock.sleep_until(due)),
-                Admission::Refused(error) => Next::Refuse(error),
-            },
+            unavailable(shared, call, error)
+        }
+    }
+}
+
+/// What [`Unavailable`] says to do with a call Redis could not decide.
+fn unavailable<S, Req, X, W, C, R>(
+    shared: &RedisShared<X, W, C, R>,
+    call: &Deferred<S, Req>,
+    error: BoxError,
+) -> Next<C::Sleep>
+where
+    X: KeyExtractor<Req>,
+    W: Cost<Req>,
+    C: Clock,
+{
+    let local = &shared.local;
+    match shared.unavailable {
+        Unavailable::Open => Next::Call,
+        Unavailable::Closed => {
+            // While the breaker is open, say when Redis is tried again.
+            let retry_after = Rejection::find(&*error)
+                .filter(|_| error.is::<CircuitOpen>())
+                .and_then(|open| open.retry_after());
+            let name = local.observer().name().clone();
+            Next::Refuse(StoreUnavailable::new(name, retry_after).into())
+        }
+        Unavailable::Local { .. } => match local.admit(call.request()) {
+            Admission::Now => Next::Call,
+            Admission::At(due) => Next::Wait(local.clock.sleep_until(due)),
+            Admission::Refused(error) => Next::Refuse(error),
         },
     }
 }

@@ -369,6 +369,9 @@ where
             }
         };
         crate::error::check::positive(LAYER, "timeout", self.timeout)?;
+        // The guards around Redis tell the limiter's listeners too, under
+        // the limiter's name with `.redis` appended.
+        let guards = limit.observe.clone();
         let observer = limit.observe.build(LAYER);
         let name = observer.name().clone();
         let prefix = match self.prefix {
@@ -393,10 +396,12 @@ where
         }
         let local_algorithm = local_config.algorithm(limit.keyed, limit.weighted)?;
         let timeout = TimeoutLayer::builder(self.timeout)
+            .observed(guards.clone())
             .name(format!("{name}.redis"))
             .clock(limit.clock.clone())
             .build()?;
         let breaker = CircuitBreakerLayer::builder()
+            .observed(guards)
             .name(format!("{name}.redis"))
             .consecutive_failures(5)
             .open_duration(OpenDuration::exponential(

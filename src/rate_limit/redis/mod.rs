@@ -61,6 +61,20 @@
 //! in-process at the rate divided by the expected number of instances.
 //! Never a hang, never a panic: every request is answered.
 //!
+//! # Events
+//!
+//! Besides the limiter's own ([`Rejected`](crate::observe::EventKind::Rejected)),
+//! each decision made without Redis emits
+//! [`StoreUnavailable`](crate::observe::EventKind::StoreUnavailable) with
+//! its cause (`timeout`, `circuit_open`, `error`) and answer, and each
+//! refusal from the denial cache
+//! [`DenialCacheHit`](crate::observe::EventKind::DenialCacheHit). The
+//! timeout and breaker around Redis tell the same listeners and sinks under
+//! the limiter's name with `.redis` appended: their
+//! [`Finished`](crate::observe::EventKind::Finished) events (and the
+//! `palisade_call_duration_seconds` histogram) are Redis's latency and
+//! errors, their transitions Redis going and coming back.
+//!
 //! # The denial cache
 //!
 //! A client hammering a key it is refused on would cost a round trip a

@@ -17,6 +17,7 @@ use crate::{
     clock::Clock,
     deferred::take_ready,
     error::Unsatisfiable,
+    observe::EventKind,
     rate_limit::{Cost, KeyExtractor, core::Denied},
     sync::Arc,
 };
@@ -123,6 +124,10 @@ where
             let (push, tolerance) = (cost * interval * 1_000, capacity * interval * 1_000);
             if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
                 if wait > shared.max_wait * 1_000 {
+                    let observer = shared.local.observer();
+                    if observer.is_active() {
+                        observer.emit(now, EventKind::DenialCacheHit);
+                    }
                     let refused = shared.local.refusal(now, cost, Denied::Wait(wait));
                     return ResponseFuture::rejected(refused);
                 }
