@@ -188,7 +188,7 @@ impl<S> Shard<S> {
 
 /// The hasher of a map whose keys are already hashes.
 #[derive(Clone, Copy, Debug, Default)]
-struct Prehashed(u64);
+pub(crate) struct Prehashed(u64);
 
 impl Hasher for Prehashed {
     fn finish(&self) -> u64 {

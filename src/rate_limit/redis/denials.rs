@@ -14,16 +14,20 @@
 
 use std::{
     collections::HashMap,
-    hash::{BuildHasher, Hash, RandomState},
+    hash::{BuildHasher, BuildHasherDefault, Hash, RandomState},
 };
 
-use crate::sync::{CachePadded, Mutex, lock};
+use crate::{
+    rate_limit::keyed::Prehashed,
+    sync::{CachePadded, Mutex, lock},
+};
 
 /// Shards of the cache, each behind its own lock.
 const SHARDS: usize = 16;
 
-/// One shard: key identity → a lower bound of the bucket's TAT.
-type Shard = CachePadded<Mutex<HashMap<u64, u64>>>;
+/// One shard: key identity (already a hash) → a lower bound of the
+/// bucket's TAT.
+type Shard = CachePadded<Mutex<HashMap<u64, u64, BuildHasherDefault<Prehashed>>>>;
 
 /// Keys refused by Redis, with a lower bound of their bucket's TAT.
 pub(super) struct Denials {
@@ -38,7 +42,7 @@ impl Denials {
     pub(super) fn new(max_keys: usize) -> Denials {
         Denials {
             shards: (0..SHARDS)
-                .map(|_| CachePadded(Mutex::new(HashMap::new())))
+                .map(|_| CachePadded(Mutex::new(HashMap::default())))
                 .collect(),
             per_shard: max_keys.div_ceil(SHARDS),
             hasher: RandomState::new(),
@@ -50,7 +54,7 @@ impl Denials {
         self.hasher.hash_one(key)
     }
 
-    fn shard(&self, id: u64) -> &Mutex<HashMap<u64, u64>> {
+    fn shard(&self, id: u64) -> &Shard {
         &self.shards[(id >> 32) as usize % SHARDS]
     }
 

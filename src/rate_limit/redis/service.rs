@@ -142,8 +142,12 @@ where
         };
         let mut guard = shared.guard.clone();
         let decision = Box::pin(async move {
-            std::future::poll_fn(|cx| guard.poll_ready(cx)).await?;
-            guard.call(ask).await
+            // (A `match`, not `?`: the conversion `?` makes confuses the
+            // compiler's proof that the future is `Send` in generic code.)
+            match std::future::poll_fn(|cx| guard.poll_ready(cx)).await {
+                Ok(()) => guard.call(ask).await,
+                Err(error) => Err(error),
+            }
         });
         let ready = take_ready(&mut self.inner);
         let asked = Asked {
