@@ -131,6 +131,44 @@
 //! [`HttpAnswerLayer`](crate::stack) turns refusals into `429` / `503` /
 //! `504` so an axum `Router` can take the stack as it is.
 //!
+//! # One limit for a fleet: Redis (feature `redis`)
+//!
+//! **When.** A limit kept in each process is enforced once per instance: N
+//! instances behind a load balancer admit N times the limit, and a client
+//! that spreads its requests over them gets N times its quota. When the
+//! limit protects something shared — a downstream's quota, a paid API, a
+//! database — or is a promise to clients, keep it in Redis:
+//! `RateLimitBuilder::redis(connection)` takes the same builder (algorithm,
+//! key, cost, mode) and decides each request by one atomic Lua script.
+//! When each instance only protects itself (its own CPU, its own pool), the
+//! in-process limiter is exact, costs nanoseconds instead of a round trip,
+//! and is the better choice.
+//!
+//! **When Redis fails**, a decision waits at most its timeout, and after a
+//! few failures a breaker stops asking until a probe finds Redis back; what
+//! is decided meanwhile is the policy's (`Unavailable`):
+//!
+//! | policy | during an outage | costs |
+//! |---|---|---|
+//! | `Open` (default) | every request admitted | the limit is off until Redis is back: the dependency takes the load |
+//! | `Closed` | every request refused, `503` | an outage of Redis is an outage of the service |
+//! | `Local { instances }` | each instance limits alone, at the rate and burst divided by `instances` | near the limit if `instances` is right; over it if more instances run, under it if fewer |
+//!
+//! **Clocks.** By default the script reads Redis's clock, one clock for the
+//! fleet: an instance whose clock is off cannot admit more than its share.
+//! `layer_clock()` decides on the layer's clock instead — for tests on a
+//! `ManualClock` — and then trusts every instance's clock.
+//!
+//! **Redis Cluster.** Pass a cluster connection: each client's state lives
+//! under one key whose hash tag (its digest in braces) puts it in one slot;
+//! clients spread over the slots.
+//!
+//! **The denial cache.** A key Redis refused is refused again by the
+//! instance, with no round trip, while what Redis said still refuses it; it
+//! can only refuse what Redis would refuse, never admit — see
+//! `rate_limit::redis` for why. A flood from refused clients then costs
+//! Redis nothing.
+//!
 //! # Testing with `ManualClock`
 //!
 //! Every layer reads time from its [`Clock`](crate::clock::Clock). Give it a

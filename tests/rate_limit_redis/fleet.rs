@@ -127,3 +127,39 @@ async fn instance_on_server_time(
         .unwrap()
         .layer(service_fn(|x: u64| async move { Ok::<_, BoxError>(x) }))
 }
+
+#[tokio::test]
+async fn a_wait_reserved_on_redis_is_slept_on_the_layers_clock() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = ManualClock::new();
+    let layer = RateLimitLayer::builder()
+        .token_bucket(Rate::new(1, Duration::from_millis(100)), 1)
+        .wait_up_to(Duration::from_millis(250))
+        .clock(clock.clone())
+        .redis(server.connection().await)
+        .layer_clock()
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|x: u64| async move { Ok::<_, BoxError>(x) }));
+    // One at once; the next two reserve the tokens 100 and 200 ms away; the
+    // fourth would wait 300 ms, over the bound: refused.
+    let mut calls = Vec::new();
+    for i in 0..3 {
+        calls.push(tokio::spawn(service.clone().oneshot(i)));
+    }
+    tokio::task::yield_now().await;
+    let mut fourth = service.clone();
+    let refused = refused_for(&mut fourth, 3).await;
+    // Reservations are made in the order the decisions reach Redis.
+    while clock.sleepers() < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(refused, Some(Duration::from_millis(300)));
+    clock.advance(Duration::from_millis(100));
+    clock.advance(Duration::from_millis(100));
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+}
