@@ -181,7 +181,7 @@ fn main() -> Result<(), BoxError> {
             let bare = hammer(callers, move |key| {
                 let (mut connection, bucket) = (connection.clone(), Arc::clone(&bucket));
                 async move {
-                    let _: (i64, i64, i64) = bucket
+                    let _: (i64, i64, i64, i64) = bucket
                         .key(format!("bare:{{{key}}}"))
                         .arg(1)
                         .arg(u32::MAX)

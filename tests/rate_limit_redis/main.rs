@@ -14,6 +14,7 @@ mod on_redis {
     #[path = "../common/mod.rs"]
     mod common;
     mod fleet;
+    mod lease;
     mod model;
     mod outage;
     mod server;

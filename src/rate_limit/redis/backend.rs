@@ -38,6 +38,9 @@ pub(crate) struct Ask {
     pub(crate) key: String,
     pub(crate) limit: Limit,
     pub(crate) cost: u64,
+    /// The most tokens of a bucket to take at once (a lease); the cost
+    /// when not leasing.
+    pub(crate) batch: u64,
     /// The longest wait that still admits, in microseconds.
     pub(crate) max_wait: u64,
     /// Now in microseconds on the layer's clock; `None`: the server's.
@@ -48,8 +51,9 @@ pub(crate) struct Ask {
 /// decision's `now` afterwards, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// Admitted, after `wait` microseconds.
-    Admitted { wait: u64, ahead: u64 },
+    /// Admitted, after `wait` microseconds, `taken` tokens taken (more than
+    /// the cost for a lease).
+    Admitted { wait: u64, ahead: u64, taken: u64 },
     /// Refused: enough tokens come after `wait` microseconds.
     Refused { wait: u64, ahead: u64 },
     /// The cost exceeds the capacity.
@@ -101,12 +105,17 @@ where
                     invocation
                 }
             };
-            invocation.arg(ask.cost).arg(ask.max_wait).arg(now);
-            let (verdict, wait, ahead): (i64, i64, i64) =
+            invocation
+                .arg(ask.cost)
+                .arg(ask.max_wait)
+                .arg(now)
+                .arg(ask.batch);
+            let (verdict, wait, ahead, taken): (i64, i64, i64, i64) =
                 invocation.invoke_async(&mut connection).await?;
-            let (wait, ahead) = (wait.max(0) as u64, ahead.max(0) as u64);
+            let (wait, ahead, taken) =
+                (wait.max(0) as u64, ahead.max(0) as u64, taken.max(0) as u64);
             Ok(match verdict {
-                1 => Verdict::Admitted { wait, ahead },
+                1 => Verdict::Admitted { wait, ahead, taken },
                 0 => Verdict::Refused { wait, ahead },
                 _ => Verdict::Never,
             })

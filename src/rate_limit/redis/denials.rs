@@ -12,50 +12,26 @@
 //! the cache refuses what Redis would now admit, until the remembered TAT;
 //! never longer.)
 
-use std::{
-    collections::HashMap,
-    hash::{BuildHasher, BuildHasherDefault, Hash, RandomState},
-};
+use std::hash::Hash;
 
-use crate::{
-    rate_limit::keyed::Prehashed,
-    sync::{CachePadded, Mutex, lock},
-};
-
-/// Shards of the cache, each behind its own lock.
-const SHARDS: usize = 16;
-
-/// One shard: key identity (already a hash) → a lower bound of the
-/// bucket's TAT.
-type Shard = CachePadded<Mutex<HashMap<u64, u64, BuildHasherDefault<Prehashed>>>>;
+use super::table::Table;
 
 /// Keys refused by Redis, with a lower bound of their bucket's TAT.
 pub(super) struct Denials {
-    shards: Box<[Shard]>,
-    /// The most keys one shard remembers.
-    per_shard: usize,
-    hasher: RandomState,
+    table: Table<u64>,
 }
 
 impl Denials {
     /// A cache of at most `max_keys` keys (0: no cache).
     pub(super) fn new(max_keys: usize) -> Denials {
         Denials {
-            shards: (0..SHARDS)
-                .map(|_| CachePadded(Mutex::new(HashMap::default())))
-                .collect(),
-            per_shard: max_keys.div_ceil(SHARDS),
-            hasher: RandomState::new(),
+            table: Table::new(max_keys),
         }
     }
 
     /// The identity of a key in the cache.
     pub(super) fn id<K: Hash>(&self, key: Option<&K>) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    fn shard(&self, id: u64) -> &Shard {
-        &self.shards[(id >> 32) as usize % SHARDS]
+        self.table.id(key)
     }
 
     /// How long a request that would push the TAT by `push` nanoseconds,
@@ -63,10 +39,7 @@ impl Denials {
     /// when the cache cannot tell (Redis must be asked).
     #[inline]
     pub(super) fn refused(&self, id: u64, now: u64, push: u64, tolerance: u64) -> Option<u64> {
-        if self.per_shard == 0 {
-            return None;
-        }
-        let tat = *lock(self.shard(id)).get(&id)?;
+        let tat = self.table.with(id, |tat| *tat)?;
         let due = tat.saturating_add(push).saturating_sub(tolerance);
         (due > now).then(|| due - now)
     }
@@ -75,31 +48,14 @@ impl Denials {
     /// admission: keeps the bound exact without filling the cache with
     /// keys that were never refused).
     pub(super) fn raise(&self, id: u64, tat: u64) {
-        if self.per_shard == 0 {
-            return;
-        }
-        if let Some(known) = lock(self.shard(id)).get_mut(&id) {
-            *known = (*known).max(tat);
-        }
+        self.table.with(id, |known| *known = (*known).max(tat));
     }
 
-    /// Remembers that the TAT of key `id` is at least `tat`. When the
-    /// shard is full, the entries that no longer refuse anything (TAT past)
-    /// go first; if none does, the key is not remembered (the cache only
-    /// saves round trips).
+    /// Remembers that the TAT of key `id` is at least `tat`. When full, the
+    /// entries that no longer refuse anything (TAT past) make room.
     pub(super) fn remember(&self, id: u64, tat: u64, now: u64) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let mut shard = lock(self.shard(id));
-        if shard.len() >= self.per_shard && !shard.contains_key(&id) {
-            shard.retain(|_, known| *known > now);
-            if shard.len() >= self.per_shard {
-                return;
-            }
-        }
-        let known = shard.entry(id).or_insert(tat);
-        *known = (*known).max(tat);
+        let merge = |known: &mut u64, tat: u64| *known = (*known).max(tat);
+        self.table.put(id, tat, merge, |known| *known <= now);
     }
 }
 
@@ -134,24 +90,14 @@ mod tests {
         for key in 0..1_000u32 {
             denials.remember(denials.id(Some(&key)), 1_000, 0);
         }
-        let held: usize = denials
-            .shards
-            .iter()
-            .map(|shard| super::lock(shard).len())
-            .sum();
-        assert!(held <= 16, "{held}");
+        assert!(denials.table.len() <= 16, "{}", denials.table.len());
         // Once past, they make room.
         let late = denials.id(Some(&"late"));
         for key in 0..1_000u32 {
             denials.remember(denials.id(Some(&key)), 5_000, 2_000);
         }
         denials.remember(late, 5_000, 2_000);
-        let held: usize = denials
-            .shards
-            .iter()
-            .map(|shard| super::lock(shard).len())
-            .sum();
-        assert!(held <= 16, "{held}");
+        assert!(denials.table.len() <= 16, "{}", denials.table.len());
         assert_eq!(Denials::new(0).refused(late, 0, 1, 1), None);
     }
 }

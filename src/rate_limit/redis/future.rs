@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
 use super::{
-    backend::Verdict,
+    backend::{Limit, Verdict},
     layer::{RedisShared, Unavailable},
 };
 use crate::{
@@ -32,7 +32,7 @@ type Decision = Pin<Box<dyn Future<Output = Result<Verdict, BoxError>> + Send>>;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Asked {
     pub(super) cost: u64,
-    /// The key's identity in the denial cache.
+    /// The key's identity in the denial cache and among the leases.
     pub(super) id: u64,
     /// When it was asked, on the layer's clock, in nanoseconds.
     pub(super) sent: u64,
@@ -194,8 +194,17 @@ where
     // later than the true one.
     let tat = |ahead: u64| (asked.sent / 1_000 * 1_000).saturating_add(ahead.saturating_mul(1_000));
     match verdict {
-        Ok(Verdict::Admitted { wait, ahead }) => {
+        Ok(Verdict::Admitted { wait, ahead, taken }) => {
             shared.denials.raise(asked.id, tat(ahead));
+            if taken > cost {
+                // The rest of the batch, to spend before it would have
+                // refilled.
+                if let Limit::Bucket { interval, .. } = shared.limit {
+                    let now = local.clock.now().as_nanos();
+                    let until = asked.sent.saturating_add(shared.batch * interval * 1_000);
+                    shared.leases.hold(asked.id, taken - cost, until, now);
+                }
+            }
             match wait {
                 0 => Next::Call,
                 wait => Next::Wait(local.clock.sleep(micros(wait))),

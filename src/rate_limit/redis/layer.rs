@@ -8,6 +8,7 @@ use tower::Layer;
 use super::{
     backend::{Backend, Limit},
     denials::Denials,
+    leases::Leases,
     service::RedisRateLimit,
 };
 use crate::{
@@ -79,6 +80,9 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     /// Whether a key function was given (else one limit for all).
     pub(super) keyed: bool,
     pub(super) denials: Denials,
+    /// The most tokens a round trip takes (1: no leases).
+    pub(super) batch: u64,
+    pub(super) leases: Leases,
     pub(super) unavailable: Unavailable,
 }
 
@@ -176,6 +180,7 @@ pub struct RedisRateLimitBuilder<X, W, C, R> {
     layer_time: bool,
     prefix: Option<String>,
     denial_cache: usize,
+    batch: u32,
 }
 
 impl<X, W, C> RateLimitBuilder<X, W, C> {
@@ -201,6 +206,7 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
             layer_time: false,
             prefix: None,
             denial_cache: 10_000,
+            batch: 1,
         }
     }
 }
@@ -272,6 +278,23 @@ impl<X, W, C, R> RedisRateLimitBuilder<X, W, C, R> {
         self
     }
 
+    /// Takes up to `batch` tokens a round trip and spends them here: fewer
+    /// round trips, at the price of a bounded over-admission across the
+    /// fleet — see [leased tokens](super#leased-tokens). Default 1: no
+    /// leases, every decision exact.
+    ///
+    /// ```no_run
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
+    ///     .redis(connection)
+    ///     .lease(10);
+    /// # }
+    /// ```
+    pub fn lease(mut self, batch: u32) -> Self {
+        self.batch = batch;
+        self
+    }
+
     /// The text every Redis key of this limiter starts with. Default
     /// `palisade:{name}:`, with braces in the name replaced (they would
     /// change the key's Redis Cluster slot).
@@ -302,8 +325,9 @@ where
     /// sliding log (field `algorithm`), the backpressure mode
     /// (`backpressure`), a rate above one token a microsecond (`rate`), a
     /// window segment shorter than a microsecond (`window`), a zero timeout
-    /// (`timeout`), a prefix with a brace in it (`prefix`), or `instances` 0
-    /// (`on_unavailable`).
+    /// (`timeout`), a prefix with a brace in it (`prefix`), `instances` 0
+    /// (`on_unavailable`), or a lease of 0, larger than the bucket, on a
+    /// window or in wait mode (`lease`).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -369,6 +393,20 @@ where
             }
         };
         crate::error::check::positive(LAYER, "timeout", self.timeout)?;
+        crate::error::check::at_least_one(LAYER, "lease", self.batch)?;
+        if self.batch > 1 {
+            let fits = matches!(store_limit, Limit::Bucket { capacity, .. } if u64::from(self.batch) <= capacity);
+            if !fits || config.mode != Mode::Reject {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "lease",
+                    format!(
+                        "needs a token bucket of at least {} tokens in reject mode",
+                        self.batch
+                    ),
+                ));
+            }
+        }
         // The guards around Redis tell the limiter's listeners too, under
         // the limiter's name with `.redis` appended.
         let guards = limit.observe.clone();
@@ -437,6 +475,12 @@ where
                 denials: Denials::new(match store_limit {
                     Limit::Bucket { .. } => self.denial_cache,
                     Limit::Window { .. } => 0,
+                }),
+                batch: u64::from(self.batch),
+                leases: Leases::new(if self.batch > 1 {
+                    self.denial_cache.max(10_000)
+                } else {
+                    0
                 }),
                 unavailable: self.unavailable,
             }),

@@ -91,6 +91,22 @@
 //! persistence), the cache keeps refusing until the remembered instant, no
 //! longer.
 //!
+//! # Leased tokens
+//!
+//! Exact limiting costs a round trip a request. With
+//! [`lease(batch)`](RedisRateLimitBuilder::lease), a round trip takes up to
+//! `batch` of a key's tokens at once — as many as the bucket holds — and
+//! the instance spends them on that key's next requests with no round trip,
+//! for as long as the batch takes to refill (`batch` intervals); what is
+//! left then is dropped. Redis hands each token out once, so the fleet never
+//! admits more tokens than the bucket gave; but a token leased at one
+//! instant may be spent later, when the bucket has refilled too. The bound:
+//! **over any span of time, the fleet admits at most what the bucket allows
+//! in that span, plus `(batch − 1)` for each instance** (the tokens each
+//! may hold leased and unspent from before the span). A lease never waits:
+//! requests the leases cannot serve ask Redis as usual. Token bucket only,
+//! reject mode only.
+//!
 //! # Examples
 //!
 //! ```no_run
@@ -119,7 +135,9 @@ mod backend;
 mod denials;
 pub mod future;
 mod layer;
+mod leases;
 mod service;
+mod table;
 
 pub use layer::{RedisRateLimitBuilder, RedisRateLimitLayer, Unavailable};
 pub use service::RedisRateLimit;

@@ -117,9 +117,14 @@ where
                 Unsatisfiable::new(name, cost, shared.capacity).into(),
             );
         }
-        // Refused here while what Redis last said of the key refuses.
         let now = shared.local.clock.now();
+        // The key's identity in this instance's memory of it.
         let id = shared.denials.id(key.as_ref());
+        // Spent from this instance's lease, when it holds one.
+        if shared.leases.is_used() && shared.leases.spend(id, cost, now.as_nanos()) {
+            return ResponseFuture::called(self.inner.call(request));
+        }
+        // Refused here while what Redis last said of the key refuses.
         if let Limit::Bucket { interval, capacity } = shared.limit {
             let (push, tolerance) = (cost * interval * 1_000, capacity * interval * 1_000);
             if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
@@ -137,6 +142,7 @@ where
             key: redis_key(&shared.prefix, key.as_ref()),
             limit: shared.limit,
             cost,
+            batch: shared.batch.max(cost),
             max_wait: shared.max_wait,
             now: shared.layer_time.then(|| now.as_nanos() / 1_000),
         };

@@ -12,7 +12,8 @@
 -- ARGV[5]  the longest a request may wait for room, in microseconds
 -- ARGV[6]  now, in microseconds; empty: the server's own clock
 --
--- Returns {verdict, wait, 0}, as the token bucket's script.
+-- Returns {verdict, wait, 0, taken}, as the token bucket's script (no
+-- leases: `taken` is the cost).
 local limit = tonumber(ARGV[1])
 local segment = tonumber(ARGV[2])
 local counted = tonumber(ARGV[3])
@@ -24,7 +25,7 @@ if now == nil then
   now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
 if cost > limit then
-  return {-1, 0, 0}
+  return {-1, 0, 0, 0}
 end
 local current = math.floor(now / segment)
 local counts = {}
@@ -61,11 +62,11 @@ while used + cost > limit do
 end
 local wait = math.max(target * segment - now, 0)
 if wait > max_wait then
-  return {0, wait, 0}
+  return {0, wait, 0, 0}
 end
 redis.call('HINCRBY', KEYS[1], string.format('%.0f', target), cost)
 redis.call('HSET', KEYS[1], 'last', string.format('%.0f', target))
 -- Kept until the latest admission has left the window.
 local ttl = math.ceil(((target + counted) * segment - now) / 1000)
 redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
-return {1, wait, 0}
+return {1, wait, 0, cost}
