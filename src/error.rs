@@ -604,7 +604,9 @@ impl Unsatisfiable {
 /// refuse such requests ([`MissingKey::Reject`](crate::rate_limit::MissingKey::Reject),
 /// the default). Usually a set-up problem — say, a peer-address key on a
 /// server that does not record peer addresses — so it is not a
-/// [`Rejection`].
+/// [`Rejection`]; when the key extractor knows which step is missing
+/// ([`KeyExtractor::missing_hint`](crate::rate_limit::KeyExtractor::missing_hint)),
+/// the error says it.
 ///
 /// # Examples
 ///
@@ -614,11 +616,17 @@ impl Unsatisfiable {
 /// let err = KeyMissing::new("per_client");
 /// assert_eq!(err.to_string(), "rate limiter `per_client` found no key in the request");
 /// assert_eq!(err.name(), "per_client");
+///
+/// let err = KeyMissing::new("per_client").hint("serve with connect info");
+/// assert_eq!(
+///     err.to_string(),
+///     "rate limiter `per_client` found no key in the request: serve with connect info"
+/// );
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("rate limiter `{name}` found no key in the request")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyMissing {
     name: LayerName,
+    hint: Option<&'static str>,
 }
 
 impl KeyMissing {
@@ -628,7 +636,21 @@ impl KeyMissing {
     /// let _ = palisade::error::KeyMissing::new("api");
     /// ```
     pub fn new(name: impl Into<LayerName>) -> KeyMissing {
-        KeyMissing { name: name.into() }
+        KeyMissing {
+            name: name.into(),
+            hint: None,
+        }
+    }
+
+    /// Says why the request has no key.
+    ///
+    /// ```
+    /// let err = palisade::error::KeyMissing::new("api").hint("no tenant header");
+    /// assert_eq!(err.why(), Some("no tenant header"));
+    /// ```
+    pub fn hint(mut self, hint: &'static str) -> KeyMissing {
+        self.hint = Some(hint);
+        self
     }
 
     /// The name of the rate limiter.
@@ -639,7 +661,32 @@ impl KeyMissing {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Why the request has no key, when the key extractor knows.
+    ///
+    /// ```
+    /// assert_eq!(palisade::error::KeyMissing::new("api").why(), None);
+    /// ```
+    pub fn why(&self) -> Option<&'static str> {
+        self.hint
+    }
 }
+
+impl fmt::Display for KeyMissing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limiter `{}` found no key in the request",
+            self.name
+        )?;
+        match self.hint {
+            Some(hint) => write!(f, ": {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Error for KeyMissing {}
 
 /// A layer's configuration broke a rule: the layer was not built.
 ///

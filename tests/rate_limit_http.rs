@@ -260,3 +260,47 @@ fn a_policy_name_is_escaped_or_replaced() {
         "\"default\";q=100;w=1"
     );
 }
+
+#[tokio::test]
+async fn a_missing_peer_address_names_the_set_up_step() {
+    use std::sync::{Arc, Mutex};
+
+    use palisade::{error::KeyMissing, observe::EventKind};
+    use tower::{Layer, Service, ServiceExt};
+
+    let hints = Arc::new(Mutex::new(Vec::new()));
+    let layer = RateLimitLayer::builder()
+        .name("per_client")
+        .key(ClientIp::peer())
+        .on_event({
+            let hints = Arc::clone(&hints);
+            move |event| {
+                if let EventKind::KeyMissing { hint } = event.kind {
+                    hints.lock().unwrap().push(hint);
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let mut service = layer.layer(tower::service_fn(|_: http::Request<()>| async {
+        Ok::<_, std::io::Error>(())
+    }));
+    // A server started without connect info: no peer address.
+    let err = service
+        .ready()
+        .await
+        .unwrap()
+        .call(http::Request::new(()))
+        .await
+        .unwrap_err();
+    let missing = err.downcast_ref::<KeyMissing>().expect("KeyMissing");
+    let text = err.to_string();
+    assert!(
+        text.contains("into_make_service_with_connect_info"),
+        "{text}"
+    );
+    assert!(missing.why().is_some_and(|why| why.contains("SocketAddr")));
+    let hints = hints.lock().unwrap();
+    assert_eq!(hints.len(), 1);
+    assert_eq!(hints[0], missing.why());
+}

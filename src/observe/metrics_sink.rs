@@ -43,6 +43,7 @@ pub(super) struct MetricsSink {
     completed: [OnceLock<Counter>; RETRY_RESULTS.len()],
     timeouts: OnceLock<Counter>,
     denial_cache_hits: OnceLock<Counter>,
+    keys_missing: OnceLock<Counter>,
     store_unavailable: Keyed<(&'static str, &'static str), Counter>,
     /// Keyed by labels only known at run time; these events are rare
     /// (transitions, fallbacks), so a short list behind a lock serves.
@@ -73,6 +74,7 @@ impl MetricsSink {
             completed: Default::default(),
             timeouts: OnceLock::new(),
             denial_cache_hits: OnceLock::new(),
+            keys_missing: OnceLock::new(),
             store_unavailable: Keyed::default(),
             transitions: Keyed::default(),
             states: Keyed::default(),
@@ -166,6 +168,9 @@ impl MetricsSink {
                     let labels = [Label::new("cause", cause), Label::new("answer", answer)];
                     metrics::counter!("palisade_store_unavailable_total", self.with(&labels))
                 })
+                .increment(1),
+            EventKind::KeyMissing { .. } => self
+                .counter(&self.keys_missing, "palisade_keys_missing_total", &[])
                 .increment(1),
             EventKind::DenialCacheHit => self
                 .counter(

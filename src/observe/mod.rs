@@ -47,6 +47,7 @@
 //! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
 //! | `palisade_store_unavailable_total` | counter | `cause`, `answer` | [`EventKind::StoreUnavailable`] |
 //! | `palisade_denial_cache_hits_total` | counter | | [`EventKind::DenialCacheHit`] |
+//! | `palisade_keys_missing_total` | counter | | [`EventKind::KeyMissing`] |
 //!
 //! # Examples
 //!
@@ -218,6 +219,13 @@ pub enum EventKind {
     /// what the store last said of its key, without asking it (a
     /// [`Rejected`](EventKind::Rejected) follows).
     DenialCacheHit,
+    /// A keyed rate limiter refused a request because it found no key in
+    /// it (usually a set-up step missing: the hint says which, when the key
+    /// extractor knows).
+    KeyMissing {
+        /// Why the request has no key, when known.
+        hint: Option<&'static str>,
+    },
 }
 
 impl EventKind {
@@ -243,6 +251,7 @@ impl EventKind {
             EventKind::FallbackUsed { .. } => "fallback_used",
             EventKind::StoreUnavailable { .. } => "store_unavailable",
             EventKind::DenialCacheHit => "denial_cache_hit",
+            EventKind::KeyMissing { .. } => "key_missing",
         }
     }
 }

@@ -83,6 +83,13 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::StoreUnavailable { cause, answer } => {
             warn!(target: "palisade", layer, name, cause, answer, "decided without the store")
         }
+        EventKind::KeyMissing { hint } => warn!(
+            target: "palisade",
+            layer,
+            name,
+            hint = hint.unwrap_or("the key extractor found no key"),
+            "request refused: no key"
+        ),
         EventKind::DenialCacheHit => {
             trace!(target: "palisade", layer, name, "refused from the denial cache")
         }

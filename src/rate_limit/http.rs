@@ -8,7 +8,10 @@
 //! [`SocketAddr`] (insert one per connection when serving with hyper), or
 //! axum's `ConnectInfo<SocketAddr>` (feature `axum`; serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`). No peer address:
-//! no key (see [`MissingKey`](super::MissingKey)).
+//! no key (see [`MissingKey`](super::MissingKey)) — with the default
+//! [`MissingKey::Reject`](super::MissingKey::Reject), a
+//! [`KeyMissing`](crate::error::KeyMissing) refusal, an event and a log
+//! line that name the missing set-up step.
 //!
 //! Behind a reverse proxy every peer is the proxy. Name the proxies with
 //! [`ClientIp::trusting`] and the header they set with
@@ -418,6 +421,11 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
     bracketed.parse::<IpAddr>().ok().map(canonical)
 }
 
+/// What a request without a peer address says of the server's set-up.
+const NO_PEER: &str = "the request carries no peer address: serve the app with \
+    `into_make_service_with_connect_info::<SocketAddr>()` (axum), or insert each connection's \
+    `SocketAddr` into its requests' extensions (hyper)";
+
 /// The peer's address recorded in the request's extensions.
 fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
     let extensions = request.extensions();
@@ -436,6 +444,10 @@ impl<B> KeyExtractor<Request<B>> for ClientIp {
 
     fn extract(&self, request: &Request<B>) -> Option<IpAddr> {
         Some(self.network_of(self.client(peer(request)?, request.headers())))
+    }
+
+    fn missing_hint(&self) -> Option<&'static str> {
+        Some(NO_PEER)
     }
 }
 

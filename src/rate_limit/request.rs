@@ -31,6 +31,20 @@ pub trait KeyExtractor<Req> {
 
     /// The key of `request`, if it has one.
     fn extract(&self, request: &Req) -> Option<Self::Key>;
+
+    /// Why a request can have no key — a set-up step that is missing, say —
+    /// for the refusal, the event and the log line of a limiter that
+    /// refuses requests without a key ([`MissingKey::Reject`](super::MissingKey::Reject)).
+    /// Default: nothing to say.
+    ///
+    /// ```
+    /// use palisade::rate_limit::KeyExtractor;
+    /// let key = |request: &String| request.split_once(':').map(|(tenant, _)| tenant.to_owned());
+    /// assert_eq!(KeyExtractor::<String>::missing_hint(&key), None);
+    /// ```
+    fn missing_hint(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl<Req, K, F> KeyExtractor<Req> for F

@@ -99,9 +99,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                     Some(key) => keyed.hash(&key),
                     None => match self.missing_key {
                         MissingKey::Reject => {
-                            return Admission::Refused(
-                                KeyMissing::new(self.observer.name().clone()).into(),
-                            );
+                            return Admission::Refused(self.key_missing::<Req>(now));
                         }
                         MissingKey::Allow => return Admission::Now,
                         MissingKey::Shared => keyed.keyless(),
@@ -152,7 +150,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         match self.keys.extract(request) {
             Some(key) => Ok(Some(Some(key))),
             None => match self.missing_key {
-                MissingKey::Reject => Err(KeyMissing::new(self.observer.name().clone()).into()),
+                MissingKey::Reject => Err(self.key_missing::<Req>(self.clock.now())),
                 MissingKey::Allow => Ok(None),
                 MissingKey::Shared => Ok(Some(None)),
             },
@@ -166,6 +164,24 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         W: Cost<Req>,
     {
         u64::from(self.costs.cost(request))
+    }
+
+    /// The refusal of a request without a key at `now`, with its event and
+    /// the extractor's hint.
+    #[cold]
+    fn key_missing<Req>(&self, now: Instant) -> BoxError
+    where
+        X: KeyExtractor<Req>,
+    {
+        let hint = self.keys.missing_hint();
+        if self.observer.is_active() {
+            self.observer.emit(now, EventKind::KeyMissing { hint });
+        }
+        let error = KeyMissing::new(self.observer.name().clone());
+        match hint {
+            Some(hint) => error.hint(hint).into(),
+            None => error.into(),
+        }
     }
 
     /// The refusal of a request of `cost` at `now`, with its event.
