@@ -324,3 +324,51 @@ fn a_hostile_retry_after_cannot_make_the_client_sleep_past_the_cap() {
     let at = |s| Instant::ZERO + Duration::from_secs(s);
     assert_eq!(*seen.lock().unwrap(), [at(0), at(5), at(10)]);
 }
+
+#[test]
+fn a_request_whose_body_is_clone_is_retried_without_a_clone_hook() {
+    let clock = ManualClock::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let answers = Arc::new(Mutex::new(VecDeque::from([503, 200])));
+    let inner = service_fn({
+        let seen = Arc::clone(&seen);
+        move |request: http::Request<String>| {
+            seen.lock()
+                .unwrap()
+                .push((request.method().clone(), request.body().clone()));
+            let status = answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("two attempts at most");
+            std::future::ready(Ok::<_, BoxError>(
+                http::Response::builder().status(status).body(()).unwrap(),
+            ))
+        }
+    });
+    // No `clone_request`: `http::Request<String>` is `Clone`, and the
+    // default copies it for each attempt.
+    let layer = RetryLayer::builder()
+        .policy(HttpRetry::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(inner);
+    let request = http::Request::put("/items/7")
+        .body("{\"n\":1}".to_owned())
+        .unwrap();
+    let mut call = task::spawn(async { service.ready().await?.call(request).await });
+    let response = loop {
+        if let Poll::Ready(response) = call.poll() {
+            break response.unwrap();
+        }
+        clock.set(clock.next_deadline().expect("a backoff"));
+    };
+    assert_eq!(response.status(), 200);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|(method, body)| method == http::Method::PUT && body == "{\"n\":1}")
+    );
+}

@@ -9,7 +9,17 @@
 //! bytes, a date the calendar does not have — is ignored, and the backoff
 //! applies as if the header were absent. What is understood is still capped
 //! by the layer's [`max_pushback`](super::RetryBuilder::max_pushback), so no
-//! server can make a client sleep longer than that.
+//! server can make a client sleep longer than that, and never shortens the
+//! backoff (unless [`pushback_may_shorten`](super::RetryBuilder::pushback_may_shorten)).
+//!
+//! # Requests for each attempt
+//!
+//! An `http::Request<B>` whose body is `Clone` (`String`, `Bytes`,
+//! `Full<Bytes>`, …) is `Clone` itself, so the retry's default
+//! [`CloneRequests`](super::CloneRequests) copies it for each attempt: no
+//! hook to write. A streaming body is read once; put
+//! [`BufferBodyLayer`](super::body::BufferBodyLayer) outside the retry and
+//! use [`ReplayRequests`](super::body::ReplayRequests).
 
 use std::time::Duration;
 
