@@ -152,8 +152,7 @@ impl Instant {
     /// assert_eq!(Instant::from_nanos(5).saturating_sub(Duration::from_nanos(9)), Instant::ZERO);
     /// ```
     pub fn saturating_sub(self, duration: Duration) -> Instant {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        Instant::from_nanos(self.nanos.saturating_sub(nanos))
+        Instant::from_nanos(self.nanos.saturating_sub(nanos(duration)))
     }
 }
 
@@ -200,4 +199,10 @@ impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Instant({:?})", self.since_epoch())
     }
+}
+
+/// `duration` in whole nanoseconds, at most `u64::MAX` (584 years): the
+/// unit every clock-driven core counts in.
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

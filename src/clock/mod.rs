@@ -48,6 +48,7 @@ mod tokio_clock;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
+pub(crate) use self::instant::nanos;
 #[cfg(feature = "quanta")]
 #[cfg_attr(docsrs, doc(cfg(feature = "quanta")))]
 pub use self::quanta_clock::{QuantaClock, QuantaSleep};

@@ -7,7 +7,10 @@ use super::{
     core::Algorithm, fixed_window::fixed_window, keyed::Keyed, sliding_log::SlidingLog,
     sliding_window::Segments, token_bucket::TokenBucket,
 };
-use crate::error::{ConfigError, check};
+use crate::{
+    clock::nanos,
+    error::{ConfigError, check},
+};
 
 /// The most shards a keyed table is split in.
 const MAX_SHARDS: usize = 1 << 16;
@@ -347,11 +350,6 @@ fn ahead(max_wait: u64, segment: u64) -> Result<u64, ConfigError> {
         ));
     }
     Ok(ahead)
-}
-
-/// `duration` in nanoseconds; callers have bounded it by 100 years.
-pub(crate) fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn count(n: usize) -> u32 {

@@ -7,7 +7,7 @@ use tower::Layer;
 use super::service::Timeout;
 use crate::{
     LayerName,
-    clock::{Clock, TokioClock},
+    clock::{Clock, TokioClock, nanos},
     error::{ConfigError, check},
     observe::{Event, Observe, Observer},
     sync::Arc,
@@ -29,11 +29,6 @@ pub(crate) struct Shared<T, C> {
 
 /// The kind of layer, and the name of one not given its own.
 pub(crate) const LAYER: &str = "timeout";
-
-/// `duration` in nanoseconds, at most `u64::MAX` (584 years).
-pub(crate) fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
 
 /// The time a request asks for, when it asks: a function of the request —
 /// a `grpc-timeout` header, a deadline the caller put in the request.

@@ -9,10 +9,10 @@ use tower::{BoxError, Service};
 
 use super::{
     future::{Held, ResponseFuture},
-    layer::{LayerTimeout, Shared, TimeoutFor, nanos},
+    layer::{LayerTimeout, Shared, TimeoutFor},
 };
 use crate::{
-    clock::{Clock, TokioClock},
+    clock::{Clock, TokioClock, nanos},
     sync::Arc,
 };
 

@@ -31,6 +31,17 @@ pub(crate) enum Limit {
     },
 }
 
+impl Limit {
+    /// The most one request may cost: the bucket's capacity, the window's
+    /// limit.
+    pub(crate) const fn capacity(&self) -> u64 {
+        match *self {
+            Limit::Bucket { capacity, .. } => capacity,
+            Limit::Window { limit, .. } => limit,
+        }
+    }
+}
+
 /// One decision asked of Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Ask {

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     clock::Clock,
     deferred::Deferred,
-    error::{CircuitOpen, Elapsed, Rejection, StoreUnavailable, Unsatisfiable},
+    error::{CircuitOpen, Elapsed, Rejection, StoreUnavailable},
     observe::EventKind,
     rate_limit::{Cost, KeyExtractor, core::Denied, shared::Admission},
     sync::Arc,
@@ -217,17 +217,14 @@ where
                 .remember(asked.id, tat(ahead), now.as_nanos());
             Next::Refuse(local.refusal(now, cost, Denied::Wait(wait.saturating_mul(1_000))))
         }
-        Ok(Verdict::Never) => {
-            let name = local.observer().name().clone();
-            Next::Refuse(Unsatisfiable::new(name, cost, shared.capacity).into())
-        }
+        Ok(Verdict::Never) => Next::Refuse(shared.unsatisfiable(cost)),
         Err(error) => {
-            let answer = match shared.unavailable {
-                Unavailable::Open => "admitted",
-                Unavailable::Closed => "refused",
-                Unavailable::Local { .. } => "local",
-            };
             if local.observer().is_active() {
+                let answer = match shared.unavailable {
+                    Unavailable::Open => "admitted",
+                    Unavailable::Closed => "refused",
+                    Unavailable::Local { .. } => "local",
+                };
                 let cause = if error.is::<CircuitOpen>() {
                     "circuit_open"
                 } else if error.is::<Elapsed>() {

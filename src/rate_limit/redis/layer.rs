@@ -15,7 +15,7 @@ use crate::{
     circuit_breaker::{CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer, OpenDuration},
     classify::ErrorsAsFailures,
     clock::Clock,
-    error::ConfigError,
+    error::{ConfigError, Unsatisfiable},
     random::FastRandom,
     rate_limit::{
         RateLimitBuilder,
@@ -69,8 +69,6 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     breaker: CircuitBreakerHandle,
     /// The limit, as Redis keeps it.
     pub(super) limit: Limit,
-    /// The most one request may cost.
-    pub(super) capacity: u64,
     /// The longest wait that still admits, in microseconds.
     pub(super) max_wait: u64,
     /// Whether `now` is the layer's clock's (else the server's).
@@ -351,7 +349,7 @@ where
                 "is not available on Redis: a decision needs a round trip (use `wait_up_to`)",
             ));
         }
-        let (store_limit, capacity) = match config.algorithm(limit.keyed, limit.weighted)? {
+        let store_limit = match config.algorithm(limit.keyed, limit.weighted)? {
             Algorithm::TokenBucket(bucket) => {
                 if bucket.interval() < 1_000 {
                     return Err(ConfigError::new(
@@ -360,9 +358,10 @@ where
                         "must be at most one token a microsecond on Redis",
                     ));
                 }
-                let interval = bucket.interval().div_ceil(1_000);
-                let capacity = bucket.capacity();
-                (Limit::Bucket { interval, capacity }, capacity)
+                Limit::Bucket {
+                    interval: bucket.interval().div_ceil(1_000),
+                    capacity: bucket.capacity(),
+                }
             }
             Algorithm::Segments(segments) => {
                 let (limit, segment, counted) = segments.parts();
@@ -374,14 +373,11 @@ where
                     ));
                 }
                 let segment = segment.div_ceil(1_000);
-                (
-                    Limit::Window {
-                        limit,
-                        segment,
-                        counted,
-                    },
+                Limit::Window {
                     limit,
-                )
+                    segment,
+                    counted,
+                }
             }
             Algorithm::SlidingLog(_) => {
                 return Err(ConfigError::new(
@@ -466,7 +462,6 @@ where
                 guard,
                 breaker: handle,
                 limit: store_limit,
-                capacity,
                 max_wait: config.mode.max_wait() / 1_000,
                 layer_time: self.layer_time,
                 prefix,
@@ -512,6 +507,14 @@ fn share(spec: Spec, instances: u32) -> Spec {
             limit: limit.div_ceil(instances),
             window,
         },
+    }
+}
+
+impl<X, W, C: Clock, R> RedisShared<X, W, C, R> {
+    /// The refusal of a request of `cost` above what the limit admits at once.
+    pub(super) fn unsatisfiable(&self, cost: u64) -> tower::BoxError {
+        let name = self.local.observer().name().clone();
+        Unsatisfiable::new(name, cost, self.limit.capacity()).into()
     }
 }
 

@@ -34,11 +34,6 @@ impl Leases {
         }
     }
 
-    /// Whether leases are taken at all.
-    pub(super) fn is_used(&self) -> bool {
-        self.table.is_used()
-    }
-
     /// Spends `cost` leased tokens of key `id` at `now`, if it holds as
     /// many still valid.
     #[inline]
@@ -81,6 +76,8 @@ mod tests {
         assert!(!leases.spend(id, 1, 40));
         leases.hold(id, 5, 1_000, 50);
         assert!(!leases.spend(id, 1, 1_000), "expired");
-        assert!(!Leases::new(0).is_used());
+        let none = Leases::new(0);
+        none.hold(id, 5, 1_000, 0);
+        assert!(!none.spend(id, 1, 0), "a table of no keys holds nothing");
     }
 }

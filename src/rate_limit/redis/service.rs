@@ -16,7 +16,6 @@ use super::{
 use crate::{
     clock::Clock,
     deferred::take_ready,
-    error::Unsatisfiable,
     observe::EventKind,
     rate_limit::{Cost, KeyExtractor, core::Denied},
     sync::Arc,
@@ -111,17 +110,14 @@ where
             Err(refused) => return ResponseFuture::rejected(refused),
         };
         let cost = shared.local.cost_of(&request);
-        if cost > shared.capacity {
-            let name = shared.local.observer().name().clone();
-            return ResponseFuture::rejected(
-                Unsatisfiable::new(name, cost, shared.capacity).into(),
-            );
+        if cost > shared.limit.capacity() {
+            return ResponseFuture::rejected(shared.unsatisfiable(cost));
         }
         let now = shared.local.clock.now();
         // The key's identity in this instance's memory of it.
         let id = shared.denials.id(key.as_ref());
         // Spent from this instance's lease, when it holds one.
-        if shared.leases.is_used() && shared.leases.spend(id, cost, now.as_nanos()) {
+        if shared.leases.spend(id, cost, now.as_nanos()) {
             return ResponseFuture::called(self.inner.call(request));
         }
         // Refused here while what Redis last said of the key refuses.

@@ -40,7 +40,7 @@ impl<V> Table<V> {
     }
 
     /// Whether the table holds anything at all.
-    pub(super) fn is_used(&self) -> bool {
+    fn is_used(&self) -> bool {
         self.per_shard > 0
     }
 
