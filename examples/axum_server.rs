@@ -5,9 +5,11 @@
 //! The example starts the server on loopback, plays three clients against
 //! it (each from its own loopback address, so each has its own limit),
 //! prints what they got and the palisade lines of `/metrics`, and exits.
-//! With `--serve` it stays up instead and prints its address.
+//! With `--serve` it stays up instead and prints its address (a free port,
+//! or the one `--port N` names), for curl or a load tool.
 //!
-//! Run with `cargo run --example axum_server --features axum,metrics`.
+//! Run with `cargo run --example axum_server --features axum,metrics`, or
+//! `cargo run --example axum_server --features axum,metrics -- --serve --port 3000`.
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -74,13 +76,21 @@ async fn main() -> Result<(), BoxError> {
             get(move || std::future::ready(prometheus.render())),
         );
 
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = match args.iter().position(|arg| arg == "--port") {
+        Some(at) => args
+            .get(at + 1)
+            .and_then(|port| port.parse::<u16>().ok())
+            .ok_or("--port takes a port number, such as --port 3000")?,
+        None => 0,
+    };
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     let server = listener.local_addr()?;
     let serve = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     );
-    if std::env::args().any(|arg| arg == "--serve") {
+    if args.iter().any(|arg| arg == "--serve") {
         println!("serving on http://{server} (/, /report, /metrics); Ctrl-C to stop");
         return Ok(serve.await?);
     }

@@ -1,8 +1,9 @@
 //! palisade end to end: a flaky upstream on loopback, and a client whose
 //! full stack (fallback → retry → circuit breaker → rate limit → bulkhead →
-//! timeout) keeps answering through latency spikes, bursts of 5xx, a full
-//! outage and the recovery. Prints a line per second and a summary; runs
-//! for about 18 seconds on the real clock.
+//! timeout) keeps answering through latency spikes, a slow upstream, bursts
+//! of 5xx, a full outage, the recovery and a traffic surge — each layer acts
+//! in its phase. Prints a line per second (with a legend of the columns) and
+//! a summary; runs for about 18 seconds on the real clock.
 //!
 //! Run with `cargo run --example demo --features full`.
 
@@ -43,11 +44,12 @@ use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn, util::Box
 
 /// The script: from `start` seconds on, the upstream behaves as `phase`
 /// and the client sends `rate` requests a second.
-const SCRIPT: [(u64, &str, u32); 6] = [
+const SCRIPT: [(u64, &str, u32); 7] = [
     (0, "healthy", 100),
-    (3, "latency spikes", 100),
-    (6, "bursts of 5xx", 100),
-    (9, "outage", 100),
+    (2, "latency spikes", 100),
+    (5, "slow upstream", 100),
+    (8, "bursts of 5xx", 100),
+    (10, "outage", 100),
     (12, "recovery", 100),
     (15, "traffic surge", 300),
 ];
@@ -66,6 +68,14 @@ async fn main() -> Result<(), BoxError> {
         "upstream on {upstream}; running for {}s\n",
         RUN_FOR.as_secs()
     );
+    println!("each line is one second; the columns count");
+    println!("  requests:  sent (by the client), ok (answered by the upstream), fallback");
+    println!("             (answered by the fallback)");
+    println!("  attempts:  retries (scheduled by the retry), limited (refused by the rate");
+    println!("             limit), open (refused by the open breaker), full (refused by the");
+    println!("             full bulkhead), timeouts (cut by the timeout) — one request may");
+    println!("             count in several, once per attempt");
+    println!("  breaker:   the circuit breaker's state at the end of the second\n");
     println!(
         "{:>3}  {:<15}{:>5}{:>5}{:>9}{:>8}{:>8}{:>8}{:>8}{:>9}  breaker",
         "t", "phase", "sent", "ok", "fallback", "retries", "limited", "open", "full", "timeouts"
@@ -132,8 +142,9 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// The upstream: a local HTTP server that follows [`SCRIPT`]: every fifth
-/// request is slow in the latency spikes, every other half second answers 503
-/// in the bursts, everything fails in the outage.
+/// request is slow in the latency spikes, every one takes 120 ms when it is
+/// slow, every other half second answers 503 in the bursts, everything fails
+/// in the outage.
 async fn start_upstream(started: Instant) -> Result<SocketAddr, BoxError> {
     let hits = Arc::new(AtomicU64::new(0));
     let app = Router::new()
@@ -152,6 +163,9 @@ async fn upstream(
     let hit = hits.fetch_add(1, Ordering::Relaxed);
     match script(elapsed).1 {
         "latency spikes" if hit % 5 == 0 => tokio::time::sleep(Duration::from_millis(400)).await,
+        // 100 requests a second of 120 ms each: about 12 in flight, past
+        // the bulkhead's 8 (and within the timeout).
+        "slow upstream" => tokio::time::sleep(Duration::from_millis(120)).await,
         "bursts of 5xx" if (elapsed.as_millis() / 500) % 2 == 0 => {
             return (StatusCode::SERVICE_UNAVAILABLE, "busy");
         }

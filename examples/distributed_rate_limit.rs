@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::{BoxError, ServiceBuilder};
 
 #[allow(dead_code)]
-#[path = "../tests/rate_limit_redis/server.rs"]
+#[path = "../tests/it/rate_limit_redis/server.rs"]
 mod server;
 
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];

@@ -6,7 +6,7 @@ use std::{future::Future, hint::black_box, pin::pin, task::Context, task::Waker,
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade::{
     clock::{Clock, ManualClock, QuantaClock, TokioClock},
-    observe::{EventKind, Observe},
+    observe::{EventKind, ObserverBuilder},
     random::{FastRandom, Random, SharedRng},
 };
 use palisade_benches::timer_runtime;
@@ -79,12 +79,12 @@ fn random(c: &mut Criterion) {
 
 fn emit(c: &mut Criterion) {
     let mut group = c.benchmark_group("Observer::emit");
-    let silent = Observe::new().build("bench");
+    let silent = ObserverBuilder::new().build("bench");
     let at = palisade::clock::Instant::ZERO;
     group.bench_function("no listener", |b| {
         b.iter(|| silent.emit(at, black_box(EventKind::Permitted)))
     });
-    let listened = Observe::new()
+    let listened = ObserverBuilder::new()
         .on_event(|event| {
             black_box(event);
         })

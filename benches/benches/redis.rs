@@ -30,7 +30,7 @@ use palisade_benches::filtered_out;
 use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 
 #[allow(dead_code)]
-#[path = "../../tests/rate_limit_redis/server.rs"]
+#[path = "../../tests/it/rate_limit_redis/server.rs"]
 mod server;
 
 const CALLERS: [usize; 3] = [1, 16, 64];

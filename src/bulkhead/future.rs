@@ -104,6 +104,15 @@ pin_project! {
     /// place given up when the future is dropped or its wait runs out); or
     /// an immediate [`BulkheadFull`] refusal.
     ///
+    /// # Cancellation
+    ///
+    /// Dropped while its call runs, the permit goes back at once (to the next waiter in the
+    /// queue, if any) and the call finishes as ignored (`Finished` event). Dropped while
+    /// queued, it leaves the queue; a permit handed to it meanwhile passes to the next
+    /// waiter. Nothing is counted against the wrapped service.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use palisade::bulkhead::BulkheadLayer;
     /// use tower::{Layer, Service, service_fn};

@@ -1,6 +1,6 @@
 //! The bulkhead layer and its builder.
 
-use std::{fmt, time::Duration};
+use std::{fmt, num::NonZeroUsize, time::Duration};
 
 use tower::Layer;
 
@@ -10,10 +10,9 @@ use super::{
     service::Bulkhead,
 };
 use crate::{
-    LayerName,
     clock::{Clock, TokioClock},
     error::{ConfigError, check},
-    observe::{Event, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
     sync::Arc,
 };
 
@@ -49,6 +48,26 @@ pub struct BulkheadLayer<C = TokioClock> {
 }
 
 impl BulkheadLayer {
+    /// At most `max_concurrent` calls in flight, the others refused at once;
+    /// no name, no listener, the tokio clock. Nothing here can be invalid,
+    /// so nothing to check, as with tower's `ConcurrencyLimitLayer::new`; a
+    /// bound past `u32::MAX` is `u32::MAX`. [`builder`](Self::builder) sets
+    /// the rest.
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use palisade::bulkhead::BulkheadLayer;
+    ///
+    /// let layer = BulkheadLayer::new(NonZeroUsize::new(32).unwrap());
+    /// assert_eq!(layer.in_flight(), 0);
+    /// ```
+    pub fn new(max_concurrent: NonZeroUsize) -> BulkheadLayer {
+        let max_concurrent = u32::try_from(max_concurrent.get()).unwrap_or(u32::MAX);
+        BulkheadLayer::builder(max_concurrent)
+            .build()
+            .expect("a bound of at least one and no queue is valid")
+    }
+
     /// At most `max_concurrent` calls in flight; the tokio clock (which
     /// times calls for the `Finished` events).
     ///
@@ -60,7 +79,7 @@ impl BulkheadLayer {
             max_concurrent,
             waiting: None,
             clock: TokioClock::new(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
@@ -133,32 +152,14 @@ pub struct BulkheadBuilder<C = TokioClock> {
     max_concurrent: u32,
     waiting: Option<Waiting>,
     clock: C,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<C> BulkheadBuilder<C> {
-    /// Names the bulkhead in events, metrics and errors.
-    ///
-    /// ```
-    /// let _ = palisade::bulkhead::BulkheadLayer::builder(4).name("db");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
-
-    /// Adds a listener for the bulkhead's events.
-    ///
-    /// ```
-    /// let _ = palisade::bulkhead::BulkheadLayer::builder(4).on_event(|event| println!("{:?}", event.kind));
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "let _ = palisade::bulkhead::BulkheadLayer::builder(4)"
+    );
 
     /// Lets up to `max_waiting` calls that find every permit taken wait for
     /// one, in arrival order, each for at most `max_wait` (then it is refused

@@ -196,8 +196,11 @@ pin_project! {
     /// wrapped service's future, which reports its outcome to the breaker when
     /// it completes, or an immediate [`CircuitOpen`] error.
     ///
-    /// Dropping it before it completes reports the call as ignored, which also
-    /// frees a half-open probe slot.
+    /// # Cancellation
+    ///
+    /// Dropped before the wrapped future completes, the call is reported as ignored: it
+    /// counts neither as a success nor as a failure, and a half-open probe slot it held is
+    /// freed at once, so the breaker never waits on a call that will not report.
     ///
     /// # Examples
     ///

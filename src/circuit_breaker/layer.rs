@@ -11,11 +11,10 @@ use super::{
     shared::Shared,
 };
 use crate::{
-    LayerName,
     classify::ErrorsAsFailures,
     clock::{Clock, TokioClock},
     error::ConfigError,
-    observe::{Event, Observe},
+    observe::ObserverBuilder,
     random::{FastRandom, Random},
     sync::Arc,
 };
@@ -66,7 +65,7 @@ impl CircuitBreakerLayer {
             classifier: ErrorsAsFailures,
             clock: TokioClock::new(),
             random: FastRandom::default(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
@@ -186,39 +185,20 @@ pub struct CircuitBreakerBuilder<K = ErrorsAsFailures, C = TokioClock, R = FastR
     classifier: K,
     clock: C,
     random: R,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
-    /// Names the breaker in events, metrics and errors.
-    ///
-    /// ```
-    /// let _ = palisade::circuit_breaker::CircuitBreakerLayer::builder().name("inventory");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "let _ = palisade::circuit_breaker::CircuitBreakerLayer::builder()"
+    );
 
     /// Observed as `observe` says (its listeners and name): a layer built
     /// inside another shares that one's listeners.
     #[cfg(feature = "redis")]
-    pub(crate) fn observed(mut self, observe: crate::observe::Observe) -> Self {
+    pub(crate) fn observed(mut self, observe: crate::observe::ObserverBuilder) -> Self {
         self.observe = observe;
-        self
-    }
-
-    /// Adds a listener for the breaker's events.
-    ///
-    /// ```
-    /// let _ = palisade::circuit_breaker::CircuitBreakerLayer::builder()
-    ///     .on_event(|event| println!("{:?}", event.kind));
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
         self
     }
 

@@ -1,6 +1,127 @@
 use http::{HeaderValue, Response};
 
-pub use tower_http::classify::GrpcCode;
+/// A gRPC status code, numbered as the gRPC protocol numbers them.
+///
+/// palisade's own type (tower-http has one too), so that palisade's public
+/// API does not follow another crate's major versions. A number outside
+/// `0..=16` is [`Unknown`](GrpcCode::Unknown), as the gRPC spec asks.
+///
+/// ```
+/// use palisade::classify::GrpcCode;
+/// assert_eq!(GrpcCode::from(14), GrpcCode::Unavailable);
+/// assert_eq!(GrpcCode::Unavailable as i32, 14);
+/// assert_eq!(GrpcCode::from(99), GrpcCode::Unknown);
+/// assert_eq!(GrpcCode::DeadlineExceeded.to_string(), "DEADLINE_EXCEEDED");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum GrpcCode {
+    /// `0`: not an error.
+    Ok = 0,
+    /// `1`: the operation was cancelled, typically by the caller.
+    Cancelled = 1,
+    /// `2`: an error with no better code, or a status number that is not one.
+    Unknown = 2,
+    /// `3`: the client sent an invalid argument.
+    InvalidArgument = 3,
+    /// `4`: the deadline passed before the operation completed.
+    DeadlineExceeded = 4,
+    /// `5`: an entity was not found.
+    NotFound = 5,
+    /// `6`: the entity the client tried to create already exists.
+    AlreadyExists = 6,
+    /// `7`: the caller may not do this.
+    PermissionDenied = 7,
+    /// `8`: a resource (a quota, a disk) is exhausted.
+    ResourceExhausted = 8,
+    /// `9`: the system is not in the state the operation needs.
+    FailedPrecondition = 9,
+    /// `10`: the operation was aborted, typically by a concurrency conflict.
+    Aborted = 10,
+    /// `11`: the operation went past the valid range.
+    OutOfRange = 11,
+    /// `12`: the operation is not implemented or supported.
+    Unimplemented = 12,
+    /// `13`: an internal invariant broke.
+    Internal = 13,
+    /// `14`: the service is unavailable for now; a retry may succeed.
+    Unavailable = 14,
+    /// `15`: data was lost or corrupted.
+    DataLoss = 15,
+    /// `16`: the request has no valid credentials.
+    Unauthenticated = 16,
+}
+
+impl GrpcCode {
+    /// Every code, in status-number order.
+    const ALL: [GrpcCode; 17] = [
+        GrpcCode::Ok,
+        GrpcCode::Cancelled,
+        GrpcCode::Unknown,
+        GrpcCode::InvalidArgument,
+        GrpcCode::DeadlineExceeded,
+        GrpcCode::NotFound,
+        GrpcCode::AlreadyExists,
+        GrpcCode::PermissionDenied,
+        GrpcCode::ResourceExhausted,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::Aborted,
+        GrpcCode::OutOfRange,
+        GrpcCode::Unimplemented,
+        GrpcCode::Internal,
+        GrpcCode::Unavailable,
+        GrpcCode::DataLoss,
+        GrpcCode::Unauthenticated,
+    ];
+
+    /// The code's name as the gRPC spec writes it (`"UNAVAILABLE"`).
+    ///
+    /// ```
+    /// assert_eq!(palisade::classify::GrpcCode::NotFound.as_str(), "NOT_FOUND");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            GrpcCode::Ok => "OK",
+            GrpcCode::Cancelled => "CANCELLED",
+            GrpcCode::Unknown => "UNKNOWN",
+            GrpcCode::InvalidArgument => "INVALID_ARGUMENT",
+            GrpcCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            GrpcCode::NotFound => "NOT_FOUND",
+            GrpcCode::AlreadyExists => "ALREADY_EXISTS",
+            GrpcCode::PermissionDenied => "PERMISSION_DENIED",
+            GrpcCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            GrpcCode::FailedPrecondition => "FAILED_PRECONDITION",
+            GrpcCode::Aborted => "ABORTED",
+            GrpcCode::OutOfRange => "OUT_OF_RANGE",
+            GrpcCode::Unimplemented => "UNIMPLEMENTED",
+            GrpcCode::Internal => "INTERNAL",
+            GrpcCode::Unavailable => "UNAVAILABLE",
+            GrpcCode::DataLoss => "DATA_LOSS",
+            GrpcCode::Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+}
+
+impl From<i32> for GrpcCode {
+    fn from(number: i32) -> GrpcCode {
+        usize::try_from(number)
+            .ok()
+            .and_then(|index| GrpcCode::ALL.get(index).copied())
+            .unwrap_or(GrpcCode::Unknown)
+    }
+}
+
+impl From<GrpcCode> for i32 {
+    fn from(code: GrpcCode) -> i32 {
+        code as i32
+    }
+}
+
+impl std::fmt::Display for GrpcCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 use super::{Classify, DeferredOutcome, Outcome, trailers::PendingStatus};
 
@@ -51,10 +172,6 @@ pub struct GrpcErrorsAsFailures {
     /// Wait for the trailers when the headers carry no status.
     trailers: bool,
 }
-
-/// Numeric values of the known gRPC status codes: 0 (`OK`) to 16
-/// (`UNAUTHENTICATED`).
-const KNOWN_CODES: std::ops::RangeInclusive<i32> = 0..=16;
 
 impl GrpcErrorsAsFailures {
     /// The default set: `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
@@ -222,15 +339,10 @@ pub fn grpc_status(value: &HeaderValue) -> GrpcCode {
         [a, b] => i32::from(a - b'0') * 10 + i32::from(b - b'0'),
         _ => return GrpcCode::Unknown,
     };
-    if KNOWN_CODES.contains(&number) {
-        GrpcCode::from(number)
-    } else {
-        GrpcCode::Unknown
-    }
+    GrpcCode::from(number)
 }
 
-/// The bit of `code` in a failure set. `GrpcCode`'s variants are declared in
-/// status-number order (a test checks it against tower-http's `From<i32>`).
+/// The bit of `code` in a failure set.
 fn bit(code: GrpcCode) -> u32 {
     1 << (code as u32)
 }
@@ -240,9 +352,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grpc_code_discriminants_are_status_numbers() {
-        for status in KNOWN_CODES {
-            assert_eq!(GrpcCode::from(status) as i32, status);
+    fn codes_are_their_status_numbers_and_names() {
+        for (number, code) in (0..).zip(GrpcCode::ALL) {
+            assert_eq!(code as i32, number);
+            assert_eq!(GrpcCode::from(number), code);
         }
+        assert_eq!(GrpcCode::from(17), GrpcCode::Unknown);
+        assert_eq!(GrpcCode::from(-1), GrpcCode::Unknown);
+        assert_eq!(
+            GrpcCode::ResourceExhausted.to_string(),
+            "RESOURCE_EXHAUSTED"
+        );
     }
 }

@@ -169,6 +169,15 @@ where
 pin_project! {
     /// The response future of [`GrpcTrailers`].
     ///
+    /// # Cancellation
+    ///
+    /// Dropped before the response arrives, the wrapped future is dropped and a pending
+    /// report of the call's outcome with it (a breaker counts the call as ignored). Once
+    /// the response is out, its body carries the report: see the table in the module docs
+    /// for a body dropped before its end.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use palisade::classify::GrpcTrailersLayer;
     /// use tower::{Layer, Service};

@@ -3,20 +3,20 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
-use pin_project_lite::pin_project;
 use tower::{BoxError, Layer, Service};
 
-use super::layer::{Failed, LAYER};
+use super::{
+    future::AlternateFuture,
+    layer::{Failed, LAYER},
+};
 use crate::{
     LayerName,
-    classify::{Classify, ErrorsAsFailures, Outcome},
+    classify::{Classify, ErrorsAsFailures},
     clock::{Clock, TokioClock},
-    observe::{EventKind, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
 };
 
 /// A [`Layer`] that sends a failed call's request to an alternate service.
@@ -100,7 +100,7 @@ impl<T> AlternateLayer<T> {
             predicate: AnyFailure,
             classifier: ErrorsAsFailures,
             clock: TokioClock::new(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
@@ -119,34 +119,14 @@ pub struct AlternateBuilder<T, P = AnyFailure, K = ErrorsAsFailures, C = TokioCl
     predicate: P,
     classifier: K,
     clock: C,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<T, P, K, C: Clock> AlternateBuilder<T, P, K, C> {
-    /// Names the layer in events and metrics.
-    ///
-    /// ```
-    /// let alternate = tower::service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) });
-    /// let _ = palisade::fallback::AlternateLayer::builder(alternate).name("replica");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
-
-    /// Adds a listener for the layer's `FallbackUsed` events.
-    ///
-    /// ```
-    /// let alternate = tower::service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) });
-    /// let _ = palisade::fallback::AlternateLayer::builder(alternate).on_event(|e| println!("{:?}", e.kind));
-    /// ```
-    pub fn on_event<L>(mut self, listener: L) -> Self
-    where
-        L: Fn(&crate::observe::Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "let alternate = tower::service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) });\nlet _ = palisade::fallback::AlternateLayer::builder(alternate)"
+    );
 
     /// Which failures go to the alternate: any [`FallbackWhen`].
     ///
@@ -287,116 +267,13 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let copy = request.clone();
-        AlternateFuture {
-            state: State::Primary {
-                future: self.inner.call(request),
-            },
-            alternate: Some(self.layer.alternate.clone()),
-            request: Some(copy),
-            predicate: self.layer.predicate.clone(),
-            classifier: self.layer.classifier.clone(),
-            observer: self.layer.observer.clone(),
-        }
-    }
-}
-
-pin_project! {
-    /// The response future of [`Alternate`]: the primary's call, then — if
-    /// it failed — the alternate made ready and called with a copy of the
-    /// request.
-    ///
-    /// ```
-    /// use palisade::fallback::AlternateLayer;
-    /// use tower::{Layer, Service, service_fn};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let alternate = service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x + 100) });
-    /// let mut service = AlternateLayer::builder(alternate).build()
-    ///     .layer(service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) }));
-    /// let future /* : AlternateFuture<..> */ = service.call(1);
-    /// assert_eq!(future.await.unwrap(), 1);
-    /// # }
-    /// ```
-    pub struct AlternateFuture<F, T: Service<Req>, Req, P, K, C> {
-        #[pin]
-        state: State<F, T::Future>,
-        alternate: Option<T>,
-        request: Option<Req>,
-        predicate: P,
-        classifier: K,
-        observer: Option<(Observer, C)>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F, G> {
-        Primary {
-            #[pin]
-            future: F,
-        },
-        Readying,
-        Alternate {
-            #[pin]
-            future: G,
-        },
-    }
-}
-
-impl<F, T, Req, P, K, C, Res, E> Future for AlternateFuture<F, T, Req, P, K, C>
-where
-    F: Future<Output = Result<Res, E>>,
-    E: Into<BoxError>,
-    T: Service<Req, Response = Res>,
-    T::Error: Into<BoxError>,
-    P: FallbackWhen<Res>,
-    K: Classify<Res, BoxError>,
-    C: Clock,
-{
-    type Output = Result<Res, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Primary { future } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
-                    if this.classifier.classify(&result) != Outcome::Failure {
-                        return Poll::Ready(result);
-                    }
-                    let failed = match &result {
-                        Err(err) => Failed::Error(err),
-                        Ok(response) => Failed::Response(response),
-                    };
-                    if !this.predicate.when(&failed) {
-                        return Poll::Ready(result);
-                    }
-                    if let Some((observer, clock)) = this.observer {
-                        let reason = failed.reason();
-                        observer.emit(clock.now(), EventKind::FallbackUsed { reason });
-                    }
-                    this.state.set(State::Readying);
-                }
-                StateProj::Readying => {
-                    let alternate = this
-                        .alternate
-                        .as_mut()
-                        .expect("the alternate is called once");
-                    ready!(alternate.poll_ready(cx)).map_err(Into::into)?;
-                    let request = this.request.take().expect("the copy is sent once");
-                    let future = alternate.call(request);
-                    this.state.set(State::Alternate { future });
-                }
-                StateProj::Alternate { future } => {
-                    return future.poll(cx).map_err(Into::into);
-                }
-            }
-        }
-    }
-}
-
-impl<F, T: Service<Req>, Req, P, K, C> fmt::Debug for AlternateFuture<F, T, Req, P, K, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlternateFuture").finish_non_exhaustive()
+        AlternateFuture::new(
+            self.inner.call(request),
+            self.layer.alternate.clone(),
+            copy,
+            self.layer.predicate.clone(),
+            self.layer.classifier.clone(),
+            self.layer.observer.clone(),
+        )
     }
 }

@@ -1,19 +1,16 @@
-//! The fallback layer, its service and builder.
+//! The fallback layer and its builder.
 
-use std::{
-    fmt,
-    task::{Context, Poll},
-};
+use std::fmt;
 
-use tower::{BoxError, Layer, Service};
+use tower::{BoxError, Layer};
 
-use super::future::ResponseFuture;
+use super::Fallback;
 use crate::{
     LayerName,
-    classify::{Classify, ErrorsAsFailures},
+    classify::ErrorsAsFailures,
     clock::{Clock, TokioClock},
     error::Rejection,
-    observe::{Event, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
 };
 
 /// The kind of layer, and the name of one not given its own.
@@ -105,11 +102,11 @@ where
 /// ```
 #[derive(Clone)]
 pub struct FallbackLayer<F, K = ErrorsAsFailures, C = TokioClock> {
-    fallback: F,
-    classifier: K,
+    pub(super) fallback: F,
+    pub(super) classifier: K,
     /// Set only when something receives events (with the clock that dates
     /// them): the success path then takes no reference count.
-    observer: Option<(Observer, C)>,
+    pub(super) observer: Option<(Observer, C)>,
     name: LayerName,
 }
 
@@ -125,16 +122,16 @@ impl<F> FallbackLayer<F> {
             fallback,
             classifier: ErrorsAsFailures,
             clock: TokioClock::new(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
 
 impl<S, F: Clone, K: Clone, C: Clock> Layer<S> for FallbackLayer<F, K, C> {
-    type Service = FallbackService<S, F, K, C>;
+    type Service = Fallback<S, F, K, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        FallbackService {
+        Fallback {
             inner,
             layer: self.clone(),
         }
@@ -166,37 +163,16 @@ pub struct FallbackBuilder<F, K = ErrorsAsFailures, C = TokioClock> {
     fallback: F,
     classifier: K,
     clock: C,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<F, K, C: Clock> FallbackBuilder<F, K, C> {
-    /// Names the layer in events and metrics.
-    ///
-    /// ```
-    /// use palisade::fallback::{Failed, FallbackLayer};
-    /// let _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).name("prices");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "use palisade::fallback::{Failed, FallbackLayer};\nlet _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0))"
+    );
 
-    /// Adds a listener for the layer's
-    /// [`FallbackUsed`](crate::observe::EventKind::FallbackUsed) events.
-    ///
-    /// ```
-    /// use palisade::fallback::{Failed, FallbackLayer};
-    /// let _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).on_event(|e| println!("{:?}", e.kind));
-    /// ```
-    pub fn on_event<L>(mut self, listener: L) -> Self
-    where
-        L: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
-        self
-    }
-
-    /// What counts as a failed response: any [`Classify`]. Default: every
+    /// What counts as a failed response: any [`Classify`](crate::classify::Classify). Default: every
     /// error, no response.
     ///
     /// ```
@@ -249,85 +225,5 @@ impl<F, K, C> fmt::Debug for FallbackBuilder<F, K, C> {
         f.debug_struct("FallbackBuilder")
             .field("observe", &self.observe)
             .finish_non_exhaustive()
-    }
-}
-
-/// A service whose failed calls are answered by a fallback; made by
-/// [`FallbackLayer`].
-///
-/// ```
-/// use palisade::fallback::{Failed, FallbackLayer};
-/// use tower::Layer;
-/// let service = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).build().layer(5u8);
-/// assert_eq!(*service.get_ref(), 5);
-/// ```
-#[derive(Clone)]
-pub struct FallbackService<S, F, K = ErrorsAsFailures, C = TokioClock> {
-    inner: S,
-    layer: FallbackLayer<F, K, C>,
-}
-
-impl<S, F, K, C> FallbackService<S, F, K, C> {
-    /// The wrapped service.
-    ///
-    /// ```
-    /// use palisade::fallback::{Failed, FallbackLayer};
-    /// use tower::Layer;
-    /// let service = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).build().layer("inner");
-    /// assert_eq!(*service.get_ref(), "inner");
-    /// ```
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    ///
-    /// ```
-    /// use palisade::fallback::{Failed, FallbackLayer};
-    /// use tower::Layer;
-    /// let service = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).build().layer("inner");
-    /// assert_eq!(service.into_inner(), "inner");
-    /// ```
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, F, K, C, Req> Service<Req> for FallbackService<S, F, K, C>
-where
-    S: Service<Req>,
-    S::Error: Into<BoxError>,
-    F: FallbackTo<S::Response> + Clone,
-    K: Classify<S::Response, BoxError> + Clone,
-    C: Clock,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, F, K, C>;
-
-    #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        // Readiness errors are the caller's to see: a service that cannot be
-        // called is not a failed call.
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    #[inline]
-    fn call(&mut self, request: Req) -> Self::Future {
-        ResponseFuture::new(
-            self.inner.call(request),
-            self.layer.fallback.clone(),
-            self.layer.classifier.clone(),
-            self.layer.observer.clone(),
-        )
-    }
-}
-
-impl<S: fmt::Debug, F, K, C> fmt::Debug for FallbackService<S, F, K, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FallbackService")
-            .field("inner", &self.inner)
-            .field("layer", &self.layer)
-            .finish()
     }
 }

@@ -46,8 +46,8 @@
 mod alternate;
 pub mod future;
 mod layer;
+mod service;
 
-pub use alternate::{
-    Alternate, AlternateBuilder, AlternateFuture, AlternateLayer, AnyFailure, FallbackWhen,
-};
-pub use layer::{Failed, FallbackBuilder, FallbackLayer, FallbackService, FallbackTo};
+pub use alternate::{Alternate, AlternateBuilder, AlternateLayer, AnyFailure, FallbackWhen};
+pub use layer::{Failed, FallbackBuilder, FallbackLayer, FallbackTo};
+pub use service::Fallback;

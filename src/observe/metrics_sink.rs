@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use metrics::{Counter, Gauge, Histogram, Label};
+use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
 use super::EventKind;
 use crate::{LayerName, classify::Outcome, error::RejectionKind};
@@ -19,6 +19,159 @@ const RETRY_RESULTS: [&str; 4] = [
     "failed_after_retries",
 ];
 
+/// Every metric: its name, kind, unit and help text.
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 21] = [
+    (
+        "palisade_calls_permitted_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls let through to the wrapped service by a layer that follows them to their end (circuit breaker, bulkhead).",
+    ),
+    (
+        "palisade_let_through_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Requests let through by a rate limiter (within its limit) or answered in time under a timeout.",
+    ),
+    (
+        "palisade_calls_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls finished, by outcome as the layer's classifier saw them (success, failure, ignored).",
+    ),
+    (
+        "palisade_call_duration_seconds",
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "Time from a call's permit to its end, on the layer's clock, by outcome.",
+    ),
+    (
+        "palisade_calls_in_flight",
+        Kind::Gauge,
+        Some(Unit::Count),
+        "Calls permitted and not yet finished.",
+    ),
+    (
+        "palisade_rejections_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls refused without calling the wrapped service, by kind of refusal.",
+    ),
+    (
+        "palisade_transitions_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Circuit breaker state transitions, by state left and entered.",
+    ),
+    (
+        "palisade_state",
+        Kind::Gauge,
+        None,
+        "1 for the circuit breaker's current state, 0 for the states it left.",
+    ),
+    (
+        "palisade_failure_ratio",
+        Kind::Gauge,
+        None,
+        "Failures over calls in the circuit breaker's window, from 0 to 1.",
+    ),
+    (
+        "palisade_slow_call_ratio",
+        Kind::Gauge,
+        None,
+        "Slow calls over calls in the circuit breaker's window, from 0 to 1.",
+    ),
+    (
+        "palisade_retries_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Retries scheduled.",
+    ),
+    (
+        "palisade_retry_delay_seconds",
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "The wait before each retry.",
+    ),
+    (
+        "palisade_retries_exhausted_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls that failed after their last allowed attempt or past their deadline.",
+    ),
+    (
+        "palisade_budget_exhausted_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Retries not made because the retry budget was spent.",
+    ),
+    (
+        "palisade_bodies_not_buffered_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Request bodies over the buffering limit, sent once and not retried.",
+    ),
+    (
+        "palisade_retry_calls_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls through a retry layer, by result (succeeded or failed, with or without retries).",
+    ),
+    (
+        "palisade_timeouts_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Calls that timed out.",
+    ),
+    (
+        "palisade_fallbacks_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Failed calls answered by a fallback, by reason.",
+    ),
+    (
+        "palisade_store_unavailable_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Rate-limit decisions made without the Redis store, by cause and answer.",
+    ),
+    (
+        "palisade_denial_cache_hits_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Requests refused from the local denial cache without a Redis round trip.",
+    ),
+    (
+        "palisade_keys_missing_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Requests the rate limiter could find no key for.",
+    ),
+];
+
+/// The kind of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Tells the installed recorder every metric's unit and help text.
+pub(super) fn describe() {
+    for (name, kind, unit, help) in METRICS {
+        let help = SharedString::const_str(help);
+        match (kind, unit) {
+            (Kind::Counter, Some(unit)) => metrics::describe_counter!(name, unit, help),
+            (Kind::Counter, None) => metrics::describe_counter!(name, help),
+            (Kind::Gauge, Some(unit)) => metrics::describe_gauge!(name, unit, help),
+            (Kind::Gauge, None) => metrics::describe_gauge!(name, help),
+            (Kind::Histogram, Some(unit)) => metrics::describe_histogram!(name, unit, help),
+            (Kind::Histogram, None) => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
 /// One layer's metric handles, each registered on first use and then kept.
 ///
 /// Per-outcome and per-kind handles sit in arrays indexed by the enum's
@@ -28,6 +181,7 @@ pub(super) struct MetricsSink {
     /// `layer` and `name`, the labels of every metric.
     labels: [Label; 2],
     permitted: OnceLock<Counter>,
+    let_through: OnceLock<Counter>,
     in_flight: OnceLock<Gauge>,
     failure_rate: OnceLock<Gauge>,
     slow_call_rate: OnceLock<Gauge>,
@@ -54,12 +208,14 @@ pub(super) struct MetricsSink {
 
 impl MetricsSink {
     pub(super) fn new(layer: &'static str, name: &LayerName) -> MetricsSink {
+        describe();
         MetricsSink {
             labels: [
                 Label::new("layer", layer),
                 Label::new("name", name.to_string()),
             ],
             permitted: OnceLock::new(),
+            let_through: OnceLock::new(),
             in_flight: OnceLock::new(),
             failure_rate: OnceLock::new(),
             slow_call_rate: OnceLock::new(),
@@ -89,6 +245,9 @@ impl MetricsSink {
                     .increment(1);
                 self.in_flight().increment(1.0);
             }
+            EventKind::LetThrough => self
+                .counter(&self.let_through, "palisade_let_through_total", &[])
+                .increment(1),
             EventKind::Finished { outcome, elapsed } => {
                 let label = [Label::new("outcome", outcome.as_str())];
                 let i = outcome as usize;
@@ -121,9 +280,9 @@ impl MetricsSink {
                 failure_rate,
                 slow_call_rate,
             } => {
-                self.gauge(&self.failure_rate, "palisade_failure_rate")
+                self.gauge(&self.failure_rate, "palisade_failure_ratio")
                     .set(failure_rate);
-                self.gauge(&self.slow_call_rate, "palisade_slow_call_rate")
+                self.gauge(&self.slow_call_rate, "palisade_slow_call_ratio")
                     .set(slow_call_rate);
             }
             EventKind::RetryScheduled { delay, .. } => {

@@ -6,7 +6,7 @@
 //! Every event carries the kind of layer, the layer's [`LayerName`] and the
 //! [`Instant`] on the layer's clock. The observer hands it to:
 //!
-//! - **listeners** — plain closures you register with [`Observe::on_event`].
+//! - **listeners** — plain closures you register with [`ObserverBuilder::on_event`].
 //!   They run synchronously on the path of the call, so keep them quick. A
 //!   listener that panics is caught: the layer and its state carry on, the
 //!   other listeners still run, and the panic is counted
@@ -16,27 +16,38 @@
 //!   below. Each handle is registered with the recorder the first time it is
 //!   needed and kept: no look-up per call. Install your recorder before
 //!   traffic flows.
-//! - **tracing** (feature `tracing`) — an event with target `palisade` and the
-//!   fields `layer` and `name`, at `TRACE` for calls permitted and finished,
-//!   `DEBUG` for rejections, retries, timeouts and fallbacks, `INFO` for
-//!   state transitions, `WARN` when retries or a budget run out.
+//! - **tracing** (feature `tracing`) — an event whose target is the layer's
+//!   module (`palisade::circuit_breaker`, `palisade::rate_limit`,
+//!   `palisade::retry`, …, so `RUST_LOG=palisade::retry=debug` picks one
+//!   pattern) with the fields `layer` and `name`, at `TRACE` for calls
+//!   permitted, let through and finished, `DEBUG` for rejections, retries,
+//!   timeouts and fallbacks, `INFO` for state transitions, `WARN` when
+//!   retries or a budget run out. The retry layer also runs each attempt
+//!   inside a span `retry_attempt` with the field `attempt` (1 for the
+//!   first call), so the wrapped service's own events say which attempt
+//!   they belong to.
 //!
 //! # Metrics
 //!
 //! Every metric has the labels `layer` (the kind of layer, such as
-//! `circuit_breaker`) and `name` (the [`LayerName`]).
+//! `circuit_breaker`) and `name` (the [`LayerName`]). Names follow
+//! Prometheus's conventions: `_total` for counters, `_seconds` for
+//! durations, `_ratio` for gauges from 0 to 1. Each is described to the
+//! recorder (unit and help text, Prometheus's `# HELP` line) when a layer is
+//! built, and again by [`describe_metrics`] for a recorder installed later.
 //!
 //! | metric | type | extra labels | from |
 //! |---|---|---|---|
 //! | `palisade_calls_permitted_total` | counter | | [`EventKind::Permitted`] |
+//! | `palisade_let_through_total` | counter | | [`EventKind::LetThrough`] (rate limiter, timeout) |
 //! | `palisade_calls_total` | counter | `outcome` = `success` \| `failure` \| `ignored` | [`EventKind::Finished`] |
 //! | `palisade_call_duration_seconds` | histogram | `outcome` | [`EventKind::Finished`] |
 //! | `palisade_calls_in_flight` | gauge | | +1 on `Permitted`, −1 on `Finished` |
 //! | `palisade_rejections_total` | counter | `kind` = [`RejectionKind::as_str`] | [`EventKind::Rejected`] |
 //! | `palisade_transitions_total` | counter | `from`, `to` | [`EventKind::Transition`] |
 //! | `palisade_state` | gauge | `state` | 1 for the current state, 0 for states left |
-//! | `palisade_failure_rate` | gauge | | [`EventKind::Rates`] |
-//! | `palisade_slow_call_rate` | gauge | | [`EventKind::Rates`] |
+//! | `palisade_failure_ratio` | gauge (0–1) | | [`EventKind::Rates`] |
+//! | `palisade_slow_call_ratio` | gauge (0–1) | | [`EventKind::Rates`] |
 //! | `palisade_retries_total` | counter | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retry_delay_seconds` | histogram | | [`EventKind::RetryScheduled`] |
 //! | `palisade_retries_exhausted_total` | counter | | [`EventKind::RetriesExhausted`] |
@@ -53,10 +64,10 @@
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
-//! use palisade::{clock::Instant, classify::Outcome, observe::{EventKind, Observe}};
+//! use palisade::{clock::Instant, classify::Outcome, observe::{EventKind, ObserverBuilder}};
 //!
 //! let seen = Arc::new(Mutex::new(Vec::new()));
-//! let observer = Observe::new()
+//! let observer = ObserverBuilder::new()
 //!     .name("payments")
 //!     .on_event({
 //!         let seen = Arc::clone(&seen);
@@ -70,6 +81,18 @@
 
 #[cfg(feature = "metrics")]
 mod metrics_sink;
+
+/// Describes every palisade metric to the installed `metrics` recorder: its
+/// unit and help text (feature `metrics`). Layers do it when built; call this
+/// when the recorder is installed after the layers.
+///
+/// ```
+/// palisade::observe::describe_metrics(); // a no-op without a recorder
+/// ```
+#[cfg(feature = "metrics")]
+pub fn describe_metrics() {
+    metrics_sink::describe();
+}
 #[cfg(feature = "tracing")]
 mod tracing_sink;
 
@@ -90,9 +113,9 @@ use crate::{LayerName, classify::Outcome, clock::Instant, error::RejectionKind};
 /// # Examples
 ///
 /// ```
-/// use palisade::observe::{Event, EventKind, Observe};
+/// use palisade::observe::{Event, EventKind, ObserverBuilder};
 ///
-/// let observer = Observe::new().on_event(|event: &Event<'_>| {
+/// let observer = ObserverBuilder::new().on_event(|event: &Event<'_>| {
 ///     if let EventKind::Transition { from, to, .. } = event.kind {
 ///         println!("{} {}: {from} -> {to}", event.layer, event.name);
 ///     }
@@ -130,6 +153,11 @@ pub struct Event<'a> {
 pub enum EventKind {
     /// A call was let through to the wrapped service.
     Permitted,
+    /// A layer that does not follow the call to its end let it through: the
+    /// rate limiter admitted it (within the limit, at once or after a
+    /// wait), the timeout saw it answered in time. The counterpart of their
+    /// `Rejected` and `TimedOut`.
+    LetThrough,
     /// A permitted call finished. Every `Permitted` is followed by exactly
     /// one `Finished`; a call whose future was dropped finishes as
     /// [`Outcome::Ignored`] unless the layer is configured otherwise.
@@ -239,6 +267,7 @@ impl EventKind {
         match self {
             EventKind::Permitted => "permitted",
             EventKind::Finished { .. } => "finished",
+            EventKind::LetThrough => "let_through",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Transition { .. } => "transition",
             EventKind::Rates { .. } => "rates",
@@ -259,44 +288,44 @@ impl EventKind {
 type Listener = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
 /// How a layer is observed: its name and its listeners. Every layer's builder
-/// holds one; [`build`](Observe::build) turns it into the layer's
+/// holds one; [`build`](ObserverBuilder::build) turns it into the layer's
 /// [`Observer`].
 ///
 /// # Examples
 ///
 /// ```
-/// use palisade::observe::Observe;
+/// use palisade::observe::ObserverBuilder;
 ///
-/// let observer = Observe::new()
+/// let observer = ObserverBuilder::new()
 ///     .name("inventory")
 ///     .on_event(|event| eprintln!("{}: {:?}", event.name, event.kind))
 ///     .build("bulkhead");
 /// assert_eq!(observer.name().as_str(), "inventory");
 /// ```
 #[derive(Clone, Default)]
-pub struct Observe {
+pub struct ObserverBuilder {
     name: Option<LayerName>,
     listeners: Vec<Listener>,
 }
 
-impl Observe {
+impl ObserverBuilder {
     /// No name (the layer's kind is used) and no listeners.
     ///
     /// ```
-    /// let observer = palisade::observe::Observe::new().build("retry");
+    /// let observer = palisade::observe::ObserverBuilder::new().build("retry");
     /// assert_eq!(observer.name().as_str(), "retry");
     /// ```
-    pub fn new() -> Observe {
-        Observe::default()
+    pub fn new() -> ObserverBuilder {
+        ObserverBuilder::default()
     }
 
     /// Names the layer.
     ///
     /// ```
-    /// let observer = palisade::observe::Observe::new().name("db").build("timeout");
+    /// let observer = palisade::observe::ObserverBuilder::new().name("db").build("timeout");
     /// assert_eq!(observer.name().as_str(), "db");
     /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Observe {
+    pub fn name(mut self, name: impl Into<LayerName>) -> ObserverBuilder {
         self.name = Some(name.into());
         self
     }
@@ -304,11 +333,11 @@ impl Observe {
     /// Adds a listener, called with every event after those added before it.
     ///
     /// ```
-    /// use palisade::{clock::Instant, observe::{EventKind, Observe}};
-    /// let observer = Observe::new().on_event(|e| assert_eq!(e.kind, EventKind::Permitted)).build("x");
+    /// use palisade::{clock::Instant, observe::{EventKind, ObserverBuilder}};
+    /// let observer = ObserverBuilder::new().on_event(|e| assert_eq!(e.kind, EventKind::Permitted)).build("x");
     /// observer.emit(Instant::ZERO, EventKind::Permitted);
     /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Observe
+    pub fn on_event<F>(mut self, listener: F) -> ObserverBuilder
     where
         F: Fn(&Event<'_>) + Send + Sync + 'static,
     {
@@ -319,7 +348,7 @@ impl Observe {
     /// The observer for a layer of kind `layer` (such as `"circuit_breaker"`).
     ///
     /// ```
-    /// let observer = palisade::observe::Observe::new().build("rate_limit");
+    /// let observer = palisade::observe::ObserverBuilder::new().build("rate_limit");
     /// assert_eq!(observer.layer(), "rate_limit");
     /// ```
     pub fn build(self, layer: &'static str) -> Observer {
@@ -337,9 +366,9 @@ impl Observe {
     }
 }
 
-impl fmt::Debug for Observe {
+impl fmt::Debug for ObserverBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Observe")
+        f.debug_struct("ObserverBuilder")
             .field("name", &self.name)
             .field("listeners", &self.listeners.len())
             .finish()
@@ -348,7 +377,7 @@ impl fmt::Debug for Observe {
 
 /// The sink of one layer's events: listeners, metrics and tracing.
 ///
-/// Made once per layer by [`Observe::build`] and shared (a reference count)
+/// Made once per layer by [`ObserverBuilder::build`] and shared (a reference count)
 /// by every service and clone the layer makes. Layers of your own can emit the
 /// same vocabulary through one.
 ///
@@ -356,9 +385,9 @@ impl fmt::Debug for Observe {
 ///
 /// ```
 /// use std::time::Duration;
-/// use palisade::{clock::Instant, error::RejectionKind, observe::{EventKind, Observe}};
+/// use palisade::{clock::Instant, error::RejectionKind, observe::{EventKind, ObserverBuilder}};
 ///
-/// let observer = Observe::new().name("api").build("rate_limit");
+/// let observer = ObserverBuilder::new().name("api").build("rate_limit");
 /// observer.emit(
 ///     Instant::ZERO,
 ///     EventKind::Rejected { kind: RejectionKind::RateLimited, retry_after: Some(Duration::from_millis(5)) },
@@ -385,9 +414,9 @@ impl Observer {
     /// counted, and the next listener runs.
     ///
     /// ```
-    /// use palisade::{clock::Instant, observe::{EventKind, Observe}};
+    /// use palisade::{clock::Instant, observe::{EventKind, ObserverBuilder}};
     ///
-    /// let observer = Observe::new().on_event(|_| panic!("listener bug")).build("bulkhead");
+    /// let observer = ObserverBuilder::new().on_event(|_| panic!("listener bug")).build("bulkhead");
     /// observer.emit(Instant::ZERO, EventKind::Permitted); // does not panic
     /// assert_eq!(observer.listener_panics(), 1);
     /// ```
@@ -416,7 +445,7 @@ impl Observer {
     /// The layer's name.
     ///
     /// ```
-    /// let observer = palisade::observe::Observe::new().name("db").build("bulkhead");
+    /// let observer = palisade::observe::ObserverBuilder::new().name("db").build("bulkhead");
     /// assert_eq!(observer.name(), "db");
     /// ```
     pub fn name(&self) -> &LayerName {
@@ -426,7 +455,7 @@ impl Observer {
     /// The kind of layer.
     ///
     /// ```
-    /// assert_eq!(palisade::observe::Observe::new().build("timeout").layer(), "timeout");
+    /// assert_eq!(palisade::observe::ObserverBuilder::new().build("timeout").layer(), "timeout");
     /// ```
     pub fn layer(&self) -> &'static str {
         self.inner.layer
@@ -437,8 +466,8 @@ impl Observer {
     /// timing a call, computing rates — when nothing would receive them.
     ///
     /// ```
-    /// use palisade::observe::Observe;
-    /// assert!(Observe::new().on_event(|_| {}).build("x").is_active());
+    /// use palisade::observe::ObserverBuilder;
+    /// assert!(ObserverBuilder::new().on_event(|_| {}).build("x").is_active());
     /// ```
     pub fn is_active(&self) -> bool {
         cfg!(any(feature = "metrics", feature = "tracing")) || !self.inner.listeners.is_empty()
@@ -447,7 +476,7 @@ impl Observer {
     /// How many times a listener has panicked.
     ///
     /// ```
-    /// assert_eq!(palisade::observe::Observe::new().build("timeout").listener_panics(), 0);
+    /// assert_eq!(palisade::observe::ObserverBuilder::new().build("timeout").listener_panics(), 0);
     /// ```
     pub fn listener_panics(&self) -> u64 {
         self.inner.listener_panics.load(Ordering::Relaxed)
@@ -463,3 +492,34 @@ impl fmt::Debug for Observer {
             .finish()
     }
 }
+
+/// The settings every layer's builder shares, written once: `name` and
+/// `on_event`, for a builder whose [`ObserverBuilder`] is at `$field`, with
+/// doc examples that start from `$builder`.
+macro_rules! name_and_listeners {
+    ($($field:ident).+, $builder:literal) => {
+        /// Names the layer in its events, metrics, log lines and errors.
+        /// Default: the kind of layer (such as `"bulkhead"`).
+        ///
+        #[doc = concat!("```\n", $builder, "\n    .name(\"payments\");\n```")]
+        pub fn name(mut self, name: impl Into<$crate::LayerName>) -> Self {
+            self.$($field).+ = self.$($field).+.name(name);
+            self
+        }
+
+        /// Adds a listener, called with each of the layer's events
+        /// ([`EventKind`](crate::observe::EventKind)) after the listeners
+        /// added before it. Listeners run on the path of the call: keep them
+        /// quick. One that panics is caught, and the layer carries on.
+        ///
+        #[doc = concat!("```\n", $builder, "\n    .on_event(|event| println!(\"{}: {:?}\", event.name, event.kind));\n```")]
+        pub fn on_event<L>(mut self, listener: L) -> Self
+        where
+            L: Fn(&$crate::observe::Event<'_>) + Send + Sync + 'static,
+        {
+            self.$($field).+ = self.$($field).+.on_event(listener);
+            self
+        }
+    };
+}
+pub(crate) use name_and_listeners;

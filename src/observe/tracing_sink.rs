@@ -1,32 +1,51 @@
-//! Events as `tracing` events, target `palisade`.
-
-use tracing::{debug, info, trace, warn};
+//! Events as `tracing` events, with the target of the layer's module
+//! (`palisade::circuit_breaker`, `palisade::rate_limit`, …).
 
 use super::EventKind;
 use crate::LayerName;
 
+/// A `tracing` event at `$level` whose target is the module of the layer of
+/// kind `$layer`: a callsite's target is a constant, so one per module.
+macro_rules! event {
+    ($layer:expr, $level:ident, $($fields:tt)*) => {
+        match $layer {
+            "circuit_breaker" => tracing::$level!(target: "palisade::circuit_breaker", $($fields)*),
+            "rate_limit" => tracing::$level!(target: "palisade::rate_limit", $($fields)*),
+            "retry" => tracing::$level!(target: "palisade::retry", $($fields)*),
+            "bulkhead" => tracing::$level!(target: "palisade::bulkhead", $($fields)*),
+            "timeout" => tracing::$level!(target: "palisade::timeout", $($fields)*),
+            "fallback" => tracing::$level!(target: "palisade::fallback", $($fields)*),
+            _ => tracing::$level!(target: "palisade", $($fields)*),
+        }
+    };
+}
+
 pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
     let name = name.as_str();
     match *kind {
-        EventKind::Permitted => trace!(target: "palisade", layer, name, "call permitted"),
-        EventKind::Finished { outcome, elapsed } => trace!(
-            target: "palisade",
+        EventKind::Permitted => event!(layer, trace, layer, name, "call permitted"),
+        EventKind::LetThrough => event!(layer, trace, layer, name, "call let through"),
+        EventKind::Finished { outcome, elapsed } => event!(
+            layer,
+            trace,
             layer,
             name,
             outcome = outcome.as_str(),
             ?elapsed,
             "call finished"
         ),
-        EventKind::Rejected { kind, retry_after } => debug!(
-            target: "palisade",
+        EventKind::Rejected { kind, retry_after } => event!(
+            layer,
+            debug,
             layer,
             name,
             kind = kind.as_str(),
             ?retry_after,
             "call rejected"
         ),
-        EventKind::Transition { from, to, reason } => info!(
-            target: "palisade",
+        EventKind::Transition { from, to, reason } => event!(
+            layer,
+            info,
             layer,
             name,
             from,
@@ -37,8 +56,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::Rates {
             failure_rate,
             slow_call_rate,
-        } => trace!(
-            target: "palisade",
+        } => event!(
+            layer,
+            trace,
             layer,
             name,
             failure_rate,
@@ -49,8 +69,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             attempt,
             delay,
             reason,
-        } => debug!(
-            target: "palisade",
+        } => event!(
+            layer,
+            debug,
             layer,
             name,
             attempt,
@@ -58,40 +79,60 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             reason,
             "retry scheduled"
         ),
-        EventKind::RetriesExhausted { attempts } => warn!(
-            target: "palisade",
-            layer,
-            name,
-            attempts,
-            "retries exhausted"
-        ),
+        EventKind::RetriesExhausted { attempts } => {
+            event!(layer, warn, layer, name, attempts, "retries exhausted")
+        }
         EventKind::BudgetExhausted => {
-            warn!(target: "palisade", layer, name, "retry budget exhausted")
+            event!(layer, warn, layer, name, "retry budget exhausted")
         }
         EventKind::BodyNotBuffered { limit } => {
-            debug!(target: "palisade", layer, name, limit, "request body over the limit: sent once")
+            event!(
+                layer,
+                debug,
+                layer,
+                name,
+                limit,
+                "request body over the limit: sent once"
+            )
         }
         EventKind::Completed { attempts, success } => {
-            trace!(target: "palisade", layer, name, attempts, success, "call completed");
+            event!(
+                layer,
+                trace,
+                layer,
+                name,
+                attempts,
+                success,
+                "call completed"
+            );
         }
         EventKind::TimedOut { after } => {
-            debug!(target: "palisade", layer, name, ?after, "call timed out")
+            event!(layer, debug, layer, name, ?after, "call timed out")
         }
         EventKind::FallbackUsed { reason } => {
-            debug!(target: "palisade", layer, name, reason, "fallback used")
+            event!(layer, debug, layer, name, reason, "fallback used")
         }
         EventKind::StoreUnavailable { cause, answer } => {
-            warn!(target: "palisade", layer, name, cause, answer, "decided without the store")
+            event!(
+                layer,
+                warn,
+                layer,
+                name,
+                cause,
+                answer,
+                "decided without the store"
+            )
         }
-        EventKind::KeyMissing { hint } => warn!(
-            target: "palisade",
+        EventKind::KeyMissing { hint } => event!(
+            layer,
+            warn,
             layer,
             name,
             hint = hint.unwrap_or("the key extractor found no key"),
             "request refused: no key"
         ),
         EventKind::DenialCacheHit => {
-            trace!(target: "palisade", layer, name, "refused from the denial cache")
+            event!(layer, trace, layer, name, "refused from the denial cache")
         }
     }
 }

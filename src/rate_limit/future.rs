@@ -18,8 +18,12 @@ pin_project! {
     /// come, a sleep on the layer's clock until it is due and then the call;
     /// or an immediate refusal.
     ///
-    /// Dropping a waiting future gives nothing back: the capacity it
-    /// reserved stays used, as if the request had gone.
+    /// # Cancellation
+    ///
+    /// Dropped while waiting for its turn, nothing is given back: the capacity it reserved
+    /// stays used, as if the request had gone (giving it back would let the next request
+    /// through early). Dropped while its call runs, the wrapped future is dropped; the
+    /// admission stands.
     ///
     /// # Examples
     ///

@@ -6,8 +6,10 @@
 //! [`ClientIp`] keys requests by the address of the client. By default that is
 //! the **peer** of the connection, read from the request's extensions: a
 //! [`SocketAddr`] (insert one per connection when serving with hyper), or
-//! axum's `ConnectInfo<SocketAddr>` (feature `axum`; serve with
-//! `into_make_service_with_connect_info::<SocketAddr>()`). No peer address:
+//! axum 0.8's `ConnectInfo<SocketAddr>` (feature `axum`; serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()`), or wherever
+//! [`ClientIp::peer_from`] says (tonic's `TcpConnectInfo`, another axum
+//! major's `ConnectInfo`). No peer address:
 //! no key (see [`MissingKey`](super::MissingKey)) — with the default
 //! [`MissingKey::Reject`](super::MissingKey::Reject), a
 //! [`KeyMissing`](crate::error::KeyMissing) refusal, an event and a log
@@ -69,12 +71,12 @@
 //! ```
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    str::FromStr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     time::Duration,
 };
 
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use ipnet::{IpNet, Ipv4Net};
 
 use super::{KeyExtractor, RateLimitLayer, config::LAYER};
 use crate::{
@@ -101,36 +103,6 @@ pub enum Forwarding {
     Forwarded,
     /// `X-Real-IP: client`, a single address set by the nearest proxy.
     XRealIp,
-}
-
-/// A network of trusted proxies: an address and a prefix length.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Network {
-    address: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = mask(self.prefix, 32) as u32;
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = mask(self.prefix, 128);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The mask of the first `prefix` of `bits` bits, in the low `bits` bits of
-/// a `u128`.
-fn mask(prefix: u8, bits: u32) -> u128 {
-    let ones = u128::MAX >> (128 - bits);
-    ones & !(ones.checked_shr(u32::from(prefix)).unwrap_or(0))
 }
 
 /// A prefix length checked to lie in `1..=bits`.
@@ -160,33 +132,31 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl FromStr for Network {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Network, String> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let address = address.parse::<IpAddr>().map_err(|_| {
+/// A trusted proxy's network, from an address (`10.0.0.7`, matched as
+/// clients are: after the mapping of IPv4 over IPv6) or a network
+/// (`10.0.0.0/8`; one written in the IPv4-mapped form, `::ffff:10.0.0.0/104`,
+/// is that IPv4 network).
+fn trusted_network(text: &str) -> Result<IpNet, String> {
+    let net = match text.parse::<IpNet>() {
+        Ok(net) => net,
+        Err(_) if text.contains('/') => {
+            return Err(format!(
+                "must be networks such as 10.0.0.0/8 (a prefix length within the address's bits), got {text:?}"
+            ));
+        }
+        Err(_) => IpNet::from(canonical(text.parse::<IpAddr>().map_err(|_| {
             format!("must be addresses or networks such as 10.0.0.0/8, got {text:?}")
-        })?;
-        // A single address is matched as clients are: after the mapping.
-        let address = match prefix {
-            None => canonical(address),
-            Some(_) => address.to_canonical(),
-        };
-        let bits = if address.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => bits,
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|&prefix| prefix <= bits)
-                .ok_or_else(|| format!("has a prefix length out of 0..={bits} in {text:?}"))?,
-        };
-        Ok(Network { address, prefix })
-    }
+        })?)),
+    };
+    Ok(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => {
+                IpNet::from(Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32"))
+            }
+            None => net,
+        },
+        _ => net,
+    })
 }
 
 /// Keys an HTTP request by its client's IP address — by its network: an
@@ -211,7 +181,8 @@ impl FromStr for Network {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientIp {
-    trusted: Vec<Network>,
+    peer: fn(&http::Extensions) -> Option<SocketAddr>,
+    trusted: Vec<IpNet>,
     forwarding: Forwarding,
     ipv4_prefix: u8,
     ipv6_prefix: u8,
@@ -220,6 +191,7 @@ pub struct ClientIp {
 impl Default for ClientIp {
     fn default() -> ClientIp {
         ClientIp {
+            peer: peer_address,
             trusted: Vec::new(),
             forwarding: Forwarding::default(),
             ipv4_prefix: 32,
@@ -244,6 +216,32 @@ impl ClientIp {
         ClientIp::default()
     }
 
+    /// Where the peer's address is read from, for servers that record it
+    /// as a type of their own: another axum major's `ConnectInfo`, tonic's
+    /// `TcpConnectInfo`, a type of yours. By default a `SocketAddr`, or
+    /// axum 0.8's `ConnectInfo<SocketAddr>` with feature `axum`; palisade
+    /// names no server's type in its API, so a server's next major needs no
+    /// new palisade.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use palisade::rate_limit::{KeyExtractor, http::ClientIp};
+    ///
+    /// #[derive(Clone)]
+    /// struct Connection { remote: SocketAddr }
+    ///
+    /// let key = ClientIp::peer().peer_from(|extensions| {
+    ///     extensions.get::<Connection>().map(|connection| connection.remote)
+    /// });
+    /// let mut request = http::Request::new(());
+    /// request.extensions_mut().insert(Connection { remote: ([192, 0, 2, 9], 443).into() });
+    /// assert_eq!(key.extract(&request), Some([192, 0, 2, 9].into()));
+    /// ```
+    pub fn peer_from(mut self, read: fn(&http::Extensions) -> Option<SocketAddr>) -> ClientIp {
+        self.peer = read;
+        self
+    }
+
     /// The client behind the given proxies: addresses (`10.0.0.7`,
     /// `::1`) or networks (`10.0.0.0/8`, `fd00::/8`). The forwarding header
     /// is read only from a peer among them.
@@ -266,7 +264,7 @@ impl ClientIp {
     {
         let trusted = proxies
             .into_iter()
-            .map(|proxy| proxy.as_ref().trim().parse::<Network>())
+            .map(|proxy| trusted_network(proxy.as_ref().trim()))
             .collect::<Result<_, _>>()
             .map_err(|rule| ConfigError::new(LAYER, "trusted_proxies", rule))?;
         Ok(ClientIp {
@@ -342,18 +340,16 @@ impl ClientIp {
 
     /// The key of the client at `ip`: its network's first address.
     fn network_of(&self, ip: IpAddr) -> IpAddr {
-        match ip {
-            IpAddr::V4(ip) => IpAddr::V4(Ipv4Addr::from(
-                u32::from(ip) & mask(self.ipv4_prefix, 32) as u32,
-            )),
-            IpAddr::V6(ip) => {
-                IpAddr::V6(Ipv6Addr::from(u128::from(ip) & mask(self.ipv6_prefix, 128)))
-            }
-        }
+        let prefix = match ip {
+            IpAddr::V4(_) => self.ipv4_prefix,
+            IpAddr::V6(_) => self.ipv6_prefix,
+        };
+        // The prefixes were checked against the address sizes when set.
+        IpNet::new(ip, prefix).map_or(ip, |network| network.network())
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.trusted.iter().any(|network| network.contains(ip))
+        self.trusted.iter().any(|network| network.contains(&ip))
     }
 
     /// The client's address, given the peer's and the request's headers.
@@ -426,9 +422,9 @@ const NO_PEER: &str = "the request carries no peer address: serve the app with \
     `into_make_service_with_connect_info::<SocketAddr>()` (axum), or insert each connection's \
     `SocketAddr` into its requests' extensions (hyper)";
 
-/// The peer's address recorded in the request's extensions.
-fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
-    let extensions = request.extensions();
+/// The peer's address recorded in the request's extensions: a
+/// `SocketAddr`, or axum 0.8's `ConnectInfo<SocketAddr>` (feature `axum`).
+fn peer_address(extensions: &http::Extensions) -> Option<SocketAddr> {
     let peer = extensions.get::<SocketAddr>().copied();
     #[cfg(feature = "axum")]
     let peer = peer.or_else(|| {
@@ -436,14 +432,15 @@ fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|info| info.0)
     });
-    peer.map(|peer| canonical(peer.ip()))
+    peer
 }
 
 impl<B> KeyExtractor<Request<B>> for ClientIp {
     type Key = IpAddr;
 
     fn extract(&self, request: &Request<B>) -> Option<IpAddr> {
-        Some(self.network_of(self.client(peer(request)?, request.headers())))
+        let peer = canonical((self.peer)(request.extensions())?.ip());
+        Some(self.network_of(self.client(peer, request.headers())))
     }
 
     fn missing_hint(&self) -> Option<&'static str> {

@@ -14,7 +14,7 @@ use crate::{
     LayerName,
     clock::{Clock, TokioClock},
     error::ConfigError,
-    observe::{Event, Observe},
+    observe::ObserverBuilder,
     sync::Arc,
 };
 
@@ -62,7 +62,7 @@ impl RateLimitLayer {
             keys: NoKey,
             costs: UnitCost,
             clock: TokioClock::new(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
@@ -159,35 +159,14 @@ pub struct RateLimitBuilder<X = NoKey, W = UnitCost, C = TokioClock> {
     pub(super) keys: X,
     pub(super) costs: W,
     pub(super) clock: C,
-    pub(super) observe: Observe,
+    pub(super) observe: ObserverBuilder,
 }
 
 impl<X, W, C> RateLimitBuilder<X, W, C> {
-    /// Names the limiter in events, metrics and errors.
-    ///
-    /// ```
-    /// let _ = palisade::rate_limit::RateLimitLayer::builder().name("search");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
-
-    /// Adds a listener for the limiter's events: a
-    /// [`Rejected`](crate::observe::EventKind::Rejected) event for each
-    /// request refused as over the limit.
-    ///
-    /// ```
-    /// let _ = palisade::rate_limit::RateLimitLayer::builder()
-    ///     .on_event(|event| println!("{:?}", event.kind));
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "let _ = palisade::rate_limit::RateLimitLayer::builder()"
+    );
 
     /// A token bucket holding `burst` tokens, refilled at `rate`: bursts of
     /// up to `burst`, and `rate` on average. See

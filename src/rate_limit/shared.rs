@@ -29,6 +29,8 @@ pub(crate) struct Shared<X, W, C> {
     costs: W,
     pub(crate) clock: C,
     observer: Observer,
+    /// Whether anything receives events: decided once, read per call.
+    observed: bool,
 }
 
 /// Where the limit's state lives.
@@ -75,6 +77,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             keys,
             costs,
             clock,
+            observed: observer.is_active(),
             observer,
         }
     }
@@ -109,9 +112,29 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             }
         };
         match verdict {
-            Ok(due) if due <= now.as_nanos() => Admission::Now,
-            Ok(due) => Admission::At(Instant::from_nanos(due)),
+            Ok(due) => {
+                self.emit_let_through(now);
+                if due <= now.as_nanos() {
+                    Admission::Now
+                } else {
+                    Admission::At(Instant::from_nanos(due))
+                }
+            }
             Err(denied) => Admission::Refused(self.refusal(now, cost, denied)),
+        }
+    }
+
+    /// Whether anything receives the limiter's events.
+    #[cfg(feature = "redis")]
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observed
+    }
+
+    /// The event of a request admitted at `now`, when someone observes.
+    #[inline]
+    pub(crate) fn emit_let_through(&self, now: Instant) {
+        if self.observed {
+            self.observer.emit(now, EventKind::LetThrough);
         }
     }
 
@@ -127,7 +150,10 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             Store::Keyed(_) => unreachable!("backpressure is refused for keyed limits when built"),
         };
         match verdict {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.emit_let_through(now);
+                Ok(())
+            }
             Err(denied) => {
                 let wait = match denied {
                     Denied::Wait(wait) => wait,

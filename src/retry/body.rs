@@ -6,7 +6,7 @@
 //!
 //! - a body that ends within the limit is kept whole ([`ReplayBody`] holds
 //!   the bytes and any trailers); [`ReplayRequests`], the retry layer's
-//!   [`CloneRequest`], copies such a request for every attempt;
+//!   [`RequestCloner`], copies such a request for every attempt;
 //! - a body larger than the limit is **sent once and not retried**: the
 //!   bytes read so far are sent first and the rest of the stream follows,
 //!   [`ReplayRequests`] declines to copy it, and a
@@ -44,9 +44,8 @@
 
 use std::{
     fmt,
-    future::Future,
     pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
 use bytes::Bytes;
@@ -55,11 +54,11 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{BoxError, Layer, Service};
 
-use super::CloneRequest;
+use super::{RequestCloner, future::BufferFuture};
 use crate::{
     clock::{Clock, TokioClock},
     deferred::take_ready,
-    observe::{EventKind, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
 };
 
 /// A [`Layer`] that reads request bodies up to a limit so that they can be
@@ -82,7 +81,7 @@ impl BufferBodyLayer {
     /// let _ = palisade::retry::body::BufferBodyLayer::new(1024);
     /// ```
     pub fn new(limit: usize) -> BufferBodyLayer {
-        BufferBodyLayer::observed(limit, Observe::new())
+        BufferBodyLayer::observed(limit, ObserverBuilder::new())
     }
 
     /// Like [`new`](Self::new), with a name and listeners for its
@@ -90,10 +89,10 @@ impl BufferBodyLayer {
     /// events.
     ///
     /// ```
-    /// use palisade::{observe::Observe, retry::body::BufferBodyLayer};
-    /// let _ = BufferBodyLayer::observed(1024, Observe::new().name("uploads").on_event(|e| println!("{:?}", e.kind)));
+    /// use palisade::{observe::ObserverBuilder, retry::body::BufferBodyLayer};
+    /// let _ = BufferBodyLayer::observed(1024, ObserverBuilder::new().name("uploads").on_event(|e| println!("{:?}", e.kind)));
     /// ```
-    pub fn observed(limit: usize, observe: Observe) -> BufferBodyLayer {
+    pub fn observed(limit: usize, observe: ObserverBuilder) -> BufferBodyLayer {
         BufferBodyLayer {
             limit,
             observer: observe.build("retry"),
@@ -166,164 +165,14 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let service = take_ready(&mut self.inner);
         let (parts, body) = request.into_parts();
-        BufferFuture {
-            state: Buffering::Reading {
-                body: Box::pin(body),
-                read: Read::default(),
-                parts: Some(parts),
-                service: Some(service),
-                limit: self.limit,
-                observer: self.observer.clone(),
-                clock: self.clock.clone(),
-            },
-        }
-    }
-}
-
-/// What has been read of a body.
-#[derive(Default)]
-struct Read {
-    /// The bytes read, copied: never more than the limit, nor a capacity
-    /// past it.
-    data: Vec<u8>,
-    /// The frame that went past the limit, as the transport handed it over
-    /// (not copied).
-    over: Option<Bytes>,
-    trailers: Option<HeaderMap>,
-}
-
-impl Read {
-    /// Keeps the `frame`'s bytes when they fit within `limit`, with the
-    /// buffer grown by doubling but never past `limit`; else keeps the frame
-    /// itself and says the limit is passed.
-    fn keep(&mut self, frame: Bytes, limit: usize) -> bool {
-        let needed = self.data.len() + frame.len();
-        if needed > limit {
-            self.over = Some(frame);
-            return false;
-        }
-        if needed > self.data.capacity() {
-            let grown = (self.data.capacity() * 2).clamp(needed, limit);
-            self.data.reserve_exact(grown - self.data.len());
-        }
-        self.data.extend_from_slice(&frame);
-        true
-    }
-}
-
-pin_project! {
-    /// The response future of [`BufferBody`]: reads the body, then calls.
-    pub struct BufferFuture<S: Service<Request<ReplayBody<B>>>, B, C = TokioClock> {
-        #[pin]
-        state: Buffering<S, B, C>,
-    }
-}
-
-pin_project! {
-    #[project = BufferingProj]
-    #[project_replace = BufferingReplace]
-    enum Buffering<S: Service<Request<ReplayBody<B>>>, B, C> {
-        Reading {
-            body: Pin<Box<B>>,
-            read: Read,
-            parts: Option<http::request::Parts>,
-            service: Option<S>,
-            limit: usize,
-            observer: Observer,
-            clock: C,
-        },
-        Calling {
-            #[pin]
-            future: S::Future,
-        },
-        Done,
-    }
-}
-
-impl<S, B, C> Future for BufferFuture<S, B, C>
-where
-    C: Clock,
-    S: Service<Request<ReplayBody<B>>>,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Output = Result<S::Response, BoxError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                BufferingProj::Calling { future } => {
-                    return future.poll(cx).map_err(Into::into);
-                }
-                BufferingProj::Done => panic!("BufferFuture polled after completion"),
-                BufferingProj::Reading {
-                    body, read, limit, ..
-                } => {
-                    // Read until the end, or past the limit.
-                    let whole = loop {
-                        match ready!(body.as_mut().poll_frame(cx)) {
-                            None => break true,
-                            Some(Err(err)) => return Poll::Ready(Err(err.into())),
-                            Some(Ok(frame)) => match frame.into_data() {
-                                Ok(data) => {
-                                    if !read.keep(data, *limit) {
-                                        break false;
-                                    }
-                                }
-                                Err(frame) => {
-                                    if let Ok(trailers) = frame.into_trailers() {
-                                        read.trailers = Some(trailers);
-                                    }
-                                }
-                            },
-                        }
-                    };
-                    let BufferingReplace::Reading {
-                        body,
-                        read,
-                        parts,
-                        service,
-                        limit,
-                        observer,
-                        clock,
-                    } = state.as_mut().project_replace(Buffering::Done)
-                    else {
-                        unreachable!("the state was Reading")
-                    };
-                    let data = Bytes::from(read.data);
-                    let replay = if whole {
-                        Replay::Whole {
-                            data,
-                            trailers: read.trailers,
-                            sent: false,
-                        }
-                    } else {
-                        if observer.is_active() {
-                            let limit = limit as u64;
-                            observer.emit(clock.now(), EventKind::BodyNotBuffered { limit });
-                        }
-                        Replay::Streaming {
-                            prefix: [Some(data), read.over],
-                            rest: body,
-                        }
-                    };
-                    let request = Request::from_parts(
-                        parts.expect("parts are taken once"),
-                        ReplayBody { replay },
-                    );
-                    let future = service.expect("the service is taken once").call(request);
-                    state.set(Buffering::Calling { future });
-                }
-            }
-        }
-    }
-}
-
-impl<S: Service<Request<ReplayBody<B>>>, B, C> fmt::Debug for BufferFuture<S, B, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferFuture").finish_non_exhaustive()
+        BufferFuture::new(
+            body,
+            parts,
+            service,
+            self.limit,
+            self.observer.clone(),
+            self.clock.clone(),
+        )
     }
 }
 
@@ -339,13 +188,13 @@ pin_project! {
     /// ```
     pub struct ReplayBody<B> {
         #[pin]
-        replay: Replay<B>,
+        pub(super) replay: Replay<B>,
     }
 }
 
 pin_project! {
     #[project = ReplayProj]
-    enum Replay<B> {
+    pub(super) enum Replay<B> {
         Whole {
             data: Bytes,
             trailers: Option<HeaderMap>,
@@ -489,12 +338,12 @@ impl<B> fmt::Debug for ReplayBody<B> {
     }
 }
 
-/// The retry layer's [`CloneRequest`] for requests read by [`BufferBody`]:
+/// The retry layer's [`RequestCloner`] for requests read by [`BufferBody`]:
 /// copies method, URI, version, headers, extensions and a whole body;
 /// declines a body that was too large, so its request is sent once.
 ///
 /// ```
-/// use palisade::retry::{CloneRequest, body::{ReplayBody, ReplayRequests}};
+/// use palisade::retry::{RequestCloner, body::{ReplayBody, ReplayRequests}};
 ///
 /// let request = http::Request::post("/orders").body(ReplayBody::<String>::whole("{}".into())).unwrap();
 /// let copy = ReplayRequests.clone_request(&request).unwrap();
@@ -503,7 +352,7 @@ impl<B> fmt::Debug for ReplayBody<B> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReplayRequests;
 
-impl<B> CloneRequest<Request<ReplayBody<B>>> for ReplayRequests {
+impl<B> RequestCloner<Request<ReplayBody<B>>> for ReplayRequests {
     fn clone_request(&self, request: &Request<ReplayBody<B>>) -> Option<Request<ReplayBody<B>>> {
         let body = request.body().replay()?;
         let mut copy = Request::new(body);

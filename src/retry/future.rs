@@ -1,4 +1,5 @@
-//! The response future of [`Retry`](super::Retry).
+//! The response futures of [`Retry`](super::Retry) and
+//! [`BufferBody`](super::body::BufferBody).
 
 use std::{
     fmt,
@@ -12,7 +13,7 @@ use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
 use super::{
-    policy::{CloneRequest, Decision, RetryPolicy},
+    policy::{Decision, RequestCloner, RetryPolicy},
     service::Spare,
 };
 use crate::{
@@ -32,6 +33,14 @@ pin_project! {
     /// the clone of the service further attempts are made on are boxed, made
     /// only when a retry is due. A call that is not retried allocates
     /// nothing.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropped during an attempt, that attempt's future is dropped (cancelling it below);
+    /// dropped while sleeping between attempts, the next attempt is never made. Either way
+    /// no further attempt follows, no `Completed` event is emitted, and the retry budget
+    /// keeps what it was given: the request's deposit stays, and a retry already withdrawn
+    /// is not refunded.
     ///
     /// # Examples
     ///
@@ -82,12 +91,25 @@ struct Attempts<S, Req, P, Q, C, R> {
     /// first retry).
     previous_delay: Option<Duration>,
     spare: Arc<Spare<S, P, Q, C, R>>,
+    /// The current attempt's span, the wrapped call made and polled in it;
+    /// boxed, and only while a subscriber records it, so that the future
+    /// grows by one word.
+    #[cfg(feature = "tracing")]
+    span: Option<Box<tracing::Span>>,
+}
+
+/// The span of attempt `attempt` (1 for the first call) of the retry layer
+/// named `name`, if a subscriber records it.
+#[cfg(feature = "tracing")]
+fn attempt_span(name: &crate::LayerName, attempt: u32) -> Option<Box<tracing::Span>> {
+    let span = tracing::debug_span!(target: "palisade::retry", "retry_attempt", name = name.as_str(), attempt);
+    (!span.is_disabled()).then(|| Box::new(span))
 }
 
 impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
 where
     S: Service<Req>,
-    Q: CloneRequest<Req>,
+    Q: RequestCloner<Req>,
     C: Clock,
     R: Random,
 {
@@ -113,7 +135,13 @@ where
         } else {
             None
         };
+        #[cfg(feature = "tracing")]
+        let span = attempt_span(shared.observer.name(), 1);
+        #[cfg(feature = "tracing")]
+        let entered = span.as_ref().map(|span| span.enter());
         let future = service.call(request);
+        #[cfg(feature = "tracing")]
+        drop(entered);
         ResponseFuture {
             state: State::Calling { future },
             attempts: Attempts {
@@ -123,6 +151,8 @@ where
                 made: 1,
                 previous_delay: None,
                 spare,
+                #[cfg(feature = "tracing")]
+                span,
             },
         }
     }
@@ -143,11 +173,12 @@ where
         let shared = &*self.spare.shared;
         let made = self.made;
         let previous = self.previous_delay.unwrap_or(shared.backoff.base());
-        let Some(request) = &self.request else {
+        let mut result = result;
+        let Some(request) = &mut self.request else {
             let success = result.is_ok();
             return Err(self.complete(result, made, success));
         };
-        let decision = shared.policy.decide(request, &result);
+        let decision = shared.policy.decide(request, &mut result);
         if let Some(budget) = &shared.budget {
             budget.record(!decision.retries());
         }
@@ -225,7 +256,7 @@ where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     P: RetryPolicy<Req, S::Response>,
-    Q: CloneRequest<Req>,
+    Q: RequestCloner<Req>,
     C: Clock,
     R: Random,
 {
@@ -236,7 +267,12 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx)).map_err(Into::into);
+                    #[cfg(feature = "tracing")]
+                    let entered = this.attempts.span.as_ref().map(|span| span.enter());
+                    let polled = future.poll(cx);
+                    #[cfg(feature = "tracing")]
+                    drop(entered);
+                    let result = ready!(polled).map_err(Into::into);
                     let wake = match this.attempts.after(result) {
                         Ok(wake) => wake,
                         Err(result) => return Poll::Ready(result),
@@ -263,6 +299,13 @@ where
                         None => attempts.request.take().expect("checked above"),
                     };
                     attempts.made += 1;
+                    #[cfg(feature = "tracing")]
+                    let future = {
+                        attempts.span = attempt_span(spare.shared.observer.name(), attempts.made);
+                        let _entered = attempts.span.as_ref().map(|span| span.enter());
+                        service.call(request)
+                    };
+                    #[cfg(not(feature = "tracing"))]
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -284,5 +327,207 @@ impl<S: Service<Req>, Req, P, Q, C: Clock, R: Random> fmt::Debug
             .field("state", &state)
             .field("attempts", &self.attempts.made)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "http")]
+pub use buffer::BufferFuture;
+
+/// The response future of [`BufferBody`](super::body::BufferBody).
+#[cfg(feature = "http")]
+mod buffer {
+    use std::{
+        fmt,
+        future::Future,
+        pin::Pin,
+        task::{Context, Poll, ready},
+    };
+
+    use bytes::Bytes;
+    use http::{HeaderMap, Request};
+    use http_body::Body;
+    use pin_project_lite::pin_project;
+    use tower::{BoxError, Service};
+
+    use crate::{
+        clock::{Clock, TokioClock},
+        observe::{EventKind, Observer},
+        retry::body::{Replay, ReplayBody},
+    };
+
+    /// What has been read of a body.
+    #[derive(Default)]
+    struct Read {
+        /// The bytes read, copied: never more than the limit, nor a capacity
+        /// past it.
+        data: Vec<u8>,
+        /// The frame that went past the limit, as the transport handed it over
+        /// (not copied).
+        over: Option<Bytes>,
+        trailers: Option<HeaderMap>,
+    }
+
+    impl Read {
+        /// Keeps the `frame`'s bytes when they fit within `limit`, with the
+        /// buffer grown by doubling but never past `limit`; else keeps the frame
+        /// itself and says the limit is passed.
+        fn keep(&mut self, frame: Bytes, limit: usize) -> bool {
+            let needed = self.data.len() + frame.len();
+            if needed > limit {
+                self.over = Some(frame);
+                return false;
+            }
+            if needed > self.data.capacity() {
+                let grown = (self.data.capacity() * 2).clamp(needed, limit);
+                self.data.reserve_exact(grown - self.data.len());
+            }
+            self.data.extend_from_slice(&frame);
+            true
+        }
+    }
+
+    pin_project! {
+        /// The response future of [`BufferBody`](crate::retry::body::BufferBody): reads the body, then calls.
+        ///
+        /// # Cancellation
+        ///
+        /// Dropped while reading, the body and what was read of it are dropped and the
+        /// wrapped service is never called. Dropped while its call runs, the wrapped future
+        /// is dropped.
+        pub struct BufferFuture<S: Service<Request<ReplayBody<B>>>, B, C = TokioClock> {
+            #[pin]
+            state: Buffering<S, B, C>,
+        }
+    }
+
+    pin_project! {
+        #[project = BufferingProj]
+        #[project_replace = BufferingReplace]
+        enum Buffering<S: Service<Request<ReplayBody<B>>>, B, C> {
+            Reading {
+                body: Pin<Box<B>>,
+                read: Read,
+                parts: Option<http::request::Parts>,
+                service: Option<S>,
+                limit: usize,
+                observer: Observer,
+                clock: C,
+            },
+            Calling {
+                #[pin]
+                future: S::Future,
+            },
+            Done,
+        }
+    }
+
+    impl<S: Service<Request<ReplayBody<B>>>, B, C> BufferFuture<S, B, C> {
+        pub(in crate::retry) fn new(
+            body: B,
+            parts: http::request::Parts,
+            service: S,
+            limit: usize,
+            observer: Observer,
+            clock: C,
+        ) -> Self {
+            BufferFuture {
+                state: Buffering::Reading {
+                    body: Box::pin(body),
+                    read: Read::default(),
+                    parts: Some(parts),
+                    service: Some(service),
+                    limit,
+                    observer,
+                    clock,
+                },
+            }
+        }
+    }
+
+    impl<S, B, C> Future for BufferFuture<S, B, C>
+    where
+        C: Clock,
+        S: Service<Request<ReplayBody<B>>>,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        type Output = Result<S::Response, BoxError>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let mut state = self.project().state;
+            loop {
+                match state.as_mut().project() {
+                    BufferingProj::Calling { future } => {
+                        return future.poll(cx).map_err(Into::into);
+                    }
+                    BufferingProj::Done => panic!("BufferFuture polled after completion"),
+                    BufferingProj::Reading {
+                        body, read, limit, ..
+                    } => {
+                        // Read until the end, or past the limit.
+                        let whole = loop {
+                            match ready!(body.as_mut().poll_frame(cx)) {
+                                None => break true,
+                                Some(Err(err)) => return Poll::Ready(Err(err.into())),
+                                Some(Ok(frame)) => match frame.into_data() {
+                                    Ok(data) => {
+                                        if !read.keep(data, *limit) {
+                                            break false;
+                                        }
+                                    }
+                                    Err(frame) => {
+                                        if let Ok(trailers) = frame.into_trailers() {
+                                            read.trailers = Some(trailers);
+                                        }
+                                    }
+                                },
+                            }
+                        };
+                        let BufferingReplace::Reading {
+                            body,
+                            read,
+                            parts,
+                            service,
+                            limit,
+                            observer,
+                            clock,
+                        } = state.as_mut().project_replace(Buffering::Done)
+                        else {
+                            unreachable!("the state was Reading")
+                        };
+                        let data = Bytes::from(read.data);
+                        let replay = if whole {
+                            Replay::Whole {
+                                data,
+                                trailers: read.trailers,
+                                sent: false,
+                            }
+                        } else {
+                            if observer.is_active() {
+                                let limit = limit as u64;
+                                observer.emit(clock.now(), EventKind::BodyNotBuffered { limit });
+                            }
+                            Replay::Streaming {
+                                prefix: [Some(data), read.over],
+                                rest: body,
+                            }
+                        };
+                        let request = Request::from_parts(
+                            parts.expect("parts are taken once"),
+                            ReplayBody { replay },
+                        );
+                        let future = service.expect("the service is taken once").call(request);
+                        state.set(Buffering::Calling { future });
+                    }
+                }
+            }
+        }
+    }
+
+    impl<S: Service<Request<ReplayBody<B>>>, B, C> fmt::Debug for BufferFuture<S, B, C> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("BufferFuture").finish_non_exhaustive()
+        }
     }
 }

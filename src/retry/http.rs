@@ -16,7 +16,7 @@
 //!
 //! An `http::Request<B>` whose body is `Clone` (`String`, `Bytes`,
 //! `Full<Bytes>`, …) is `Clone` itself, so the retry's default
-//! [`CloneRequests`](super::CloneRequests) copies it for each attempt: no
+//! [`ViaClone`](super::ViaClone) copies it for each attempt: no
 //! hook to write. A streaming body is read once; put
 //! [`BufferBodyLayer`](super::body::BufferBodyLayer) outside the retry and
 //! use [`ReplayRequests`](super::body::ReplayRequests).
@@ -106,11 +106,11 @@ pub fn grpc_pushback(headers: &HeaderMap) -> Option<Decision> {
 /// use palisade::retry::{Decision, RetryPolicy, http::HttpRetry};
 ///
 /// let policy = HttpRetry::new();
-/// let get = http::Request::get("/items").body(()).unwrap();
-/// let post = http::Request::post("/orders").body(()).unwrap();
+/// let mut get = http::Request::get("/items").body(()).unwrap();
+/// let mut post = http::Request::post("/orders").body(()).unwrap();
 /// let unavailable = || Ok(http::Response::builder().status(503).body(()).unwrap());
-/// assert_eq!(policy.decide(&get, &unavailable()), Decision::Retry);
-/// assert_eq!(policy.decide(&post, &unavailable()), Decision::Accept);
+/// assert_eq!(policy.decide(&mut get, &mut unavailable()), Decision::Retry);
+/// assert_eq!(policy.decide(&mut post, &mut unavailable()), Decision::Accept);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HttpRetry {
@@ -144,11 +144,15 @@ impl HttpRetry {
 }
 
 impl<B, RB> RetryPolicy<Request<B>, Response<RB>> for HttpRetry {
-    fn decide(&self, request: &Request<B>, result: &Result<Response<RB>, BoxError>) -> Decision {
+    fn decide(
+        &self,
+        request: &mut Request<B>,
+        result: &mut Result<Response<RB>, BoxError>,
+    ) -> Decision {
         if !HttpRetry::repeatable(request) {
             return Decision::Accept;
         }
-        let response = match result {
+        let response = match &*result {
             Ok(response) => response,
             Err(err) => return self.errors.decide_error(&**err),
         };
@@ -176,12 +180,12 @@ impl<B, RB> RetryPolicy<Request<B>, Response<RB>> for HttpRetry {
 /// use palisade::{classify::GrpcCode, retry::{Decision, RetryPolicy, http::GrpcRetry}};
 ///
 /// let policy = GrpcRetry::new();
-/// let request = http::Request::post("/pkg.Svc/Get").body(()).unwrap();
+/// let mut request = http::Request::post("/pkg.Svc/Get").body(()).unwrap();
 /// let status = |code: &str| Ok(http::Response::builder().header("grpc-status", code).body(()).unwrap());
-/// assert_eq!(policy.decide(&request, &status("14")), Decision::Retry); // UNAVAILABLE
-/// assert_eq!(policy.decide(&request, &status("5")), Decision::Accept); // NOT_FOUND
+/// assert_eq!(policy.decide(&mut request, &mut status("14")), Decision::Retry); // UNAVAILABLE
+/// assert_eq!(policy.decide(&mut request, &mut status("5")), Decision::Accept); // NOT_FOUND
 /// let aborted_too = GrpcRetry::codes([GrpcCode::Unavailable, GrpcCode::Aborted]);
-/// assert_eq!(aborted_too.decide(&request, &status("10")), Decision::Retry);
+/// assert_eq!(aborted_too.decide(&mut request, &mut status("10")), Decision::Retry);
 /// ```
 #[cfg(feature = "grpc")]
 #[derive(Clone, Debug)]
@@ -224,14 +228,14 @@ impl Default for GrpcRetry {
 
 #[cfg(feature = "grpc")]
 impl<B, RB> RetryPolicy<Request<B>, Response<RB>> for GrpcRetry {
-    fn decide(&self, _: &Request<B>, result: &Result<Response<RB>, BoxError>) -> Decision {
+    fn decide(&self, _: &mut Request<B>, result: &mut Result<Response<RB>, BoxError>) -> Decision {
         use crate::classify::{Classify, Outcome};
 
-        let response = match result {
+        let response = match &*result {
             Ok(response) => response,
             Err(err) => return self.errors.decide_error(&**err),
         };
-        match self.codes.classify(result) {
+        match self.codes.classify(&*result) {
             Outcome::Failure => grpc_pushback(response.headers()).unwrap_or(Decision::Retry),
             _ => Decision::Accept,
         }

@@ -7,14 +7,13 @@ use tower::Layer;
 use super::{
     backoff::Backoff,
     budget::RetryBudget,
-    policy::{CloneRequests, RetryErrors},
+    policy::{RetryErrors, ViaClone},
     service::Retry,
 };
 use crate::{
-    LayerName,
     clock::{Clock, TokioClock},
     error::{ConfigError, check},
-    observe::{Event, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
     random::{FastRandom, Random},
     sync::Arc,
 };
@@ -67,12 +66,8 @@ pub(crate) struct Shared<P, Q, C, R> {
 /// # let _ = service;
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
-pub struct RetryLayer<
-    P = RetryErrors,
-    Q = CloneRequests,
-    C: Clock = TokioClock,
-    R: Random = FastRandom,
-> {
+pub struct RetryLayer<P = RetryErrors, Q = ViaClone, C: Clock = TokioClock, R: Random = FastRandom>
+{
     shared: Arc<Shared<P, Q, C, R>>,
 }
 
@@ -97,10 +92,10 @@ impl RetryLayer {
                 max_pushback: Duration::from_secs(60),
                 pushback_may_shorten: false,
                 budget: None,
-                observe: Observe::new(),
+                observe: ObserverBuilder::new(),
             },
             policy: RetryErrors::new(),
-            requests: CloneRequests,
+            requests: ViaClone,
             clock: TokioClock::new(),
             random: FastRandom::default(),
         }
@@ -161,7 +156,7 @@ impl<P, Q, C, R> fmt::Debug for Shared<P, Q, C, R> {
 /// # let _ = layer;
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
-pub struct RetryBuilder<P = RetryErrors, Q = CloneRequests, C = TokioClock, R = FastRandom> {
+pub struct RetryBuilder<P = RetryErrors, Q = ViaClone, C = TokioClock, R = FastRandom> {
     settings: Settings,
     policy: P,
     requests: Q,
@@ -178,33 +173,14 @@ struct Settings {
     max_pushback: Duration,
     pushback_may_shorten: bool,
     budget: Option<RetryBudget>,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
-    /// Names the layer in events, metrics and errors.
-    ///
-    /// ```
-    /// let _ = palisade::retry::RetryLayer::builder().name("payments");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.settings.observe = self.settings.observe.name(name);
-        self
-    }
-
-    /// Adds a listener for the layer's events: each retry scheduled (attempt
-    /// and delay), a budget exhausted, retries given up.
-    ///
-    /// ```
-    /// let _ = palisade::retry::RetryLayer::builder().on_event(|event| println!("{:?}", event.kind));
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.settings.observe = self.settings.observe.on_event(listener);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        settings.observe,
+        "let _ = palisade::retry::RetryLayer::builder()"
+    );
 
     /// How many attempts a call may take **in all, the first call
     /// included**: `max_attempts(3)` is one call and up to two retries;
@@ -311,7 +287,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     }
 
     /// How a further attempt gets its request: any
-    /// [`CloneRequest`](super::CloneRequest). Default: `Clone`.
+    /// [`RequestCloner`](super::RequestCloner). Default: `Clone`.
     ///
     /// ```
     /// use palisade::retry::RetryLayer;

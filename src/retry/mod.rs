@@ -26,7 +26,7 @@
 //!   requests; errors, 502, 503, 504, 429; `Retry-After`) and
 //!   [`http::GrpcRetry`] (UNAVAILABLE by default; `grpc-retry-pushback-ms`).
 //! - **Requests**: each attempt gets its own request, cloned by default or
-//!   made by a [`CloneRequest`] hook; a request that cannot be copied is sent
+//!   made by a [`RequestCloner`] hook; a request that cannot be copied is sent
 //!   once.
 //!
 //! The response future is written by hand (no boxing): calling, sleeping,
@@ -84,12 +84,16 @@ mod budget;
 pub mod future;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "tower-retry")]
+mod interop;
 mod layer;
 mod policy;
 mod service;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
+#[cfg(feature = "tower-retry")]
+pub use interop::{BackoffSession, TowerBackoff, TowerPolicy};
 pub use layer::{RetryBuilder, RetryLayer};
-pub use policy::{CloneRequest, CloneRequests, Decision, RetryErrors, RetryPolicy};
+pub use policy::{Decision, RequestCloner, RetryErrors, RetryPolicy, ViaClone};
 pub use service::Retry;

@@ -49,6 +49,11 @@ impl Decision {
 /// error type), so a policy can downcast it. Closures
 /// `Fn(&Req, &Result<Res, BoxError>) -> Decision` are policies.
 ///
+/// Both come `&mut`, as tower's `Policy::retry` has them: a policy may
+/// change the request kept for the next attempt (say, count attempts in a
+/// header) or the result returned. A tower policy is a palisade one through
+/// `TowerPolicy` (feature `tower-retry`).
+///
 /// # Examples
 ///
 /// ```
@@ -61,18 +66,19 @@ impl Decision {
 ///     _ => Decision::Accept,
 /// };
 /// let timed_out: BoxError = palisade::error::Elapsed::new("upstream", None).into();
-/// assert_eq!(policy.decide(&"GET /".to_string(), &Err(timed_out)), Decision::Retry);
+/// assert_eq!(policy.decide(&mut "GET /".to_string(), &mut Err(timed_out)), Decision::Retry);
 /// ```
 pub trait RetryPolicy<Req, Res> {
-    /// The decision for `result`, the outcome of an attempt at `request`.
-    fn decide(&self, request: &Req, result: &Result<Res, BoxError>) -> Decision;
+    /// The decision for `result`, the outcome of an attempt at `request`
+    /// (the copy kept for the next attempt).
+    fn decide(&self, request: &mut Req, result: &mut Result<Res, BoxError>) -> Decision;
 }
 
 impl<Req, Res, F> RetryPolicy<Req, Res> for F
 where
     F: Fn(&Req, &Result<Res, BoxError>) -> Decision,
 {
-    fn decide(&self, request: &Req, result: &Result<Res, BoxError>) -> Decision {
+    fn decide(&self, request: &mut Req, result: &mut Result<Res, BoxError>) -> Decision {
         self(request, result)
     }
 }
@@ -100,9 +106,9 @@ where
 /// let policy = RetryErrors::new();
 /// let open: BoxError = CircuitOpen::new("db", None).into();
 /// let timeout: BoxError = Elapsed::new("db", None).into();
-/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Err(open)), Decision::Accept);
-/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Err(timeout)), Decision::Retry);
-/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &(), &Ok(())), Decision::Accept);
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &mut (), &mut Err(open)), Decision::Accept);
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &mut (), &mut Err(timeout)), Decision::Retry);
+/// assert_eq!(RetryPolicy::<(), ()>::decide(&policy, &mut (), &mut Ok(())), Decision::Accept);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RetryErrors {
@@ -152,7 +158,7 @@ impl RetryErrors {
 }
 
 impl<Req, Res> RetryPolicy<Req, Res> for RetryErrors {
-    fn decide(&self, _: &Req, result: &Result<Res, BoxError>) -> Decision {
+    fn decide(&self, _: &mut Req, result: &mut Result<Res, BoxError>) -> Decision {
         match result {
             Ok(_) => Decision::Accept,
             Err(err) => self.decide_error(&**err),
@@ -161,26 +167,26 @@ impl<Req, Res> RetryPolicy<Req, Res> for RetryErrors {
 }
 
 /// Makes the request of each further attempt. `Clone` requests are cloned
-/// ([`CloneRequests`], the default); closures `Fn(&Req) -> Option<Req>` are
+/// ([`ViaClone`], the default); closures `Fn(&Req) -> Option<Req>` are
 /// hooks for requests that are not `Clone`. `None`: this request cannot be
 /// repeated, its first attempt is its only one.
 ///
 /// # Examples
 ///
 /// ```
-/// use palisade::retry::CloneRequest;
+/// use palisade::retry::RequestCloner;
 ///
 /// // A request carrying a one-shot channel cannot be repeated.
 /// let hook = |request: &(u32, bool)| (!request.1).then_some(*request);
 /// assert_eq!(hook.clone_request(&(7, false)), Some((7, false)));
 /// assert_eq!(hook.clone_request(&(7, true)), None);
 /// ```
-pub trait CloneRequest<Req> {
+pub trait RequestCloner<Req> {
     /// A copy of `request` for another attempt, if one can be made.
     fn clone_request(&self, request: &Req) -> Option<Req>;
 }
 
-impl<Req, F> CloneRequest<Req> for F
+impl<Req, F> RequestCloner<Req> for F
 where
     F: Fn(&Req) -> Option<Req>,
 {
@@ -189,16 +195,16 @@ where
     }
 }
 
-/// Clones the request: the default [`CloneRequest`].
+/// Clones the request: the default [`RequestCloner`].
 ///
 /// ```
-/// use palisade::retry::{CloneRequest, CloneRequests};
-/// assert_eq!(CloneRequests.clone_request(&"GET /".to_string()), Some("GET /".to_string()));
+/// use palisade::retry::{RequestCloner, ViaClone};
+/// assert_eq!(ViaClone.clone_request(&"GET /".to_string()), Some("GET /".to_string()));
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
-pub struct CloneRequests;
+pub struct ViaClone;
 
-impl<Req: Clone> CloneRequest<Req> for CloneRequests {
+impl<Req: Clone> RequestCloner<Req> for ViaClone {
     fn clone_request(&self, request: &Req) -> Option<Req> {
         Some(request.clone())
     }

@@ -10,7 +10,7 @@ use tower::{BoxError, Service};
 use super::{
     future::ResponseFuture,
     layer::Shared,
-    policy::{CloneRequest, CloneRequests, RetryErrors, RetryPolicy},
+    policy::{RequestCloner, RetryErrors, RetryPolicy, ViaClone},
 };
 use crate::{
     clock::{Clock, TokioClock},
@@ -40,13 +40,7 @@ use crate::{
 /// let service: Retry<_> = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
 /// # let _ = service;
 /// ```
-pub struct Retry<
-    S,
-    P = RetryErrors,
-    Q = CloneRequests,
-    C: Clock = TokioClock,
-    R: Random = FastRandom,
-> {
+pub struct Retry<S, P = RetryErrors, Q = ViaClone, C: Clock = TokioClock, R: Random = FastRandom> {
     inner: S,
     spare: Arc<Spare<S, P, Q, C, R>>,
 }
@@ -117,7 +111,7 @@ where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     P: RetryPolicy<Req, S::Response>,
-    Q: CloneRequest<Req>,
+    Q: RequestCloner<Req>,
     C: Clock,
     R: Random,
 {

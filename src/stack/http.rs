@@ -373,6 +373,13 @@ where
 pin_project! {
     /// The response future of [`HttpAnswer`].
     ///
+    /// # Cancellation
+    ///
+    /// Dropped before the wrapped future completes, it is dropped with it; no answer is
+    /// made.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use palisade::stack::http::HttpAnswerLayer;
     /// use tower::{Layer, Service};

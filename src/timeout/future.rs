@@ -29,6 +29,11 @@ pin_project! {
     /// or with [`DeadlineExceeded`] when the request asked for less time
     /// than the layer's own.
     ///
+    /// # Cancellation
+    ///
+    /// Dropped before either side wins, the wrapped future and the timer are dropped
+    /// together; no event is emitted (neither `LetThrough` nor `TimedOut`).
+    ///
     /// # Examples
     ///
     /// ```
@@ -113,6 +118,13 @@ where
             panic!("ResponseFuture polled after completion");
         };
         if let Poll::Ready(result) = future.poll(cx) {
+            if let Held::Layer(layer) = &*this.held {
+                if layer.observer.is_active() {
+                    layer
+                        .observer
+                        .emit(layer.clock.now(), EventKind::LetThrough);
+                }
+            }
             return Poll::Ready(result.map_err(Into::into));
         }
         let (clock, timeout) = (this.held.clock(), Duration::from_nanos(*this.timeout));

@@ -6,10 +6,9 @@ use tower::Layer;
 
 use super::service::Timeout;
 use crate::{
-    LayerName,
     clock::{Clock, TokioClock, nanos},
     error::{ConfigError, check},
-    observe::{Event, Observe, Observer},
+    observe::{Observer, ObserverBuilder},
     sync::Arc,
 };
 
@@ -63,13 +62,13 @@ where
 /// default [`TimeoutFor`].
 ///
 /// ```
-/// use palisade::timeout::{LayerTimeout, TimeoutFor};
-/// assert_eq!(LayerTimeout.timeout_for(&"any request"), None);
+/// use palisade::timeout::{FixedTimeout, TimeoutFor};
+/// assert_eq!(FixedTimeout.timeout_for(&"any request"), None);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
-pub struct LayerTimeout;
+pub struct FixedTimeout;
 
-impl<Req> TimeoutFor<Req> for LayerTimeout {
+impl<Req> TimeoutFor<Req> for FixedTimeout {
     fn timeout_for(&self, _: &Req) -> Option<Duration> {
         None
     }
@@ -92,11 +91,33 @@ impl<Req> TimeoutFor<Req> for LayerTimeout {
 /// # let _ = service;
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
-pub struct TimeoutLayer<T = LayerTimeout, C = TokioClock> {
+pub struct TimeoutLayer<T = FixedTimeout, C = TokioClock> {
     shared: Arc<Shared<T, C>>,
 }
 
 impl TimeoutLayer {
+    /// A timeout of `timeout` for every call; no name, no listener, the
+    /// tokio clock. Infallible, as tower's `TimeoutLayer::new`: a zero
+    /// timeout is taken as one nanosecond, so a call not ready at its first
+    /// poll times out at the timer's next tick. [`builder`](Self::builder)
+    /// sets the rest, and refuses a zero timeout as the likely mistake it is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::timeout::TimeoutLayer;
+    ///
+    /// let layer = TimeoutLayer::new(Duration::from_millis(250));
+    /// # let _ = layer;
+    /// ```
+    pub fn new(timeout: Duration) -> TimeoutLayer {
+        TimeoutBuilder {
+            timeout: timeout.max(Duration::from_nanos(1)),
+            ..TimeoutLayer::builder(timeout)
+        }
+        .build()
+        .expect("a positive timeout is valid")
+    }
+
     /// A timeout of `timeout` for every call, on the tokio clock.
     ///
     /// ```
@@ -106,9 +127,9 @@ impl TimeoutLayer {
     pub fn builder(timeout: Duration) -> TimeoutBuilder {
         TimeoutBuilder {
             timeout,
-            per_request: LayerTimeout,
+            per_request: FixedTimeout,
             clock: TokioClock::new(),
-            observe: Observe::new(),
+            observe: ObserverBuilder::new(),
         }
     }
 }
@@ -160,46 +181,24 @@ impl<T, C> fmt::Debug for Shared<T, C> {
 /// # let _ = layer;
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
-pub struct TimeoutBuilder<T = LayerTimeout, C = TokioClock> {
+pub struct TimeoutBuilder<T = FixedTimeout, C = TokioClock> {
     timeout: Duration,
     per_request: T,
     clock: C,
-    observe: Observe,
+    observe: ObserverBuilder,
 }
 
 impl<T, C> TimeoutBuilder<T, C> {
-    /// Names the layer in events, metrics and errors.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1)).name("db");
-    /// ```
-    pub fn name(mut self, name: impl Into<LayerName>) -> Self {
-        self.observe = self.observe.name(name);
-        self
-    }
+    crate::observe::name_and_listeners!(
+        observe,
+        "# use std::time::Duration;\nlet _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1))"
+    );
 
     /// Observed as `observe` says (its listeners and name): a layer built
     /// inside another shares that one's listeners.
     #[cfg(feature = "redis")]
-    pub(crate) fn observed(mut self, observe: crate::observe::Observe) -> Self {
+    pub(crate) fn observed(mut self, observe: crate::observe::ObserverBuilder) -> Self {
         self.observe = observe;
-        self
-    }
-
-    /// Adds a listener for the layer's
-    /// [`TimedOut`](crate::observe::EventKind::TimedOut) events.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1))
-    ///     .on_event(|event| println!("{:?}", event.kind));
-    /// ```
-    pub fn on_event<F>(mut self, listener: F) -> Self
-    where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
-    {
-        self.observe = self.observe.on_event(listener);
         self
     }
 

@@ -63,5 +63,5 @@ pub mod http;
 mod layer;
 mod service;
 
-pub use layer::{LayerTimeout, TimeoutBuilder, TimeoutFor, TimeoutLayer};
+pub use layer::{FixedTimeout, TimeoutBuilder, TimeoutFor, TimeoutLayer};
 pub use service::Timeout;

@@ -9,7 +9,7 @@ use tower::{BoxError, Service};
 
 use super::{
     future::{Held, ResponseFuture},
-    layer::{LayerTimeout, Shared, TimeoutFor},
+    layer::{FixedTimeout, Shared, TimeoutFor},
 };
 use crate::{
     clock::{Clock, TokioClock, nanos},
@@ -28,7 +28,7 @@ use crate::{
 /// let service: Timeout<_> = layer.layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
 /// # let _ = service;
 /// ```
-pub struct Timeout<S, T = LayerTimeout, C = TokioClock> {
+pub struct Timeout<S, T = FixedTimeout, C = TokioClock> {
     inner: S,
     shared: Arc<Shared<T, C>>,
 }

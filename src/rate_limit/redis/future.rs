@@ -56,6 +56,16 @@ pin_project! {
     /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
     /// assert_eq!(service.ready().await?.call(3).await?, 3);
     /// # Ok(()) }
+    /// # Cancellation
+    ///
+    /// Dropped while Redis decides, the round trip is abandoned: a script already sent
+    /// still runs on Redis and its decision stands (one atomic script cannot be taken
+    /// back), and the store's breaker counts the round trip as ignored. Dropped while
+    /// waiting for its reserved turn, the reservation stays used, as in process. Dropped
+    /// while its call runs, the wrapped future is dropped.
+    ///
+    /// # Examples
+    ///
     /// ```
     pub struct ResponseFuture<S: Service<Req>, Req, X, W, C: Clock, R> {
         #[pin]
@@ -204,6 +214,9 @@ where
                     let until = asked.sent.saturating_add(shared.batch * interval * 1_000);
                     shared.leases.hold(asked.id, taken - cost, until, now);
                 }
+            }
+            if local.is_observed() {
+                local.emit_let_through(local.clock.now());
             }
             match wait {
                 0 => Next::Call,

@@ -24,7 +24,7 @@ use crate::{
         shared::Shared,
     },
     sync::Arc,
-    timeout::{LayerTimeout, Timeout, TimeoutLayer},
+    timeout::{FixedTimeout, Timeout, TimeoutLayer},
 };
 
 /// What a decision does when Redis does not answer in time (down, slow,
@@ -57,7 +57,7 @@ pub enum Unavailable {
 /// The guarded call to Redis: palisade's own timeout and circuit breaker
 /// around the script.
 pub(super) type Guarded<R, C> =
-    CircuitBreaker<Timeout<Backend<R>, LayerTimeout, C>, ErrorsAsFailures, C, FastRandom>;
+    CircuitBreaker<Timeout<Backend<R>, FixedTimeout, C>, ErrorsAsFailures, C, FastRandom>;
 
 /// What every service and clone made by one layer shares.
 pub(super) struct RedisShared<X, W, C: Clock, R> {

@@ -94,7 +94,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 512,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/hardening/grpc_status.proptest-regressions",
+            "tests/it/hardening/grpc_status.proptest-regressions",
         ))),
         ..ProptestConfig::default()
     })]

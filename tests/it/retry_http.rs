@@ -127,56 +127,62 @@ fn the_http_preset_retries_only_what_may_be_repeated() {
         Ok(http::Response::builder().status(status).body(()).unwrap())
     };
     for method in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"] {
-        let request = http::Request::builder().method(method).body(()).unwrap();
+        let mut request = http::Request::builder().method(method).body(()).unwrap();
         assert_eq!(
-            policy.decide(&request, &response(503)),
+            policy.decide(&mut request, &mut response(503)),
             Decision::Retry,
             "{method}"
         );
     }
-    let post = http::Request::post("/").body(()).unwrap();
-    assert_eq!(policy.decide(&post, &response(503)), Decision::Accept);
+    let mut post = http::Request::post("/").body(()).unwrap();
     assert_eq!(
-        policy.decide(&post, &failed("connection reset")),
+        policy.decide(&mut post, &mut response(503)),
         Decision::Accept
     );
-    let keyed = http::Request::post("/")
+    assert_eq!(
+        policy.decide(&mut post, &mut failed("connection reset")),
+        Decision::Accept
+    );
+    let mut keyed = http::Request::post("/")
         .header("idempotency-key", "k-1")
         .body(())
         .unwrap();
-    assert_eq!(policy.decide(&keyed, &response(503)), Decision::Retry);
+    assert_eq!(
+        policy.decide(&mut keyed, &mut response(503)),
+        Decision::Retry
+    );
 
-    let get = http::Request::get("/").body(()).unwrap();
+    let mut get = http::Request::get("/").body(()).unwrap();
     for status in [502, 503, 504, 429] {
         assert_eq!(
-            policy.decide(&get, &response(status)),
+            policy.decide(&mut get, &mut response(status)),
             Decision::Retry,
             "{status}"
         );
     }
     for status in [200, 400, 404, 500, 501] {
         assert_eq!(
-            policy.decide(&get, &response(status)),
+            policy.decide(&mut get, &mut response(status)),
             Decision::Accept,
             "{status}"
         );
     }
     assert_eq!(
-        policy.decide(&get, &failed("connection refused")),
+        policy.decide(&mut get, &mut failed("connection refused")),
         Decision::Retry
     );
     let open: BoxError = palisade::error::CircuitOpen::new("db", None).into();
     assert_eq!(
-        policy.decide(&get, &Err::<http::Response<()>, _>(open)),
+        policy.decide(&mut get, &mut Err::<http::Response<()>, _>(open)),
         Decision::Accept
     );
-    let pushed = Ok(http::Response::builder()
+    let mut pushed = Ok(http::Response::builder()
         .status(429)
         .header("retry-after", "3")
         .body(())
         .unwrap());
     assert_eq!(
-        policy.decide(&get, &pushed),
+        policy.decide(&mut get, &mut pushed),
         Decision::RetryAfter(Duration::from_secs(3))
     );
 }
@@ -184,46 +190,46 @@ fn the_http_preset_retries_only_what_may_be_repeated() {
 #[test]
 fn the_grpc_preset_honours_pushback_and_its_codes() {
     let policy = GrpcRetry::new();
-    let request = http::Request::post("/pkg.Svc/Call").body(()).unwrap();
+    let mut request = http::Request::post("/pkg.Svc/Call").body(()).unwrap();
     let answer = |pairs: &[(&str, &str)]| -> Result<http::Response<()>, BoxError> {
         let mut response = http::Response::new(());
         *response.headers_mut() = headers(pairs);
         Ok(response)
     };
     assert_eq!(
-        policy.decide(&request, &answer(&[("grpc-status", "14")])),
+        policy.decide(&mut request, &mut answer(&[("grpc-status", "14")])),
         Decision::Retry
     );
     assert_eq!(
         policy.decide(
-            &request,
-            &answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "40")])
+            &mut request,
+            &mut answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "40")])
         ),
         Decision::RetryAfter(Duration::from_millis(40))
     );
     assert_eq!(
         policy.decide(
-            &request,
-            &answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "-1")])
+            &mut request,
+            &mut answer(&[("grpc-status", "14"), ("grpc-retry-pushback-ms", "-1")])
         ),
         Decision::Accept,
         "a negative pushback means: do not retry"
     );
     assert_eq!(
-        policy.decide(&request, &answer(&[("grpc-status", "0")])),
+        policy.decide(&mut request, &mut answer(&[("grpc-status", "0")])),
         Decision::Accept
     );
     assert_eq!(
-        policy.decide(&request, &answer(&[("grpc-status", "13")])),
+        policy.decide(&mut request, &mut answer(&[("grpc-status", "13")])),
         Decision::Accept
     );
     assert_eq!(
-        policy.decide(&request, &answer(&[])),
+        policy.decide(&mut request, &mut answer(&[])),
         Decision::Accept,
         "status in the trailers"
     );
     assert_eq!(
-        policy.decide(&request, &failed("transport")),
+        policy.decide(&mut request, &mut failed("transport")),
         Decision::Retry
     );
 }

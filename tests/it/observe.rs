@@ -9,7 +9,7 @@ use palisade::{
     classify::Outcome,
     clock::Instant,
     error::RejectionKind,
-    observe::{Event, EventKind, Observe},
+    observe::{Event, EventKind, ObserverBuilder},
 };
 
 fn at(secs: u64) -> Instant {
@@ -27,7 +27,7 @@ fn listeners_see_every_event_with_layer_name_and_time_in_order() {
                 .push((tag, e.layer, e.name.to_string(), e.at, e.kind))
         }
     };
-    let observer = Observe::new()
+    let observer = ObserverBuilder::new()
         .name("payments")
         .on_event(push("first"))
         .on_event(push("second"))
@@ -59,7 +59,7 @@ fn listeners_see_every_event_with_layer_name_and_time_in_order() {
 
 #[test]
 fn an_unnamed_layer_is_named_after_its_kind() {
-    let observer = Observe::new().build("bulkhead");
+    let observer = ObserverBuilder::new().build("bulkhead");
     assert_eq!(observer.name().as_str(), "bulkhead");
     assert_eq!(observer.layer(), "bulkhead");
 }
@@ -67,7 +67,7 @@ fn an_unnamed_layer_is_named_after_its_kind() {
 #[test]
 fn a_panicking_listener_breaks_nothing() {
     let calls = Arc::new(Mutex::new(0));
-    let observer = Observe::new()
+    let observer = ObserverBuilder::new()
         .on_event(|_| panic!("listener bug"))
         .on_event({
             let calls = Arc::clone(&calls);
@@ -118,4 +118,56 @@ fn event_kind_names_are_distinct() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), kinds.len());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_rate_limiter_and_the_timeout_count_what_they_let_through() {
+    use palisade::{rate_limit::RateLimitLayer, timeout::TimeoutLayer};
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = |seen: &Arc<Mutex<Vec<(&'static str, EventKind)>>>| {
+        let seen = Arc::clone(seen);
+        move |e: &Event<'_>| seen.lock().unwrap().push((e.layer, e.kind))
+    };
+    let echo = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+
+    // Two admitted of three: two `LetThrough`, one `Rejected`.
+    let limiter = RateLimitLayer::builder()
+        .token_bucket(palisade::rate_limit::Rate::per_second(2), 2)
+        .on_event(record(&seen))
+        .build()
+        .unwrap();
+    let mut limited = limiter.layer(echo);
+    for x in 0..3 {
+        let _ = limited.ready().await.unwrap().call(x).await;
+    }
+    // One answered in time: `LetThrough`; one too slow: `TimedOut`.
+    let timeout = TimeoutLayer::builder(Duration::from_millis(100))
+        .on_event(record(&seen))
+        .build()
+        .unwrap();
+    let slow = service_fn(|wait: u64| async move {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        Ok::<_, std::io::Error>(wait)
+    });
+    let mut timed = timeout.layer(slow);
+    assert!(timed.ready().await.unwrap().call(10).await.is_ok());
+    assert!(timed.ready().await.unwrap().call(500).await.is_err());
+
+    let seen = seen.lock().unwrap();
+    let kinds: Vec<_> = seen
+        .iter()
+        .map(|(layer, kind)| (*layer, kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("rate_limit", "let_through"),
+            ("rate_limit", "let_through"),
+            ("rate_limit", "rejected"),
+            ("timeout", "let_through"),
+            ("timeout", "timed_out"),
+        ]
+    );
 }

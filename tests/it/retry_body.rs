@@ -17,7 +17,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use palisade::{
     clock::ManualClock,
-    observe::{EventKind, Observe},
+    observe::{EventKind, ObserverBuilder},
     retry::{
         RetryLayer,
         body::{BufferBodyLayer, ReplayBody, ReplayRequests},
@@ -99,7 +99,7 @@ fn client(
             Ok::<_, BoxError>(http::Response::builder().status(status).body(()).unwrap())
         }
     });
-    let observe = Observe::new().name("uploads").on_event({
+    let observe = ObserverBuilder::new().name("uploads").on_event({
         let events = Arc::clone(events);
         move |event| events.lock().unwrap().push(event.kind)
     });

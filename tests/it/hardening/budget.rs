@@ -76,7 +76,7 @@ proptest! {
         cases: 2_000,
         // The module's file is not found from its path: name the file.
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/hardening/budget.proptest-regressions",
+            "tests/it/hardening/budget.proptest-regressions",
         ))),
         ..ProptestConfig::default()
     })]

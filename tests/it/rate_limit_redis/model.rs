@@ -42,7 +42,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 64,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "tests/rate_limit_redis/model.proptest-regressions",
+            "tests/it/rate_limit_redis/model.proptest-regressions",
         ))),
         ..ProptestConfig::default()
     })]

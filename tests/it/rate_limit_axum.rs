@@ -6,7 +6,7 @@
 
 #![cfg(feature = "axum")]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

@@ -485,7 +485,7 @@ fn idle_keys_are_forgotten_before_the_least_recently_seen() {
 }
 
 #[test]
-fn a_refusal_emits_one_rejected_event() {
+fn an_admission_and_a_refusal_emit_one_event_each() {
     let clock = ManualClock::new();
     let events = Arc::new(Mutex::new(Vec::new()));
     let layer = on(&clock)
@@ -507,13 +507,16 @@ fn a_refusal_emits_one_rejected_event() {
     assert!(!admitted(&mut service));
     assert_eq!(
         *events.lock().unwrap(),
-        [(
-            "api".to_string(),
-            EventKind::Rejected {
-                kind: RejectionKind::RateLimited,
-                retry_after: Some(SEC)
-            }
-        )]
+        [
+            ("api".to_string(), EventKind::LetThrough),
+            (
+                "api".to_string(),
+                EventKind::Rejected {
+                    kind: RejectionKind::RateLimited,
+                    retry_after: Some(SEC)
+                }
+            )
+        ]
     );
 }
 

@@ -18,7 +18,7 @@ use palisade::{
     classify::Outcome,
     clock::Instant,
     error::RejectionKind,
-    observe::{EventKind, Observe, Observer},
+    observe::{EventKind, Observer, ObserverBuilder},
 };
 
 /// The debugging recorder, counting how often a handle is registered.
@@ -108,6 +108,8 @@ fn emit_a_day_in_the_life(observer: &Observer) {
     for _ in 0..3 {
         observer.emit(t, EventKind::Permitted);
     }
+    observer.emit(t, EventKind::LetThrough);
+    observer.emit(t, EventKind::LetThrough);
     observer.emit(
         t,
         EventKind::Finished {
@@ -191,7 +193,9 @@ fn emit_a_day_in_the_life(observer: &Observer) {
 fn events_produce_the_documented_metrics() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let observer = Observe::new().name("payments").build("circuit_breaker");
+    let observer = ObserverBuilder::new()
+        .name("payments")
+        .build("circuit_breaker");
     metrics::with_local_recorder(&recorder, || emit_a_day_in_the_life(&observer));
     let m = snapshot(&snapshotter);
 
@@ -244,8 +248,9 @@ fn events_produce_the_documented_metrics() {
     assert_eq!(gauge(&m, "palisade_state", &[("state", "closed")]), 0.0);
     assert_eq!(gauge(&m, "palisade_state", &[("state", "open")]), 0.0);
     assert_eq!(gauge(&m, "palisade_state", &[("state", "half_open")]), 1.0);
-    assert_eq!(gauge(&m, "palisade_failure_rate", &[]), 0.25);
-    assert_eq!(gauge(&m, "palisade_slow_call_rate", &[]), 0.5);
+    assert_eq!(counter(&m, "palisade_let_through_total", &[]), 2);
+    assert_eq!(gauge(&m, "palisade_failure_ratio", &[]), 0.25);
+    assert_eq!(gauge(&m, "palisade_slow_call_ratio", &[]), 0.5);
     assert_eq!(counter(&m, "palisade_retries_total", &[]), 1);
     assert_eq!(histogram(&m, "palisade_retry_delay_seconds", &[]), [0.1]);
     assert_eq!(counter(&m, "palisade_retries_exhausted_total", &[]), 1);
@@ -265,7 +270,55 @@ fn events_produce_the_documented_metrics() {
         2
     );
     // Nothing undocumented, and no metric for outcomes that never happened.
-    assert_eq!(m.len(), 24, "{m:#?}");
+    assert_eq!(m.len(), 25, "{m:#?}");
+}
+
+#[test]
+fn every_metric_is_described_with_its_unit_and_help_and_named_by_convention() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // Described when the layer is built, to the recorder installed then.
+    metrics::with_local_recorder(&recorder, || {
+        emit_a_day_in_the_life(&ObserverBuilder::new().build("circuit_breaker"))
+    });
+    let described: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, unit, help, _)| (key.key().name().to_string(), unit, help))
+        .collect();
+    assert_eq!(described.len(), 25);
+    for (name, unit, help) in described {
+        let help = help.unwrap_or_else(|| panic!("{name} has no help text"));
+        assert!(help.len() > 10, "{name}: {help}");
+        if name.ends_with("_seconds") {
+            assert_eq!(unit, Some(Unit::Seconds), "{name}");
+        } else if name.ends_with("_total") {
+            assert_eq!(unit, Some(Unit::Count), "{name}");
+        } else if name.ends_with("_ratio") {
+            assert!(help.contains("from 0 to 1"), "{name}: {help}");
+        }
+        // No rates or durations under other names.
+        assert!(!name.ends_with("_rate"), "{name}");
+        assert!(
+            !name.contains("duration") || name.ends_with("_seconds"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn describing_again_reaches_a_recorder_installed_after_the_layers() {
+    let observer = ObserverBuilder::new().build("retry");
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        palisade::observe::describe_metrics();
+        observer.emit(Instant::ZERO, EventKind::BudgetExhausted);
+    });
+    let (_, unit, help, _) = snapshotter.snapshot().into_vec().pop().unwrap();
+    assert_eq!(unit, Some(Unit::Count));
+    assert!(help.unwrap().contains("retry budget"));
 }
 
 #[test]
@@ -276,7 +329,9 @@ fn handles_are_registered_once_not_per_event() {
         registrations: Arc::clone(&registrations),
     };
     let snapshotter = recorder.inner.snapshotter();
-    let observer = Observe::new().name("payments").build("circuit_breaker");
+    let observer = ObserverBuilder::new()
+        .name("payments")
+        .build("circuit_breaker");
     metrics::with_local_recorder(&recorder, || {
         emit_a_day_in_the_life(&observer);
         let after_first_pass = registrations.load(Ordering::Relaxed);
@@ -294,7 +349,7 @@ fn handles_are_registered_once_not_per_event() {
 fn a_panicking_listener_does_not_stop_the_metrics() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let observer = Observe::new()
+    let observer = ObserverBuilder::new()
         .name("payments")
         .on_event(|_| panic!("listener bug"))
         .build("circuit_breaker");
@@ -338,7 +393,9 @@ fn events_are_traced_with_layer_and_name_at_their_levels() {
         .with_max_level(tracing::Level::DEBUG)
         .with_ansi(false)
         .finish();
-    let observer = Observe::new().name("payments").build("circuit_breaker");
+    let observer = ObserverBuilder::new()
+        .name("payments")
+        .build("circuit_breaker");
     tracing::subscriber::with_default(subscriber, || emit_a_day_in_the_life(&observer));
 
     let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -351,7 +408,11 @@ fn events_are_traced_with_layer_and_name_at_their_levels() {
     };
     let transition = find("state transition");
     assert!(transition.contains("INFO"), "{transition}");
-    assert!(transition.contains("palisade:"), "{transition}");
+    // The target is the layer's module, so a filter can pick one pattern.
+    assert!(
+        transition.contains("palisade::circuit_breaker:"),
+        "{transition}"
+    );
     assert!(
         transition.contains("layer=\"circuit_breaker\""),
         "{transition}"
@@ -371,4 +432,100 @@ fn events_are_traced_with_layer_and_name_at_their_levels() {
     // TRACE-level events are below the subscriber's DEBUG threshold.
     assert!(!out.contains("call permitted"), "{out}");
     assert!(!out.contains("call finished"), "{out}");
+}
+
+#[test]
+fn each_layer_traces_under_its_own_modules_target() {
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let buffer = buffer.clone();
+            move || buffer.clone()
+        })
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let kinds = [
+        "circuit_breaker",
+        "rate_limit",
+        "retry",
+        "bulkhead",
+        "timeout",
+        "fallback",
+    ];
+    tracing::subscriber::with_default(subscriber, || {
+        for kind in kinds {
+            let after = Duration::from_millis(1);
+            ObserverBuilder::new()
+                .build(kind)
+                .emit(Instant::ZERO, EventKind::TimedOut { after });
+        }
+    });
+    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), kinds.len(), "{out}");
+    for (line, kind) in lines.iter().zip(kinds) {
+        assert!(line.contains(&format!(" palisade::{kind}: ")), "{line}");
+        assert!(line.contains(&format!("layer=\"{kind}\"")), "{line}");
+    }
+}
+
+#[test]
+fn each_retry_attempt_runs_in_its_own_span() {
+    use palisade::{
+        clock::ManualClock,
+        retry::{Backoff, RetryLayer},
+    };
+    use tower::{Layer, Service, service_fn};
+
+    let buffer = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let buffer = buffer.clone();
+            move || buffer.clone()
+        })
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let clock = ManualClock::new();
+    let calls = Arc::new(Mutex::new(0u32));
+    let flaky = service_fn({
+        let calls = Arc::clone(&calls);
+        move |_: ()| {
+            let mut calls = calls.lock().unwrap();
+            *calls += 1;
+            tracing::info!(call = *calls, "upstream called");
+            std::future::ready(if *calls < 3 {
+                Err::<u32, tower::BoxError>("unavailable".into())
+            } else {
+                Ok(*calls)
+            })
+        }
+    });
+    let mut service = RetryLayer::builder()
+        .name("payments")
+        .backoff(Backoff::constant(Duration::from_millis(10)))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .layer(flaky);
+    tracing::subscriber::with_default(subscriber, || {
+        let mut call = tokio_test::task::spawn(service.call(()));
+        assert!(call.poll().is_pending());
+        clock.advance(Duration::from_millis(10));
+        assert!(call.poll().is_pending());
+        clock.advance(Duration::from_millis(10));
+        assert!(matches!(call.poll(), std::task::Poll::Ready(Ok(3))));
+    });
+    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let called: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("upstream called"))
+        .collect();
+    assert_eq!(called.len(), 3, "{out}");
+    for (attempt, line) in (1..).zip(called) {
+        let span = format!("retry_attempt{{name=\"payments\" attempt={attempt}}}");
+        assert!(line.contains(&span), "{line}");
+        assert!(line.contains(&format!("call={attempt}")), "{line}");
+    }
 }

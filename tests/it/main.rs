@@ -1,0 +1,37 @@
+//! Every integration test, in one binary: axum, tonic, hyper and redis are
+//! linked once rather than once per file. One module per area; `cargo test
+//! --test it <module>` runs one (the loom models are their own binary,
+//! `tests/loom.rs`, built under `--cfg loom`).
+
+mod bulkhead;
+mod bulkhead_model;
+mod circuit_breaker;
+mod circuit_breaker_axum;
+mod circuit_breaker_model;
+mod classify;
+mod clock;
+#[cfg(feature = "http")]
+mod common;
+mod error;
+mod fallback;
+mod fallback_alternate;
+mod grpc_trailers;
+mod hardening;
+mod loopback_clients;
+mod observe;
+mod observe_sinks;
+mod random;
+mod rate_limit;
+mod rate_limit_axum;
+mod rate_limit_http;
+mod rate_limit_model;
+#[cfg(feature = "redis")]
+mod rate_limit_redis;
+mod retry;
+mod retry_body;
+mod retry_http;
+mod retry_model;
+mod retry_tower;
+mod stack;
+mod timeout;
+mod timeout_http;
