@@ -38,8 +38,10 @@
 //! | `tracing` | no | the `tracing` sink of [`observe`] |
 //! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`], `retry::http`, `retry::body`, `timeout::http`, `stack::http` |
 //! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), the status in trailers (`classify::trailers`), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
-//! | `axum` | no | the rate limiter's client-address key reads axum's `ConnectInfo`; implies `http` |
+//! | `axum` | no | the rate limiter's client-address key reads axum 0.8's `ConnectInfo` (any other type: `ClientIp::peer_from`); implies `http` |
 //! | `quanta` | no | `clock::QuantaClock`: real time read from the CPU's time-stamp counter, for layers that read the clock on every call |
+//! | `redis` | no | `rate_limit::redis`: one limit for a whole fleet, its state in Redis (needs Rust 1.88) |
+//! | `tower-retry` | no | `retry::TowerPolicy` (a tower retry policy in palisade's retry) and `retry::TowerBackoff` (palisade's backoff in tower's retry) |
 //! | `full` | no | all of the above |
 //!
 //! # Example: a test that controls time

@@ -90,6 +90,7 @@ mod metrics_sink;
 /// palisade::observe::describe_metrics(); // a no-op without a recorder
 /// ```
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub fn describe_metrics() {
     metrics_sink::describe();
 }

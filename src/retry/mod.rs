@@ -93,6 +93,7 @@ mod service;
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
 #[cfg(feature = "tower-retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-retry")))]
 pub use interop::{BackoffSession, TowerBackoff, TowerPolicy};
 pub use layer::{RetryBuilder, RetryLayer};
 pub use policy::{Decision, RequestCloner, RetryErrors, RetryPolicy, ViaClone};
