@@ -382,8 +382,8 @@ impl io::Write for Buffer {
     }
 }
 
-#[test]
-fn events_are_traced_with_layer_and_name_at_their_levels() {
+/// What `run` logs at `DEBUG` and above, as text.
+fn traced(run: impl FnOnce()) -> String {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer({
@@ -393,12 +393,17 @@ fn events_are_traced_with_layer_and_name_at_their_levels() {
         .with_max_level(tracing::Level::DEBUG)
         .with_ansi(false)
         .finish();
+    tracing::subscriber::with_default(subscriber, run);
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn events_are_traced_with_layer_and_name_at_their_levels() {
     let observer = ObserverBuilder::new()
         .name("payments")
         .build("circuit_breaker");
-    tracing::subscriber::with_default(subscriber, || emit_a_day_in_the_life(&observer));
+    let out = traced(|| emit_a_day_in_the_life(&observer));
 
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     let find = |message: &str| {
         lines
@@ -436,15 +441,6 @@ fn events_are_traced_with_layer_and_name_at_their_levels() {
 
 #[test]
 fn each_layer_traces_under_its_own_modules_target() {
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let buffer = buffer.clone();
-            move || buffer.clone()
-        })
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
     let kinds = [
         "circuit_breaker",
         "rate_limit",
@@ -453,7 +449,7 @@ fn each_layer_traces_under_its_own_modules_target() {
         "timeout",
         "fallback",
     ];
-    tracing::subscriber::with_default(subscriber, || {
+    let out = traced(|| {
         for kind in kinds {
             let after = Duration::from_millis(1);
             ObserverBuilder::new()
@@ -461,7 +457,6 @@ fn each_layer_traces_under_its_own_modules_target() {
                 .emit(Instant::ZERO, EventKind::TimedOut { after });
         }
     });
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), kinds.len(), "{out}");
     for (line, kind) in lines.iter().zip(kinds) {
@@ -478,15 +473,6 @@ fn each_retry_attempt_runs_in_its_own_span() {
     };
     use tower::{Layer, Service, service_fn};
 
-    let buffer = Buffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let buffer = buffer.clone();
-            move || buffer.clone()
-        })
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
     let clock = ManualClock::new();
     let calls = Arc::new(Mutex::new(0u32));
     let flaky = service_fn({
@@ -509,7 +495,7 @@ fn each_retry_attempt_runs_in_its_own_span() {
         .build()
         .unwrap()
         .layer(flaky);
-    tracing::subscriber::with_default(subscriber, || {
+    let out = traced(|| {
         let mut call = tokio_test::task::spawn(service.call(()));
         assert!(call.poll().is_pending());
         clock.advance(Duration::from_millis(10));
@@ -517,7 +503,6 @@ fn each_retry_attempt_runs_in_its_own_span() {
         clock.advance(Duration::from_millis(10));
         assert!(matches!(call.poll(), std::task::Poll::Ready(Ok(3))));
     });
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let called: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("upstream called"))
