@@ -179,21 +179,11 @@ impl<C> BulkheadBuilder<C> {
         self
     }
 
-    /// The clock of the waits and of the `Finished` events' timings. Default
-    /// [`TokioClock`].
-    ///
-    /// ```
-    /// use palisade::{bulkhead::BulkheadLayer, clock::ManualClock};
-    /// let _ = BulkheadLayer::builder(4).clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> BulkheadBuilder<C2> {
-        BulkheadBuilder {
-            max_concurrent: self.max_concurrent,
-            waiting: self.waiting,
-            clock,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "of the queue's waits and of the `Finished` events' timings",
+        "let _ = palisade::bulkhead::BulkheadLayer::builder(4)",
+        BulkheadBuilder<C2> { max_concurrent, waiting, observe }
+    );
 
     /// Checks the configuration and builds the layer.
     ///

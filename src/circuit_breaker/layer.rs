@@ -378,21 +378,11 @@ impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
         }
     }
 
-    /// The clock every timing decision reads. Default: [`TokioClock`].
-    ///
-    /// ```
-    /// use palisade::{circuit_breaker::CircuitBreakerLayer, clock::ManualClock};
-    /// let _ = CircuitBreakerLayer::builder().clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> CircuitBreakerBuilder<K, C2, R> {
-        CircuitBreakerBuilder {
-            config: self.config,
-            classifier: self.classifier,
-            clock,
-            random: self.random,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "every timing decision reads (the open duration, time windows, slow calls)",
+        "let _ = palisade::circuit_breaker::CircuitBreakerLayer::builder()",
+        CircuitBreakerBuilder<K, C2, R> { config, classifier, random, observe }
+    );
 
     /// The random source of the open duration's jitter. Default:
     /// [`FastRandom`] seeded from the system.

@@ -161,21 +161,11 @@ impl<T, P, K, C: Clock> AlternateBuilder<T, P, K, C> {
         }
     }
 
-    /// The clock that dates the events. Default [`TokioClock`].
-    ///
-    /// ```
-    /// let alternate = tower::service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) });
-    /// let _ = palisade::fallback::AlternateLayer::builder(alternate).clock(palisade::clock::ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> AlternateBuilder<T, P, K, C2> {
-        AlternateBuilder {
-            alternate: self.alternate,
-            predicate: self.predicate,
-            classifier: self.classifier,
-            clock,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "that dates the events",
+        "let alternate = tower::service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) });\nlet _ = palisade::fallback::AlternateLayer::builder(alternate)",
+        AlternateBuilder<T, P, K, C2> { alternate, predicate, classifier, observe }
+    );
 
     /// Builds the layer (nothing to check).
     ///

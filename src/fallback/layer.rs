@@ -188,20 +188,11 @@ impl<F, K, C: Clock> FallbackBuilder<F, K, C> {
         }
     }
 
-    /// The clock that dates the events. Default [`TokioClock`].
-    ///
-    /// ```
-    /// use palisade::{clock::ManualClock, fallback::{Failed, FallbackLayer}};
-    /// let _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0)).clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> FallbackBuilder<F, K, C2> {
-        FallbackBuilder {
-            fallback: self.fallback,
-            classifier: self.classifier,
-            clock,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "that dates the events",
+        "use palisade::fallback::{Failed, FallbackLayer};\nlet _ = FallbackLayer::builder(|_: Failed<'_, u8>| Some(0))",
+        FallbackBuilder<F, K, C2> { fallback, classifier, observe }
+    );
 
     /// Builds the layer (nothing to check).
     ///

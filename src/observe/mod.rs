@@ -524,3 +524,26 @@ macro_rules! name_and_listeners {
     };
 }
 pub(crate) use name_and_listeners;
+
+/// The other setting every builder shares, written once: `clock`, which
+/// changes the builder's clock type, so the macro is given the builder's
+/// type with the new clock `C2` and its other fields. `$what` says what the
+/// clock drives; the doc example starts from `$builder`.
+macro_rules! clock_setting {
+    ($what:literal, $builder:literal, $name:ident<$($param:ident),*> { $($field:ident),* }) => {
+        #[doc = concat!(
+            "The clock ", $what, ". Default [`TokioClock`](crate::clock::TokioClock) ",
+            "(which follows tokio's paused time); in tests, a ",
+            "[`ManualClock`](crate::clock::ManualClock) moved by hand."
+        )]
+        ///
+        #[doc = concat!("```\n", $builder, "\n    .clock(palisade::clock::ManualClock::new());\n```")]
+        pub fn clock<C2: $crate::clock::Clock>(self, clock: C2) -> $name<$($param),*> {
+            $name {
+                clock,
+                $($field: self.$field),*
+            }
+        }
+    };
+}
+pub(crate) use clock_setting;

@@ -338,24 +338,11 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
         }
     }
 
-    /// The clock every decision reads and every wait sleeps on. Default:
-    /// [`TokioClock`].
-    ///
-    /// ```
-    /// use palisade::{clock::ManualClock, rate_limit::RateLimitLayer};
-    /// let _ = RateLimitLayer::builder().clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> RateLimitBuilder<X, W, C2> {
-        RateLimitBuilder {
-            config: self.config,
-            keyed: self.keyed,
-            weighted: self.weighted,
-            keys: self.keys,
-            costs: self.costs,
-            clock,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "every decision reads and every wait sleeps on",
+        "let _ = palisade::rate_limit::RateLimitLayer::builder()",
+        RateLimitBuilder<X, W, C2> { config, keyed, weighted, keys, costs, observe }
+    );
 }
 
 impl<X, W, C: Clock> RateLimitBuilder<X, W, C> {

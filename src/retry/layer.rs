@@ -303,21 +303,11 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
         }
     }
 
-    /// The clock of the sleeps and the deadline. Default [`TokioClock`].
-    ///
-    /// ```
-    /// use palisade::{clock::ManualClock, retry::RetryLayer};
-    /// let _ = RetryLayer::builder().clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> RetryBuilder<P, Q, C2, R> {
-        RetryBuilder {
-            settings: self.settings,
-            policy: self.policy,
-            requests: self.requests,
-            clock,
-            random: self.random,
-        }
-    }
+    crate::observe::clock_setting!(
+        "of the sleeps between attempts and of the deadline",
+        "let _ = palisade::retry::RetryLayer::builder()",
+        RetryBuilder<P, Q, C2, R> { settings, policy, requests, random }
+    );
 
     /// The random source of the jitter. Default [`FastRandom`] seeded from
     /// the system.

@@ -28,6 +28,10 @@
 //! - **Requests**: each attempt gets its own request, cloned by default or
 //!   made by a [`RequestCloner`] hook; a request that cannot be copied is sent
 //!   once.
+//! - **Either way round with tower** (feature `tower-retry`): a
+//!   `tower::retry::Policy` you already have decides here through
+//!   `TowerPolicy`, and palisade's backoff times tower's `Retry` through
+//!   `TowerBackoff` (on a palisade clock, so `ManualClock` drives it).
 //!
 //! The response future is written by hand (no boxing): calling, sleeping,
 //! readying the service again — it never calls the service without a

@@ -54,16 +54,14 @@ use std::{
     convert::Infallible,
     error::Error,
     fmt,
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
 };
 
 use http::{HeaderValue, Response, StatusCode, header};
-use pin_project_lite::pin_project;
 use tower::{BoxError, Layer, Service};
 
+use super::future::AnswerFuture;
 use crate::{
     error::{Rejection, RejectionKind},
     rate_limit::http::{TooManyRequests, retry_after_seconds},
@@ -357,79 +355,9 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let state = match self.unready.take() {
-            Some(error) => State::Unready { error: Some(error) },
-            None => State::Called {
-                future: self.inner.call(request),
-            },
-        };
-        AnswerFuture {
-            state,
-            answer: Arc::clone(&self.answer),
+        match self.unready.take() {
+            Some(error) => AnswerFuture::unready(error, Arc::clone(&self.answer)),
+            None => AnswerFuture::called(self.inner.call(request), Arc::clone(&self.answer)),
         }
-    }
-}
-
-pin_project! {
-    /// The response future of [`HttpAnswer`].
-    ///
-    /// # Cancellation
-    ///
-    /// Dropped before the wrapped future completes, it is dropped with it; no answer is
-    /// made.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use palisade::stack::http::HttpAnswerLayer;
-    /// use tower::{Layer, Service};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mut service = HttpAnswerLayer::new().layer(tower::service_fn(|_: ()| async {
-    ///     Err::<http::Response<()>, _>(std::io::Error::other("boom"))
-    /// }));
-    /// let response = service.call(()).await.unwrap();
-    /// assert_eq!(response.status(), 500);
-    /// # }
-    /// ```
-    pub struct AnswerFuture<F, A> {
-        #[pin]
-        state: State<F>,
-        answer: Arc<A>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Called { #[pin] future: F },
-        Unready { error: Option<BoxError> },
-    }
-}
-
-impl<F, A> fmt::Debug for AnswerFuture<F, A> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AnswerFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, A, B, E> Future for AnswerFuture<F, A>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-    E: Into<BoxError>,
-    A: Answer<B>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let error = match this.state.project() {
-            StateProj::Called { future } => match ready!(future.poll(cx)) {
-                Ok(response) => return Poll::Ready(Ok(response)),
-                Err(error) => error.into(),
-            },
-            StateProj::Unready { error } => error.take().expect("polled after completion"),
-        };
-        Poll::Ready(Ok(this.answer.answer(error)))
     }
 }

@@ -96,6 +96,9 @@ use crate::{
     timeout::TimeoutLayer,
 };
 
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod future;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "http")]

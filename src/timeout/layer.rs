@@ -219,21 +219,11 @@ impl<T, C> TimeoutBuilder<T, C> {
         }
     }
 
-    /// The clock of the timer. Default [`TokioClock`].
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// use palisade::{clock::ManualClock, timeout::TimeoutLayer};
-    /// let _ = TimeoutLayer::builder(Duration::from_secs(1)).clock(ManualClock::new());
-    /// ```
-    pub fn clock<C2: Clock>(self, clock: C2) -> TimeoutBuilder<T, C2> {
-        TimeoutBuilder {
-            timeout: self.timeout,
-            per_request: self.per_request,
-            clock,
-            observe: self.observe,
-        }
-    }
+    crate::observe::clock_setting!(
+        "of the timer",
+        "# use std::time::Duration;\nlet _ = palisade::timeout::TimeoutLayer::builder(Duration::from_secs(1))",
+        TimeoutBuilder<T, C2> { timeout, per_request, observe }
+    );
 
     /// Checks the configuration and builds the layer.
     ///

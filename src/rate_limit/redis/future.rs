@@ -44,6 +44,16 @@ pin_project! {
     /// calls the wrapped service — at once, or after the wait it reserved —
     /// or fails with the refusal.
     ///
+    /// # Cancellation
+    ///
+    /// Dropped while Redis decides, the round trip is abandoned: a script already sent
+    /// still runs on Redis and its decision stands (one atomic script cannot be taken
+    /// back), and the store's breaker counts the round trip as ignored. Dropped while
+    /// waiting for its reserved turn, the reservation stays used, as in process. Dropped
+    /// while its call runs, the wrapped future is dropped.
+    ///
+    /// # Examples
+    ///
     /// ```no_run
     /// use palisade::rate_limit::{Rate, RateLimitLayer};
     /// use tower::{Layer, Service, ServiceExt, service_fn};
@@ -56,16 +66,6 @@ pin_project! {
     /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x) }));
     /// assert_eq!(service.ready().await?.call(3).await?, 3);
     /// # Ok(()) }
-    /// # Cancellation
-    ///
-    /// Dropped while Redis decides, the round trip is abandoned: a script already sent
-    /// still runs on Redis and its decision stands (one atomic script cannot be taken
-    /// back), and the store's breaker counts the round trip as ignored. Dropped while
-    /// waiting for its reserved turn, the reservation stays used, as in process. Dropped
-    /// while its call runs, the wrapped future is dropped.
-    ///
-    /// # Examples
-    ///
     /// ```
     pub struct ResponseFuture<S: Service<Req>, Req, X, W, C: Clock, R> {
         #[pin]
