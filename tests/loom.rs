@@ -240,6 +240,17 @@ fn racing_callers_admit_exactly_the_bucket_capacity() {
     });
 }
 
+/// Calls through `service` and keeps the call in flight: whether it was
+/// admitted (its call runs, pending), and its future.
+fn hold<S: Service<()>>(mut service: S) -> (bool, std::pin::Pin<Box<S::Future>>) {
+    let mut call = Box::pin(service.call(()));
+    let admitted = call
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_pending();
+    (admitted, call)
+}
+
 /// Callers racing for a bulkhead's permits while all their calls are in
 /// flight: exactly `max` get one, the rest are refused, and every permit comes
 /// back when the calls are dropped.
@@ -255,15 +266,7 @@ fn racing_callers_take_exactly_the_bulkhead_permits() {
         let service = layer.layer(service_fn(|()| {
             std::future::pending::<Result<(), &'static str>>()
         }));
-        // Calls, and keeps the call in flight: its future is returned.
-        let call = |mut service: palisade::bulkhead::Bulkhead<_, ManualClock>| {
-            let mut call = Box::pin(service.call(()));
-            let admitted = call
-                .as_mut()
-                .poll(&mut Context::from_waker(Waker::noop()))
-                .is_pending();
-            (admitted, call)
-        };
+        let call = hold;
         let callers: Vec<_> = (0..2)
             .map(|_| {
                 let service = service.clone();
@@ -306,5 +309,76 @@ fn a_release_racing_a_queuing_call_hands_over_the_permit() {
             (1, 0),
             "the call holds the permit"
         );
+    });
+}
+
+/// The bound raised by hand while a call queues for a permit: the call gets
+/// the new permit — the raise and the queuer cannot miss each other.
+#[test]
+fn a_raised_bound_racing_a_queuing_call_hands_it_a_permit() {
+    use palisade::bulkhead::BulkheadLayer;
+
+    loom::model(|| {
+        let layer = BulkheadLayer::builder(1)
+            .queue(1, Duration::from_secs(1))
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn(|()| {
+            std::future::pending::<Result<(), &'static str>>()
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut holder = Box::pin(service.call(()));
+        assert!(holder.as_mut().poll(&mut cx).is_pending());
+        let raiser = {
+            let layer = layer.clone();
+            thread::spawn(move || layer.set_max_concurrent(2).unwrap())
+        };
+        let mut queued = Box::pin(service.call(()));
+        raiser.join().unwrap();
+        assert!(queued.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            (layer.in_flight(), layer.waiting()),
+            (2, 0),
+            "both calls hold a permit"
+        );
+        drop(holder);
+    });
+}
+
+/// The bound lowered by hand while callers race for permits: never more
+/// calls in flight than the bound a caller read allowed, and once the change
+/// is done, no new call above the new bound.
+#[test]
+fn a_lowered_bound_racing_callers_admits_none_above_it() {
+    use palisade::bulkhead::BulkheadLayer;
+
+    loom::model(|| {
+        let layer = BulkheadLayer::builder(2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let service = layer.layer(service_fn(|()| {
+            std::future::pending::<Result<(), &'static str>>()
+        }));
+        let call = hold;
+        let lowerer = {
+            let layer = layer.clone();
+            thread::spawn(move || layer.set_max_concurrent(1).unwrap())
+        };
+        let caller = {
+            let service = service.clone();
+            thread::spawn(move || call(service))
+        };
+        let first = call(service.clone());
+        let second = caller.join().unwrap();
+        lowerer.join().unwrap();
+        // Both may have been admitted under the old bound of 2; never more.
+        assert!(layer.in_flight() <= 2);
+        // After the change: admitted only when no call is in flight.
+        let third = call(service);
+        assert_eq!(third.0, !first.0 && !second.0);
+        drop((first, second, third));
+        assert_eq!(layer.in_flight(), 0);
     });
 }

@@ -12,8 +12,8 @@ use super::{
 use crate::{
     clock::{Clock, TokioClock},
     error::{ConfigError, check},
-    observe::{Observer, ObserverBuilder},
-    sync::Arc,
+    observe::{EventKind, Observer, ObserverBuilder},
+    sync::{Arc, Mutex, lock},
 };
 
 /// The kind of layer, and the name of one not given its own.
@@ -23,7 +23,9 @@ const LAYER: &str = "bulkhead";
 pub(crate) struct Shared<C> {
     pub(crate) permits: Permits,
     pub(crate) queue: Queue,
-    pub(crate) waiting: Option<Waiting>,
+    /// The queue's bounds, if any; read when every permit is taken, changed
+    /// live by [`BulkheadLayer::set_queue`].
+    pub(crate) waiting: Mutex<Option<Waiting>>,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
     /// Whether anything receives events: decided once, read per call.
@@ -103,6 +105,136 @@ impl<C> BulkheadLayer<C> {
     /// ```
     pub fn waiting(&self) -> u64 {
         self.shared.permits.waiting()
+    }
+
+    /// The bound on calls in flight now.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// assert_eq!(layer.max_concurrent(), 10);
+    /// ```
+    pub fn max_concurrent(&self) -> u64 {
+        self.shared.permits.max()
+    }
+
+    /// The queue's bounds now — how many may wait, and for how long — or
+    /// `None` without a queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(1)
+    ///     .queue(8, Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(layer.queue(), Some((8, Duration::from_millis(50))));
+    /// ```
+    pub fn queue(&self) -> Option<(usize, Duration)> {
+        let waiting = *lock(&self.shared.waiting);
+        waiting.map(|waiting| (waiting.max_waiting, waiting.max_wait))
+    }
+}
+
+impl<C: Clock> BulkheadLayer<C> {
+    /// Changes the bound on calls in flight of the running layer, from any
+    /// thread, for every service and clone made from it.
+    ///
+    /// What is kept: every call in flight. Lowered below the calls in
+    /// flight, the bulkhead lets them finish and admits none until they are
+    /// fewer than the new bound. Raised, the permits it frees go at once to
+    /// the calls waiting in the queue, first come first served. Checked as
+    /// the builder checks it; emits
+    /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) (setting
+    /// `max_concurrent`).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `max_concurrent` when it is 0; the bound is left
+    /// as it was.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// layer.set_max_concurrent(4)?;
+    /// assert_eq!(layer.max_concurrent(), 4);
+    /// assert_eq!(layer.set_max_concurrent(0).unwrap_err().field(), "max_concurrent");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_max_concurrent(&self, max_concurrent: u32) -> Result<(), ConfigError> {
+        check::at_least_one(LAYER, "max_concurrent", max_concurrent)?;
+        let shared = &self.shared;
+        let old = shared
+            .queue
+            .set_max(&shared.permits, u64::from(max_concurrent));
+        self.changed("max_concurrent", old as f64, f64::from(max_concurrent));
+        Ok(())
+    }
+
+    /// Gives the running layer a queue, or changes its bounds: up to
+    /// `max_waiting` calls that find every permit taken wait, each at most
+    /// `max_wait`. What is kept: the calls waiting keep their place and
+    /// their deadline; a room made smaller than the calls in it turns
+    /// newcomers away until it has room again. Checked as the builder's
+    /// [`queue`](BulkheadBuilder::queue); emits a
+    /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) event per
+    /// setting (`queue.max_waiting`, `queue.max_wait`; 0 for no queue).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming `queue.max_waiting` or `queue.max_wait` when
+    /// it is 0; the queue is left as it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(4).build().unwrap();
+    /// layer.set_queue(16, Duration::from_millis(100))?;
+    /// assert_eq!(layer.queue(), Some((16, Duration::from_millis(100))));
+    /// let err = layer.set_queue(0, Duration::from_millis(100)).unwrap_err();
+    /// assert_eq!(err.field(), "queue.max_waiting");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_queue(&self, max_waiting: u32, max_wait: Duration) -> Result<(), ConfigError> {
+        check::at_least_one(LAYER, "queue.max_waiting", max_waiting)?;
+        check::positive(LAYER, "queue.max_wait", max_wait)?;
+        self.swap_queue(Some(Waiting {
+            max_waiting: max_waiting as usize,
+            max_wait,
+        }));
+        Ok(())
+    }
+
+    /// Takes the running layer's queue away: calls that find every permit
+    /// taken are refused at once from now on. The calls waiting keep their
+    /// place until a permit or their deadline comes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(4)
+    ///     .queue(8, Duration::from_millis(50))
+    ///     .build()
+    ///     .unwrap();
+    /// layer.remove_queue();
+    /// assert_eq!(layer.queue(), None);
+    /// ```
+    pub fn remove_queue(&self) {
+        self.swap_queue(None);
+    }
+
+    fn swap_queue(&self, waiting: Option<Waiting>) {
+        let old = std::mem::replace(&mut *lock(&self.shared.waiting), waiting);
+        let bounds = |waiting: Option<Waiting>| {
+            waiting.map_or((0.0, 0.0), |waiting| {
+                (waiting.max_waiting as f64, waiting.max_wait.as_secs_f64())
+            })
+        };
+        let ((old_waiting, old_wait), (new_waiting, new_wait)) = (bounds(old), bounds(waiting));
+        self.changed("queue.max_waiting", old_waiting, new_waiting);
+        self.changed("queue.max_wait", old_wait, new_wait);
+    }
+
+    /// The event of a change.
+    fn changed(&self, setting: &'static str, old: f64, new: f64) {
+        let shared = &self.shared;
+        let kind = EventKind::Reconfigured { setting, old, new };
+        shared.observer.emit(shared.clock.now(), kind);
     }
 }
 
@@ -208,7 +340,7 @@ impl<C> BulkheadBuilder<C> {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),
                 queue: Queue::default(),
-                waiting: self.waiting,
+                waiting: Mutex::new(self.waiting),
                 clock: self.clock,
                 observed: observer.is_active(),
                 observer,

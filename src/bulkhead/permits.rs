@@ -13,7 +13,9 @@ const IN_FLIGHT: u64 = WAITER - 1;
 #[derive(Debug)]
 pub(crate) struct Permits {
     state: AtomicU64,
-    max: u64,
+    /// The bound, changed live by [`set_max`](Permits::set_max): a call
+    /// decides by the bound it reads.
+    max: AtomicU64,
 }
 
 /// Who may want a permit just given back.
@@ -29,7 +31,7 @@ impl Permits {
     pub(crate) fn new(max: u64) -> Permits {
         Permits {
             state: AtomicU64::new(0),
-            max,
+            max: AtomicU64::new(max),
         }
     }
 
@@ -55,8 +57,9 @@ impl Permits {
     /// Takes a permit if one is free.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
+        let max = self.max();
         self.update(|state| {
-            if state & IN_FLIGHT < self.max {
+            if state & IN_FLIGHT < max {
                 (Some(state + 1), true)
             } else {
                 (None, false)
@@ -66,8 +69,9 @@ impl Permits {
 
     /// Takes a permit if one is free, else counts the caller as waiting.
     pub(crate) fn acquire_or_wait(&self) -> bool {
+        let max = self.max();
         self.update(|state| {
-            if state & IN_FLIGHT < self.max {
+            if state & IN_FLIGHT < max {
                 (Some(state + 1), true)
             } else {
                 (Some(state + WAITER), false)
@@ -89,8 +93,9 @@ impl Permits {
     /// Under the queue's lock: takes a free permit for one waiter (`true`),
     /// if anyone still waits and a permit is still free.
     pub(crate) fn grant_one(&self) -> bool {
+        let max = self.max();
         self.update(|state| {
-            if state >= WAITER && state & IN_FLIGHT < self.max {
+            if state >= WAITER && state & IN_FLIGHT < max {
                 (Some(state - WAITER + 1), true)
             } else {
                 (None, false)
@@ -113,7 +118,17 @@ impl Permits {
         self.state.load(Ordering::Acquire) >> 32
     }
 
+    /// The bound now.
+    #[inline]
     pub(crate) fn max(&self) -> u64 {
-        self.max
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Changes the bound; returns the one before. Calls in flight above a
+    /// lowered bound finish; none is admitted until below it. Called under
+    /// the queue's lock, so that a raised bound's permits go to the waiters
+    /// first ([`Queue::set_max`](super::queue::Queue::set_max)).
+    pub(crate) fn set_max(&self, max: u64) -> u64 {
+        self.max.swap(max, Ordering::AcqRel)
     }
 }

@@ -41,6 +41,20 @@ struct Entry {
     granted: bool,
 }
 
+impl Entries {
+    /// Hands a permit (taken for it already) to the first waiter that has
+    /// none, and wakes it.
+    fn grant_first(&mut self) {
+        let entry = self
+            .queue
+            .iter_mut()
+            .find(|entry| !entry.granted)
+            .expect("a waiter is counted for every entry not granted");
+        entry.granted = true;
+        entry.waker.wake_by_ref();
+    }
+}
+
 /// What a caller that found no permit gets.
 pub(crate) enum Enqueued {
     /// A permit came free after all.
@@ -57,15 +71,21 @@ impl Queue {
         if let Released::Waiters = permits.release() {
             let mut entries = lock(&self.entries);
             if permits.grant_one() {
-                let entry = entries
-                    .queue
-                    .iter_mut()
-                    .find(|entry| !entry.granted)
-                    .expect("a waiter is counted for every entry not granted");
-                entry.granted = true;
-                entry.waker.wake_by_ref();
+                entries.grant_first();
             }
         }
+    }
+
+    /// Changes the bound of `permits` to `max`, handing the permits a raised
+    /// bound frees to the waiters, first come first served; returns the bound
+    /// before. Under the lock, so that no release hands over meanwhile.
+    pub(crate) fn set_max(&self, permits: &Permits, max: u64) -> u64 {
+        let mut entries = lock(&self.entries);
+        let old = permits.set_max(max);
+        while permits.grant_one() {
+            entries.grant_first();
+        }
+        old
     }
 
     /// Waits for a permit, unless one is free now or the room is full.

@@ -17,7 +17,7 @@ use crate::{
     deferred::take_ready,
     error::{BulkheadFull, RejectionKind},
     observe::EventKind,
-    sync::Arc,
+    sync::{Arc, lock},
 };
 
 /// A service behind a bulkhead; made by
@@ -111,7 +111,8 @@ impl<S, C: Clock> Bulkhead<S, C> {
         S: Service<Req> + Clone,
     {
         let shared = &self.shared;
-        if let Some(waiting) = shared.waiting {
+        let waiting = *lock(&shared.waiting);
+        if let Some(waiting) = waiting {
             match shared.queue.enqueue(&shared.permits, waiting.max_waiting) {
                 Enqueued::Admitted => {
                     let permit = Permit::new(Arc::clone(shared));

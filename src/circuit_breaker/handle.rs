@@ -1,11 +1,21 @@
 //! A handle to read a breaker's state and counters and to change its state by
 //! hand.
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
-use super::{shared::Shared, state::CircuitState, window::Stats};
+use super::{
+    config::LAYER,
+    shared::{Shared, Steer},
+    state::CircuitState,
+    window::Stats,
+};
 use crate::sync::Arc as SharedArc;
-use crate::{LayerName, clock::Clock, random::Random};
+use crate::{
+    LayerName,
+    clock::Clock,
+    error::{ConfigError, check},
+    random::Random,
+};
 
 /// A cheap, cloneable handle on a breaker: its state, its counters, and
 /// changes of state by hand. Get one from
@@ -38,7 +48,7 @@ pub struct CircuitBreakerHandle {
 trait Control: Send + Sync {
     fn state(&self) -> CircuitState;
     fn stats(&self) -> (Stats, usize);
-    fn force(&self, target: CircuitState, reset: bool);
+    fn steer(&self, steer: Steer);
     fn name(&self) -> &LayerName;
 }
 
@@ -132,7 +142,7 @@ impl CircuitBreakerHandle {
     /// assert_eq!(handle.state(), CircuitState::ForcedOpen);
     /// ```
     pub fn force_open(&self) {
-        self.breaker.force(CircuitState::ForcedOpen, false);
+        self.breaker.steer(Steer::To(CircuitState::ForcedOpen));
     }
 
     /// Closes the breaker: calls flow and are counted afresh, and a growing
@@ -146,7 +156,7 @@ impl CircuitBreakerHandle {
     /// assert_eq!(handle.state(), CircuitState::Closed);
     /// ```
     pub fn close(&self) {
-        self.breaker.force(CircuitState::Closed, false);
+        self.breaker.steer(Steer::To(CircuitState::Closed));
     }
 
     /// Lets every call through and counts nothing
@@ -159,7 +169,7 @@ impl CircuitBreakerHandle {
     /// assert_eq!(handle.state(), CircuitState::Disabled);
     /// ```
     pub fn disable(&self) {
-        self.breaker.force(CircuitState::Disabled, false);
+        self.breaker.steer(Steer::To(CircuitState::Disabled));
     }
 
     /// Counts and reports every call but never opens
@@ -172,7 +182,7 @@ impl CircuitBreakerHandle {
     /// assert_eq!(handle.state(), CircuitState::MetricsOnly);
     /// ```
     pub fn metrics_only(&self) {
-        self.breaker.force(CircuitState::MetricsOnly, false);
+        self.breaker.steer(Steer::To(CircuitState::MetricsOnly));
     }
 
     /// Closes the breaker and forgets every call counted so far, even if it
@@ -185,7 +195,54 @@ impl CircuitBreakerHandle {
     /// assert_eq!(handle.metrics().calls, 0);
     /// ```
     pub fn reset(&self) {
-        self.breaker.force(CircuitState::Closed, true);
+        self.breaker.steer(Steer::Reset);
+    }
+
+    /// Opens the breaker now for `duration` — every call refused with
+    /// [`CircuitOpen`](crate::error::CircuitOpen) and a `retry_after` of
+    /// what remains — then half-open as after any open duration: probes
+    /// decide. From any state (an open breaker's time is replaced). The
+    /// event's reason is `opened_by_hand`; the growth of the configured open
+    /// duration is left as it was.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`](crate::error::ConfigError) on `duration` when it is
+    /// zero or longer than 100 years; the breaker is left as it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{circuit_breaker::{CircuitBreakerLayer, CircuitState}, clock::ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let handle = CircuitBreakerLayer::builder().clock(clock.clone()).build().unwrap().handle();
+    /// handle.open_for(Duration::from_secs(30)).unwrap();
+    /// assert_eq!(handle.state(), CircuitState::Open);
+    /// clock.advance(Duration::from_secs(30));
+    /// assert_eq!(handle.state(), CircuitState::HalfOpen);
+    /// assert_eq!(handle.open_for(Duration::ZERO).unwrap_err().field(), "duration");
+    /// ```
+    pub fn open_for(&self, duration: Duration) -> Result<(), ConfigError> {
+        check::positive(LAYER, "duration", duration)?;
+        check::at_most_longest(LAYER, "duration", duration)?;
+        self.breaker.steer(Steer::OpenFor(duration));
+        Ok(())
+    }
+
+    /// Moves the breaker to half-open now: the configured number of probes
+    /// go through and decide, as after an open duration (a half-open breaker
+    /// starts its probes afresh). The event's reason is
+    /// `half_opened_by_hand`.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerLayer, CircuitState};
+    /// let handle = CircuitBreakerLayer::builder().build().unwrap().handle();
+    /// handle.force_open();
+    /// handle.half_open();
+    /// assert_eq!(handle.state(), CircuitState::HalfOpen);
+    /// ```
+    pub fn half_open(&self) {
+        self.breaker.steer(Steer::HalfOpen);
     }
 }
 
@@ -207,8 +264,8 @@ where
         self.0.stats()
     }
 
-    fn force(&self, target: CircuitState, reset: bool) {
-        self.0.force(target, reset)
+    fn steer(&self, steer: Steer) {
+        self.0.steer(steer)
     }
 
     fn name(&self) -> &LayerName {

@@ -33,6 +33,19 @@ use crate::{
 /// through their own clone do not contend on one cache line.
 pub(crate) type CloneRef<K, C, R> = Arc<Arc<Shared<K, C, R>>>;
 
+/// A change of state made by hand, through the handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Steer {
+    /// To `ForcedOpen`, `Closed`, `Disabled` or `MetricsOnly`.
+    To(CircuitState),
+    /// Closed, the window forgotten even if closed already.
+    Reset,
+    /// Open for this long, then half-open as usual.
+    OpenFor(Duration),
+    /// Half-open now.
+    HalfOpen,
+}
+
 pub(crate) struct Shared<K, C, R> {
     pub(crate) config: Config,
     pub(crate) classifier: K,
@@ -375,16 +388,24 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         (stats, lock(&self.core).machine.probes_in_flight())
     }
 
-    /// Moves to `target` by hand; `reset` also forgets the window when the
-    /// breaker is already closed.
-    pub(crate) fn force(&self, target: CircuitState, reset: bool) {
+    /// Moves the breaker by hand.
+    pub(crate) fn steer(&self, steer: Steer) {
         let now = self.clock.now();
         let mut core = lock(&self.core);
-        let transition = core.machine.force(target);
-        if transition.is_none() && reset {
-            self.window.reset();
-            self.hot.generation.fetch_add(1, Ordering::AcqRel);
-        }
+        let transition = match steer {
+            Steer::To(target) => core.machine.force(target),
+            Steer::Reset => {
+                let transition = core.machine.force(CircuitState::Closed);
+                // Already closed: forget the window all the same.
+                if transition.is_none() {
+                    self.window.reset();
+                    self.hot.generation.fetch_add(1, Ordering::AcqRel);
+                }
+                transition
+            }
+            Steer::OpenFor(duration) => Some(core.machine.open_for(now, duration)),
+            Steer::HalfOpen => core.machine.half_open(),
+        };
         let woken = self.publish(&mut core, transition);
         drop(core);
         self.announce(now, transition, woken);

@@ -111,6 +111,10 @@ pub(crate) enum Reason {
     ProbesSucceeded,
     ProbesFailed,
     Forced,
+    /// Opened by hand for a given time ([`open_for`](Machine::open_for)).
+    OpenedByHand,
+    /// Moved to half-open by hand ([`half_open`](Machine::half_open)).
+    HalfOpenedByHand,
 }
 
 impl Reason {
@@ -124,6 +128,8 @@ impl Reason {
             Reason::ProbesSucceeded => "probes_succeeded",
             Reason::ProbesFailed => "probes_failed",
             Reason::Forced => "forced",
+            Reason::OpenedByHand => "opened_by_hand",
+            Reason::HalfOpenedByHand => "half_opened_by_hand",
         }
     }
 }
@@ -321,6 +327,26 @@ impl Machine {
             return None;
         }
         Some(self.enter(target, Reason::Forced))
+    }
+
+    /// Opens by hand until `now + duration`, then half-open as usual. From
+    /// any state, an open one included (its time is replaced); the growth
+    /// of the open duration is left as it is.
+    pub(crate) fn open_for(&mut self, now: Instant, duration: Duration) -> Transition {
+        self.open_until = now.saturating_add(duration);
+        self.probes.clear();
+        self.enter(CircuitState::Open, Reason::OpenedByHand)
+    }
+
+    /// Half-open by hand, now: probes decide as after an open duration.
+    pub(crate) fn half_open(&mut self) -> Option<Transition> {
+        self.probes.clear();
+        self.probe_successes = 0;
+        self.probe_failures = 0;
+        if self.state == CircuitState::HalfOpen {
+            return None;
+        }
+        Some(self.enter(CircuitState::HalfOpen, Reason::HalfOpenedByHand))
     }
 
     /// Close or re-open once the probe results make the outcome certain.

@@ -3,7 +3,7 @@ use std::{
     fmt,
     future::Future,
     mem,
-    pin::Pin,
+    pin::{Pin, pin},
     task::{Context, Poll, Waker},
     time::Duration,
 };
@@ -55,6 +55,8 @@ struct Shared {
     /// miss an advance.
     now: AtomicU64,
     sleepers: Mutex<Sleepers>,
+    /// Sleeps made by `sleep_until`, polled or not.
+    created: AtomicU64,
 }
 
 #[derive(Default)]
@@ -63,6 +65,9 @@ struct Sleepers {
     /// Keyed by deadline, then by registration order: iteration order is the
     /// order in which sleepers are woken.
     by_deadline: BTreeMap<(Instant, u64), Waker>,
+    /// The task of [`ManualClock::auto_advance`], woken when a sleep
+    /// registers (its deadline may be the new earliest).
+    watcher: Option<Waker>,
 }
 
 impl ManualClock {
@@ -77,6 +82,7 @@ impl ManualClock {
             shared: Arc::new(Shared {
                 now: AtomicU64::new(0),
                 sleepers: Mutex::new(Sleepers::default()),
+                created: AtomicU64::new(0),
             }),
         }
     }
@@ -163,6 +169,144 @@ impl ManualClock {
             .map(|&(deadline, _)| deadline)
     }
 
+    /// How many sleeps this clock (and its clones) has made, polled or not:
+    /// a test asserts "no timer was armed" as no change in this count.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.sleeps_created(), 0);
+    /// let _never_polled = clock.sleep(Duration::from_secs(1));
+    /// assert_eq!(clock.sleeps_created(), 1);
+    /// ```
+    pub fn sleeps_created(&self) -> u64 {
+        self.shared.created.load(Ordering::Relaxed)
+    }
+
+    /// Runs `future` to its end on this thread, with no runtime: polls it,
+    /// and whenever it waits, moves the clock to the earliest registered
+    /// deadline (waking that sleeper) and polls again. For a call that
+    /// sleeps on this clock — a retry's backoff, a timeout, a rate limiter's
+    /// wait — and nothing else.
+    ///
+    /// # Panics
+    ///
+    /// If `future` waits while no sleep is registered with the clock: it
+    /// waits for something the clock cannot bring, and would wait forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::clock::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let two_naps = async {
+    ///     clock.sleep(Duration::from_secs(5)).await;
+    ///     clock.sleep(Duration::from_secs(3)).await;
+    ///     "rested"
+    /// };
+    /// assert_eq!(clock.block_on(two_naps), "rested");
+    /// assert_eq!(clock.now().since_epoch(), Duration::from_secs(8));
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            match self.next_deadline() {
+                Some(deadline) if deadline != Instant::MAX => self.set(deadline),
+                _ => panic!("ManualClock::block_on: the future waits, but not on this clock"),
+            }
+        }
+    }
+
+    /// Runs `future` in a tokio runtime whose time is paused
+    /// (`#[tokio::test(start_paused = true)]`), moving this clock as tokio
+    /// moves paused time: whenever every task of the runtime is idle, the
+    /// clock jumps to the earliest registered deadline and wakes that
+    /// sleeper. Spawned tasks that sleep on this clock — many clients
+    /// through one layer — then run to their ends without a hand-written
+    /// loop, and the clock reads exactly what they slept.
+    ///
+    /// It waits on a tokio timer as long as the clock's next sleep; with
+    /// tokio's time paused, that costs no real time. (On a runtime whose
+    /// time is not paused, it sleeps for real.) Run one `auto_advance` at a
+    /// time on a clock and its clones.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::clock::{Clock, ManualClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # tokio::time::pause();
+    /// let clock = ManualClock::new();
+    /// let sleepers: Vec<_> = (1..=3)
+    ///     .map(|secs| {
+    ///         let clock = clock.clone();
+    ///         tokio::spawn(async move {
+    ///             clock.sleep(Duration::from_secs(secs)).await;
+    ///             clock.now().since_epoch().as_secs()
+    ///         })
+    ///     })
+    ///     .collect();
+    /// let woke = clock
+    ///     .auto_advance(async {
+    ///         let mut woke = Vec::new();
+    ///         for sleeper in sleepers {
+    ///             woke.push(sleeper.await.unwrap());
+    ///         }
+    ///         woke
+    ///     })
+    ///     .await;
+    /// assert_eq!(woke, [1, 2, 3]);
+    /// assert_eq!(clock.now().since_epoch(), Duration::from_secs(3));
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub async fn auto_advance<F: Future>(&self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        // The tokio timer of the deadline the clock moves to next.
+        let mut timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            loop {
+                let next = {
+                    let mut sleepers = lock(&self.shared.sleepers);
+                    sleepers.watcher = Some(cx.waker().clone());
+                    sleepers.by_deadline.keys().next().map(|&(at, _)| at)
+                };
+                let Some(next) = next.filter(|&at| at != Instant::MAX) else {
+                    // Nothing to move to: wait for a sleep to register.
+                    timer = None;
+                    return Poll::Pending;
+                };
+                if timer.as_ref().is_none_or(|(at, _)| *at != next) {
+                    let wait = next.saturating_duration_since(self.now());
+                    timer = Some((next, Box::pin(tokio::time::sleep(wait))));
+                }
+                let (_, sleep) = timer.as_mut().expect("set above");
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                timer = None;
+                // Every task was idle until tokio's time reached `next`:
+                // move there, unless that sleeper left meanwhile.
+                if self.next_deadline() == Some(next) {
+                    self.set(next);
+                }
+                if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                    return Poll::Ready(output);
+                }
+            }
+        })
+        .await
+    }
+
     fn move_to(&self, target: impl FnOnce(Instant) -> Instant) {
         let due = {
             let mut sleepers = lock(&self.shared.sleepers);
@@ -195,11 +339,13 @@ impl Sleepers {
         self.by_deadline.remove(&(deadline, id?))
     }
 
-    fn register(&mut self, deadline: Instant, waker: Waker) -> u64 {
+    /// Registers a sleeper; returns its id, and the watcher to wake once
+    /// the lock is released.
+    fn register(&mut self, deadline: Instant, waker: Waker) -> (u64, Option<Waker>) {
         let id = self.next_id;
         self.next_id += 1;
         self.by_deadline.insert((deadline, id), waker);
-        id
+        (id, self.watcher.take())
     }
 
     /// Removes and returns every sleeper whose deadline is due at `now`
@@ -219,6 +365,7 @@ impl Clock for ManualClock {
     }
 
     fn sleep_until(&self, deadline: Instant) -> ManualSleep {
+        self.shared.created.fetch_add(1, Ordering::Relaxed);
         ManualSleep {
             shared: Arc::clone(&self.shared),
             deadline,
@@ -295,7 +442,14 @@ impl Future for ManualSleep {
                     waker.clone_from(cx.waker());
                 }
             }
-            None => this.id = Some(sleepers.register(this.deadline, cx.waker().clone())),
+            None => {
+                let (id, watcher) = sleepers.register(this.deadline, cx.waker().clone());
+                this.id = Some(id);
+                drop(sleepers);
+                if let Some(watcher) = watcher {
+                    watcher.wake();
+                }
+            }
         }
         Poll::Pending
     }
@@ -316,7 +470,12 @@ impl Sleep for ManualSleep {
             drop(sleepers);
             waker.wake();
         } else {
-            this.id = Some(sleepers.register(deadline, waker));
+            let (id, watcher) = sleepers.register(deadline, waker);
+            this.id = Some(id);
+            drop(sleepers);
+            if let Some(watcher) = watcher {
+                watcher.wake();
+            }
         }
     }
 }

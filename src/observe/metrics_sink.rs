@@ -20,7 +20,7 @@ const RETRY_RESULTS: [&str; 4] = [
 ];
 
 /// Every metric: its name, kind, unit and help text.
-pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 21] = [
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 22] = [
     (
         "palisade_calls_permitted_total",
         Kind::Counter,
@@ -147,6 +147,12 @@ pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 21] = [
         Some(Unit::Count),
         "Requests the rate limiter could find no key for.",
     ),
+    (
+        "palisade_reconfigurations_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Settings changed on a running layer, by setting.",
+    ),
 ];
 
 /// The kind of a metric.
@@ -204,6 +210,7 @@ pub(super) struct MetricsSink {
     transitions: Keyed<(&'static str, &'static str), Counter>,
     states: Keyed<&'static str, Gauge>,
     fallbacks: Keyed<&'static str, Counter>,
+    reconfigurations: Keyed<&'static str, Counter>,
 }
 
 impl MetricsSink {
@@ -235,6 +242,7 @@ impl MetricsSink {
             transitions: Keyed::default(),
             states: Keyed::default(),
             fallbacks: Keyed::default(),
+            reconfigurations: Keyed::default(),
         }
     }
 
@@ -245,6 +253,13 @@ impl MetricsSink {
                     .increment(1);
                 self.in_flight().increment(1.0);
             }
+            EventKind::Reconfigured { setting, .. } => self
+                .reconfigurations
+                .get(setting, || {
+                    let labels = [Label::new("setting", setting)];
+                    metrics::counter!("palisade_reconfigurations_total", self.with(&labels))
+                })
+                .increment(1),
             EventKind::LetThrough => self
                 .counter(&self.let_through, "palisade_let_through_total", &[])
                 .increment(1),

@@ -59,6 +59,7 @@
 //! | `palisade_store_unavailable_total` | counter | `cause`, `answer` | [`EventKind::StoreUnavailable`] |
 //! | `palisade_denial_cache_hits_total` | counter | | [`EventKind::DenialCacheHit`] |
 //! | `palisade_keys_missing_total` | counter | | [`EventKind::KeyMissing`] |
+//! | `palisade_reconfigurations_total` | counter | `setting` | [`EventKind::Reconfigured`] |
 //!
 //! # Examples
 //!
@@ -154,6 +155,18 @@ pub struct Event<'a> {
 pub enum EventKind {
     /// A call was let through to the wrapped service.
     Permitted,
+    /// A setting was changed on the running layer, from its handle: the
+    /// setting's name (as the builder's method and the `ConfigError` field
+    /// name it), its value before and after — durations in seconds, counts
+    /// as numbers.
+    Reconfigured {
+        /// Such as `"timeout"` or `"max_concurrent"`.
+        setting: &'static str,
+        /// The value before.
+        old: f64,
+        /// The value now.
+        new: f64,
+    },
     /// A layer that does not follow the call to its end let it through: the
     /// rate limiter admitted it (within the limit, at once or after a
     /// wait), the timeout saw it answered in time. The counterpart of their
@@ -269,6 +282,7 @@ impl EventKind {
             EventKind::Permitted => "permitted",
             EventKind::Finished { .. } => "finished",
             EventKind::LetThrough => "let_through",
+            EventKind::Reconfigured { .. } => "reconfigured",
             EventKind::Rejected { .. } => "rejected",
             EventKind::Transition { .. } => "transition",
             EventKind::Rates { .. } => "rates",

@@ -25,6 +25,18 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
     match *kind {
         EventKind::Permitted => event!(layer, trace, layer, name, "call permitted"),
         EventKind::LetThrough => event!(layer, trace, layer, name, "call let through"),
+        EventKind::Reconfigured { setting, old, new } => {
+            event!(
+                layer,
+                info,
+                layer,
+                name,
+                setting,
+                old,
+                new,
+                "setting changed"
+            )
+        }
         EventKind::Finished { outcome, elapsed } => event!(
             layer,
             trace,

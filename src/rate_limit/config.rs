@@ -355,3 +355,38 @@ fn ahead(max_wait: u64, segment: u64) -> Result<u64, ConfigError> {
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+/// What the limiter would answer a request now, asked without consuming
+/// anything: see [`RateLimitLayer::check`](super::RateLimitLayer::check).
+///
+/// ```
+/// use palisade::rate_limit::{Check, Rate, RateLimitLayer};
+/// let layer = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 5).build()?;
+/// assert_eq!(layer.check(5), Check::Admitted);
+/// assert_eq!(layer.check(6), Check::Never);
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// It would be admitted at once.
+    Admitted,
+    /// It would be admitted after this wait, were nothing else admitted
+    /// meanwhile (what a refusal's `retry_after` would say).
+    After(Duration),
+    /// It costs more than the limit ever admits at once.
+    Never,
+}
+
+impl Check {
+    /// The answer to a request of `cost` at `now` (nanoseconds), from the
+    /// decision on a copy of the state.
+    pub(crate) fn from_peek(peeked: Result<u64, super::core::Denied>, now: u64) -> Check {
+        match peeked {
+            Ok(due) if due <= now => Check::Admitted,
+            Ok(due) => Check::After(Duration::from_nanos(due - now)),
+            Err(super::core::Denied::Wait(wait)) => Check::After(Duration::from_nanos(wait)),
+            Err(super::core::Denied::Never) => Check::Never,
+        }
+    }
+}

@@ -58,6 +58,36 @@ pub(crate) trait Limit {
 
     /// When a state can be forgotten; see [`Algorithm`]'s.
     fn idle_at(&self, state: &Self::State) -> u64;
+
+    /// The most one request may cost.
+    fn capacity(&self) -> u64;
+
+    /// What [`acquire`](Limit::acquire) would say of a request of `cost` at
+    /// `now` taken at once, leaving `state` as it is: the decision on a copy.
+    fn peek(&self, state: &Self::State, now: u64, cost: u64) -> Result<u64, Denied>
+    where
+        Self::State: Clone,
+    {
+        self.acquire(&mut state.clone(), now, cost, 0)
+    }
+
+    /// The largest cost a request could take at once at `now`: the capacity
+    /// available, by the decision itself (admission is monotone in the cost,
+    /// so a binary search over `0..=capacity` finds it).
+    fn available(&self, state: &Self::State, now: u64) -> u64
+    where
+        Self::State: Clone,
+    {
+        let (mut admitted, mut refused) = (0, self.capacity() + 1);
+        while refused - admitted > 1 {
+            let cost = admitted + (refused - admitted) / 2;
+            match self.peek(state, now, cost) {
+                Ok(due) if due <= now => admitted = cost,
+                _ => refused = cost,
+            }
+        }
+        admitted
+    }
 }
 
 impl Limit for TokenBucket {
@@ -76,6 +106,10 @@ impl Limit for TokenBucket {
 
     fn idle_at(&self, tat: &u64) -> u64 {
         TokenBucket::idle_at(*tat)
+    }
+
+    fn capacity(&self) -> u64 {
+        TokenBucket::capacity(self)
     }
 }
 
@@ -129,6 +163,10 @@ impl Limit for Algorithm {
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => log.idle_at(state),
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),
         }
+    }
+
+    fn capacity(&self) -> u64 {
+        Algorithm::capacity(self)
     }
 }
 

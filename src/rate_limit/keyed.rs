@@ -154,6 +154,39 @@ impl Keyed {
         Ok(due)
     }
 
+    /// What a request of `cost` for the key whose hash is `key` would get
+    /// at once at `now` (its decision on a copy), and the capacity it has
+    /// now; a key the table does not hold is a fresh one. Reading is not a
+    /// use: the key's recency is left as it is.
+    pub(crate) fn peek(&self, key: u64, now: u64, cost: u64) -> (Result<u64, Denied>, u64) {
+        fn read<L: Limit>(
+            limit: &L,
+            shards: &Shards<L::State>,
+            key: u64,
+            now: u64,
+            cost: u64,
+        ) -> (Result<u64, Denied>, u64)
+        where
+            L::State: Clone,
+        {
+            let index = (key >> 32) as usize & (shards.len() - 1);
+            let shard = lock(&shards[index]);
+            let fresh;
+            let state = match shard.states.get(&key) {
+                Some(entry) => &entry.state,
+                None => {
+                    fresh = limit.fresh();
+                    &fresh
+                }
+            };
+            (limit.peek(state, now, cost), limit.available(state, now))
+        }
+        match &self.table {
+            Table::Buckets(bucket, shards) => read(bucket, shards, key, now, cost),
+            Table::Any(algorithm, shards) => read(algorithm, shards, key, now, cost),
+        }
+    }
+
     /// How many keys the table holds.
     pub(crate) fn len(&self) -> usize {
         fn count<S>(shards: &Shards<S>) -> usize {

@@ -1,11 +1,11 @@
 //! The rate limiter as a [`Layer`], and its builder.
 
-use std::{fmt, time::Duration};
+use std::{fmt, hash::Hash, time::Duration};
 
 use tower::Layer;
 
 use super::{
-    config::{Config, LAYER, MissingKey, Mode, Rate, Spec},
+    config::{Check, Config, LAYER, MissingKey, Mode, Rate, Spec},
     request::{NoKey, UnitCost},
     service::RateLimit,
     shared::Shared,
@@ -94,6 +94,87 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     pub fn quota(&self) -> (u64, Duration) {
         let (quota, window) = self.shared.algorithm().quota();
         (quota, Duration::from_nanos(window))
+    }
+
+    /// What a request of `cost` would get now from the shared limit, asked
+    /// without consuming anything: admitted at once, after a wait, or
+    /// never. A waiting mode's requests may wait for what this calls
+    /// [`After`](Check::After). On a keyed limit: the limit of the requests
+    /// without a key ([`MissingKey::Shared`](super::MissingKey::Shared)); see
+    /// [`check_key`](Self::check_key).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{clock::ManualClock, rate_limit::{Check, Rate, RateLimitLayer}};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(10), 2)
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) }));
+    /// service.ready().await?.call(1).await?;
+    /// assert_eq!(layer.check(1), Check::Admitted);
+    /// assert_eq!(layer.check(2), Check::After(Duration::from_millis(100)));
+    /// assert_eq!(layer.available(), 1); // checking took nothing
+    /// # Ok(()) }
+    /// ```
+    pub fn check(&self, cost: u32) -> Check {
+        self.shared.peek::<()>(None, u64::from(cost)).0
+    }
+
+    /// What a request of `cost` with key `key` would get now, asked without
+    /// consuming anything (the key's recency is not touched either). `key`
+    /// is a value of the key extractor's key type; a key the limiter does
+    /// not track (never seen, or forgotten) is a fresh one. On a shared
+    /// limit the key is ignored.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use palisade::rate_limit::{Check, Rate, RateLimitLayer};
+    ///
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(1), 3)
+    ///     .key(|ip: &IpAddr| Some(*ip))
+    ///     .build()?;
+    /// let client: IpAddr = [192, 0, 2, 1].into();
+    /// assert_eq!(layer.check_key(&client, 3), Check::Admitted);
+    /// assert_eq!(layer.available_for(&client), 3);
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn check_key<K: Hash + ?Sized>(&self, key: &K, cost: u32) -> Check {
+        self.shared.peek(Some(key), u64::from(cost)).0
+    }
+
+    /// The capacity available now from the shared limit: the largest cost a
+    /// request could take at once (tokens in the bucket, room in the
+    /// window). On a keyed limit: that of the requests without a key.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    /// let layer = RateLimitLayer::builder().token_bucket(Rate::per_second(10), 20).build()?;
+    /// assert_eq!(layer.available(), 20);
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn available(&self) -> u64 {
+        self.shared.peek::<()>(None, 1).1
+    }
+
+    /// The capacity available now to requests with key `key`; see
+    /// [`check_key`](Self::check_key) for what the key is.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Rate, RateLimitLayer};
+    /// let layer = RateLimitLayer::builder()
+    ///     .sliding_window(100, std::time::Duration::from_secs(60), 6)
+    ///     .key(|tenant: &String| Some(tenant.clone()))
+    ///     .build()?;
+    /// assert_eq!(layer.available_for("acme"), 100);
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn available_for<K: Hash + ?Sized>(&self, key: &K) -> u64 {
+        self.shared.peek(Some(key), 1).1
     }
 
     /// The layer's name, as in its events and errors.

@@ -200,7 +200,7 @@ mod sliding_log;
 mod sliding_window;
 mod token_bucket;
 
-pub use config::{MissingKey, Rate};
+pub use config::{Check, MissingKey, Rate};
 pub use layer::{RateLimitBuilder, RateLimitLayer};
 pub use request::{Cost, KeyExtractor, NoKey, UnitCost};
 pub use service::RateLimit;

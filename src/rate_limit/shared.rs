@@ -1,12 +1,12 @@
 //! The state every service and clone made by one layer shares, and the one
 //! decision the service asks of it.
 
-use std::{fmt, time::Duration};
+use std::{fmt, hash::Hash, time::Duration};
 
 use tower::BoxError;
 
 use super::{
-    config::{Config, MissingKey, Mode},
+    config::{Check, Config, MissingKey, Mode},
     core::{Algorithm, Denied, Limit, State},
     keyed::Keyed,
     request::{Cost, KeyExtractor},
@@ -234,6 +234,32 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                 },
             );
         }
+    }
+
+    /// What a request of `cost` would get at once now, leaving the limit as
+    /// it is, and the capacity available now: of the shared limit, or of
+    /// `key` in a keyed one (the keyless requests' limit when `None`).
+    pub(crate) fn peek<K: Hash + ?Sized>(&self, key: Option<&K>, cost: u64) -> (Check, u64) {
+        let now = self.clock.now().as_nanos();
+        let (peeked, available) = match &self.store {
+            Store::Bucket(bucket, tat) => {
+                let tat = tat.load(Ordering::Relaxed);
+                (bucket.peek(&tat, now, cost), bucket.available(&tat, now))
+            }
+            Store::Locked(state) => {
+                let state = lock(state);
+                let algorithm = &self.algorithm;
+                (
+                    algorithm.peek(&state, now, cost),
+                    algorithm.available(&state, now),
+                )
+            }
+            Store::Keyed(keyed) => {
+                let key = key.map_or(keyed.keyless(), |key| keyed.hash(key));
+                keyed.peek(key, now, cost)
+            }
+        };
+        (Check::from_peek(peeked, now), available)
     }
 
     /// How many keys a keyed limit tracks (0 for a shared one).

@@ -102,6 +102,30 @@ impl RetryLayer {
     }
 }
 
+impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
+    /// The retry budget's balance now — how many retries it would allow,
+    /// on the layer's clock — or `None` without a budget. Shared by every
+    /// service and clone of the layer (and by other layers given the same
+    /// budget).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::retry::{RetryBudget, RetryLayer};
+    ///
+    /// let layer = RetryLayer::builder()
+    ///     .budget(RetryBudget::ttl(Duration::from_secs(10), 2, 0.2)?)
+    ///     .build()?;
+    /// assert_eq!(layer.budget_available(), Some(20)); // 2 a second over 10 s
+    /// assert_eq!(RetryLayer::builder().build()?.budget_available(), None);
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn budget_available(&self) -> Option<u64> {
+        let shared = &self.shared;
+        let budget = shared.budget.as_ref()?;
+        Some(budget.available(shared.clock.now()))
+    }
+}
+
 impl<S: Clone, P, Q, C: Clock, R: Random> Layer<S> for RetryLayer<P, Q, C, R> {
     type Service = Retry<S, P, Q, C, R>;
 

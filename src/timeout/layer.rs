@@ -9,14 +9,14 @@ use crate::{
     clock::{Clock, TokioClock, nanos},
     error::{ConfigError, check},
     observe::{Observer, ObserverBuilder},
-    sync::Arc,
+    sync::{Arc, AtomicU64, Ordering},
 };
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<T, C> {
-    pub(crate) timeout: Duration,
-    /// `timeout` in nanoseconds, as a call's future holds it.
-    pub(crate) timeout_nanos: u64,
+    /// The timeout in nanoseconds, as a call's future holds it; changed
+    /// live by [`TimeoutLayer::set_timeout`], read once per call.
+    pub(crate) timeout: AtomicU64,
     pub(crate) per_request: T,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
@@ -134,6 +134,65 @@ impl TimeoutLayer {
     }
 }
 
+impl<T, C> Shared<T, C> {
+    /// The layer's timeout now.
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_nanos(self.timeout.load(Ordering::Relaxed))
+    }
+}
+
+impl<T, C: Clock> TimeoutLayer<T, C> {
+    /// The timeout now (the builder's, or the last
+    /// [`set_timeout`](Self::set_timeout)'s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::timeout::TimeoutLayer::new(Duration::from_secs(2));
+    /// assert_eq!(layer.timeout(), Duration::from_secs(2));
+    /// ```
+    pub fn timeout(&self) -> Duration {
+        self.shared.timeout()
+    }
+
+    /// Changes the timeout of the running layer, from any thread: every
+    /// service and clone made from it applies the new one to the calls it
+    /// makes from now on. A call already running keeps the timeout it
+    /// started with (its timer, if armed, is not moved). Checked as the
+    /// builder checks it; emits
+    /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) (setting
+    /// `timeout`, old and new in seconds).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `timeout` when it is zero; the timeout is left
+    /// as it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::timeout::TimeoutLayer;
+    ///
+    /// let layer = TimeoutLayer::new(Duration::from_secs(2));
+    /// layer.set_timeout(Duration::from_millis(500))?;
+    /// assert_eq!(layer.timeout(), Duration::from_millis(500));
+    /// assert_eq!(layer.set_timeout(Duration::ZERO).unwrap_err().field(), "timeout");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_timeout(&self, timeout: Duration) -> Result<(), ConfigError> {
+        check::positive(LAYER, "timeout", timeout)?;
+        let shared = &self.shared;
+        let old = shared.timeout.swap(nanos(timeout), Ordering::Relaxed);
+        shared.observer.emit(
+            shared.clock.now(),
+            crate::observe::EventKind::Reconfigured {
+                setting: "timeout",
+                old: Duration::from_nanos(old).as_secs_f64(),
+                new: timeout.as_secs_f64(),
+            },
+        );
+        Ok(())
+    }
+}
+
 impl<S, T, C: Clock> Layer<S> for TimeoutLayer<T, C> {
     type Service = Timeout<S, T, C>;
 
@@ -162,7 +221,7 @@ impl<T, C> fmt::Debug for Shared<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("name", self.observer.name())
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.timeout())
             .finish_non_exhaustive()
     }
 }
@@ -241,8 +300,7 @@ impl<T, C> TimeoutBuilder<T, C> {
         let observer = self.observe.build(LAYER);
         Ok(TimeoutLayer {
             shared: Arc::new(Shared {
-                timeout: self.timeout,
-                timeout_nanos: nanos(self.timeout),
+                timeout: AtomicU64::new(nanos(self.timeout)),
                 per_request: self.per_request,
                 clock: self.clock,
                 quiet: !observer.is_active() && *observer.name() == LAYER,

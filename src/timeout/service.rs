@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     clock::{Clock, TokioClock, nanos},
-    sync::Arc,
+    sync::{Arc, Ordering},
 };
 
 /// A service whose calls fail when they take too long; made by
@@ -96,9 +96,10 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         // A request that asks for less than the layer's own time sets the
         // deadline itself: reaching it is the caller's choice.
+        let ours = self.shared.timeout.load(Ordering::Relaxed);
         let (timeout, asked) = match self.shared.per_request.timeout_for(&request) {
-            Some(asked) if asked < self.shared.timeout => (nanos(asked), true),
-            _ => (self.shared.timeout_nanos, false),
+            Some(asked) if nanos(asked) < ours => (nanos(asked), true),
+            _ => (ours, false),
         };
         let shared = &self.shared;
         let held = if shared.quiet {

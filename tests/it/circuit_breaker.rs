@@ -1041,3 +1041,59 @@ async fn a_wrapped_call_that_panics_costs_no_probe_slot_and_no_count() {
     send(&mut service, Call::Ok).await.unwrap();
     assert_eq!(handle.state(), CircuitState::Closed);
 }
+
+/// Steering by hand during an incident: open for a given time (then
+/// half-open as usual), and half-open now — each with its event and reason.
+#[test]
+fn a_breaker_opened_by_hand_for_a_while_half_opens_after_it_and_can_be_half_opened_now() {
+    let clock = ManualClock::new();
+    let transitions = Arc::new(Mutex::new(Vec::new()));
+    let layer = CircuitBreakerLayer::builder()
+        .clock(clock.clone())
+        .half_open(HalfOpen::new().max_probes(1).probes(1))
+        .on_event({
+            let transitions = Arc::clone(&transitions);
+            move |event| {
+                if let EventKind::Transition { from, to, reason } = event.kind {
+                    transitions.lock().unwrap().push((from, to, reason));
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
+
+    handle.open_for(Duration::from_secs(30)).unwrap();
+    let refused = task::spawn(service.call(1)).poll();
+    let std::task::Poll::Ready(Err(err)) = refused else {
+        panic!("open by hand refuses")
+    };
+    let open = err.downcast_ref::<CircuitOpen>().unwrap();
+    assert_eq!(open.retry_after(), Some(Duration::from_secs(30)));
+    clock.advance(Duration::from_secs(10));
+    // Opened again for less: the new time replaces the old.
+    handle.open_for(Duration::from_secs(5)).unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(handle.state(), CircuitState::HalfOpen);
+    handle.force_open();
+    handle.half_open();
+    assert_eq!(handle.state(), CircuitState::HalfOpen);
+    assert!(matches!(
+        task::spawn(service.call(2)).poll(),
+        std::task::Poll::Ready(Ok(2))
+    ));
+    assert_eq!(
+        *transitions.lock().unwrap(),
+        [
+            ("closed", "open", "opened_by_hand"),
+            ("open", "open", "opened_by_hand"),
+            ("open", "half_open", "open_duration_elapsed"),
+            ("half_open", "forced_open", "forced"),
+            ("forced_open", "half_open", "half_opened_by_hand"),
+            ("half_open", "closed", "probes_succeeded"),
+        ]
+    );
+    let err = handle.open_for(Duration::from_secs(200 * 365 * 24 * 3600));
+    assert_eq!(err.unwrap_err().field(), "duration");
+}

@@ -262,6 +262,24 @@ impl Model {
         }
     }
 
+    /// Opened by hand: until `now + duration`, whatever the state; the
+    /// growth of the open duration kept.
+    fn open_for(&mut self, now: Instant, duration: Duration) {
+        self.open_until = now + duration;
+        self.probes.clear();
+        self.go(CircuitState::Open, "opened_by_hand");
+    }
+
+    /// Half-open by hand: probes afresh.
+    fn half_open(&mut self) {
+        self.probes.clear();
+        self.successes = 0;
+        self.failures = 0;
+        if self.state != CircuitState::HalfOpen {
+            self.go(CircuitState::HalfOpen, "half_opened_by_hand");
+        }
+    }
+
     fn force(&mut self, target: CircuitState, reset: bool) {
         self.probes.clear();
         if target == CircuitState::Closed {
@@ -286,6 +304,8 @@ enum Admin {
     Disable,
     MetricsOnly,
     Reset,
+    OpenFor(Duration),
+    HalfOpen,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -453,20 +473,30 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
             }
             Step::Query => check_state(&handle, &mut model, now)?,
+            Step::Admin(Admin::OpenFor(duration)) => {
+                handle
+                    .open_for(duration)
+                    .expect("generated durations are valid");
+                model.open_for(now, duration);
+            }
+            Step::Admin(Admin::HalfOpen) => {
+                handle.half_open();
+                model.half_open();
+            }
             Step::Admin(admin) => {
                 let (target, reset) = match admin {
                     Admin::ForceOpen => (CircuitState::ForcedOpen, false),
                     Admin::Close => (CircuitState::Closed, false),
                     Admin::Disable => (CircuitState::Disabled, false),
                     Admin::MetricsOnly => (CircuitState::MetricsOnly, false),
-                    Admin::Reset => (CircuitState::Closed, true),
+                    _ => (CircuitState::Closed, true),
                 };
                 match admin {
                     Admin::ForceOpen => handle.force_open(),
                     Admin::Close => handle.close(),
                     Admin::Disable => handle.disable(),
                     Admin::MetricsOnly => handle.metrics_only(),
-                    Admin::Reset => handle.reset(),
+                    _ => handle.reset(),
                 }
                 model.force(target, reset);
             }
@@ -582,8 +612,12 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
                 Admin::Disable,
                 Admin::MetricsOnly,
                 Admin::Reset,
+                Admin::HalfOpen,
             ])
             .prop_map(Step::Admin),
+            // By hand, open for whole seconds or an odd number of ms.
+            1 => prop_oneof![(1u64..5).prop_map(Duration::from_secs), (1u64..3000).prop_map(|ms| MS * ms as u32)]
+                .prop_map(|d| Step::Admin(Admin::OpenFor(d))),
         ],
         1..120,
     )

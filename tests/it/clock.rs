@@ -407,3 +407,137 @@ proptest! {
         }
     }
 }
+
+/// Many clients through one retry layer on a `ManualClock`, each in its own
+/// task: `auto_advance` runs them all to their ends, and the clock reads
+/// exactly what the longest slept.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn auto_advance_runs_spawned_tasks_that_sleep_on_the_clock_to_their_ends() {
+    use palisade::retry::{Backoff, RetryLayer};
+    use tower::{Layer, ServiceExt, service_fn};
+
+    let clock = ManualClock::new();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    // Client `n` fails its first `n` attempts.
+    let upstream = service_fn({
+        let calls = Arc::clone(&calls);
+        let clock = clock.clone();
+        move |(client, attempt): (u32, Arc<Mutex<u32>>)| {
+            let mut made = attempt.lock().unwrap();
+            *made += 1;
+            calls
+                .lock()
+                .unwrap()
+                .push((client, clock.now().since_epoch()));
+            std::future::ready(if *made <= client {
+                Err(std::io::Error::other("unavailable"))
+            } else {
+                Ok(client)
+            })
+        }
+    });
+    let service = RetryLayer::builder()
+        .backoff(Backoff::exponential(Duration::from_millis(100), 2.0))
+        .max_attempts(4)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .layer(upstream);
+    let clients: Vec<_> = (0..4u32)
+        .map(|client| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let attempts = Arc::new(Mutex::new(0));
+                service.oneshot((client, attempts)).await
+            })
+        })
+        .collect();
+    let answers = clock
+        .auto_advance(async {
+            let mut answers = Vec::new();
+            for client in clients {
+                answers.push(client.await.unwrap().ok());
+            }
+            answers
+        })
+        .await;
+    // Client `n` gets through after `n` retries; client 3 on its last
+    // allowed attempt.
+    assert_eq!(answers, [Some(0), Some(1), Some(2), Some(3)]);
+    // 100 + 200 + 400 ms of backoff for the client that retried most.
+    assert_eq!(clock.now().since_epoch(), Duration::from_millis(700));
+    let mut by_client: Vec<_> = calls.lock().unwrap().clone();
+    by_client.sort();
+    let at = |client| -> Vec<u64> {
+        by_client
+            .iter()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, at)| at.as_millis() as u64)
+            .collect()
+    };
+    assert_eq!(at(0), [0]);
+    assert_eq!(at(2), [0, 100, 300]);
+    assert_eq!(at(3), [0, 100, 300, 700]);
+}
+
+#[test]
+fn block_on_moves_the_clock_to_each_deadline_a_call_waits_for() {
+    use palisade::{error::Elapsed, timeout::TimeoutLayer};
+    use tower::{Layer, Service, service_fn};
+
+    let clock = ManualClock::new();
+    let mut service = TimeoutLayer::builder(Duration::from_millis(250))
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .layer(service_fn({
+            let clock = clock.clone();
+            move |wait: u64| {
+                let sleep = clock.sleep(Duration::from_millis(wait));
+                async move {
+                    sleep.await;
+                    Ok::<_, std::io::Error>(wait)
+                }
+            }
+        }));
+    assert_eq!(clock.block_on(service.call(100)).unwrap(), 100);
+    assert_eq!(clock.now().since_epoch(), Duration::from_millis(100));
+    let slow = clock.block_on(service.call(1000)).unwrap_err();
+    assert!(slow.is::<Elapsed>());
+    assert_eq!(clock.now().since_epoch(), Duration::from_millis(350));
+}
+
+#[test]
+#[should_panic(expected = "waits, but not on this clock")]
+fn block_on_refuses_to_wait_for_what_the_clock_cannot_bring() {
+    ManualClock::new().block_on(std::future::pending::<()>());
+}
+
+#[test]
+fn sleeps_created_tells_whether_a_timer_was_armed() {
+    use palisade::timeout::TimeoutLayer;
+    use tower::{Layer, Service, service_fn};
+
+    let clock = ManualClock::new();
+    let layer = TimeoutLayer::builder(Duration::from_secs(1))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut ready_at_once = layer.layer(service_fn(|x: u8| {
+        std::future::ready(Ok::<_, std::io::Error>(x))
+    }));
+    clock.block_on(ready_at_once.call(1)).unwrap();
+    assert_eq!(
+        clock.sleeps_created(),
+        0,
+        "no timer for a call ready at once"
+    );
+
+    let mut pending_once = layer.layer(service_fn(|x: u8| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, std::io::Error>(x)
+    }));
+    let mut call = task::spawn(pending_once.call(2));
+    assert!(call.poll().is_pending());
+    assert_eq!(clock.sleeps_created(), 1, "one timer once the call waits");
+}

@@ -27,6 +27,7 @@ mod rate_limit_http;
 mod rate_limit_model;
 #[cfg(feature = "redis")]
 mod rate_limit_redis;
+mod reconfigure;
 mod retry;
 mod retry_body;
 mod retry_http;

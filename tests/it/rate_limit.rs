@@ -620,3 +620,39 @@ fn on_the_counter_clock_a_refusal_waits_what_the_counter_measured() {
     // Only the time these few calls took has passed since the first.
     assert!(wait <= hour && wait > hour - SEC, "{wait:?}");
 }
+
+/// A keyed limit read by hand: what a key would get and what it has left,
+/// without consuming, without counting as a use, without tracking a key.
+#[test]
+fn a_key_s_capacity_can_be_read_without_using_it() {
+    use palisade::rate_limit::Check;
+
+    let clock = ManualClock::new();
+    let layer = on(&clock)
+        .token_bucket(Rate::per_second(10), 3)
+        .key(|request: &u32| Some(*request % 2))
+        .max_keys(16)
+        .build()
+        .unwrap();
+    let mut service = layer.layer(echo(Arc::default()));
+    // Key 0 takes two of its three tokens.
+    for _ in 0..2 {
+        assert!(try_call(&mut service, 0).unwrap().is_ok());
+    }
+    assert_eq!(layer.available_for(&0u32), 1);
+    assert_eq!(layer.check_key(&0u32, 1), Check::Admitted);
+    assert_eq!(
+        layer.check_key(&0u32, 2),
+        Check::After(Duration::from_millis(100))
+    );
+    assert_eq!(layer.check_key(&0u32, 4), Check::Never);
+    // Asking took nothing: the third token is still there, once.
+    assert_eq!(layer.available_for(&0u32), 1);
+    assert!(try_call(&mut service, 0).unwrap().is_ok());
+    assert_eq!(layer.available_for(&0u32), 0);
+    // A key never seen is fresh, and asking about it does not track it.
+    assert_eq!(layer.available_for(&1u32), 3);
+    assert_eq!(layer.tracked_keys(), 1);
+    clock.advance(Duration::from_millis(250));
+    assert_eq!(layer.available_for(&0u32), 2);
+}

@@ -22,7 +22,7 @@ use std::{
 use palisade::{
     clock::{Clock, ManualClock},
     error::{RateLimited, Unsatisfiable},
-    rate_limit::{Rate, RateLimitLayer},
+    rate_limit::{Check, Rate, RateLimitLayer},
 };
 use proptest::prelude::*;
 use tower::{BoxError, Layer, Service, service_fn};
@@ -81,6 +81,7 @@ enum Op {
 }
 
 /// The reference: what was admitted, and the rules as plain sums.
+#[derive(Clone)]
 struct Model {
     algorithm: Algorithm,
     /// Token bucket: the level, in nanoseconds of refill (`cost · interval`
@@ -209,6 +210,22 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
 
     let mut request = |cost: u32, model: &mut Model| -> Result<Option<u64>, TestCaseError> {
         let now = clock.now().as_nanos();
+        // Asked first without consuming: the model's answer, on a copy.
+        let checked = layer.check(cost);
+        match (model.clone().decide(now, cost), checked) {
+            (Verdict::Admit, Check::Admitted) | (Verdict::Never, Check::Never) => {}
+            (Verdict::Wait(wait), Check::After(after)) => prop_assert_eq!(after, ns(wait)),
+            (_, checked) => {
+                return Err(TestCaseError::fail(format!(
+                    "at {now} cost {cost}: check says {checked:?}, the model otherwise"
+                )));
+            }
+        }
+        let available = (1..=algorithm.capacity())
+            .take_while(|&more| matches!(model.clone().decide(now, more), Verdict::Admit))
+            .last()
+            .map_or(0, u64::from);
+        prop_assert_eq!(layer.available(), available, "available at {}", now);
         let result = poll_now(service.call(cost));
         match (model.decide(now, cost), result) {
             (Verdict::Admit, Ok(_)) => {
