@@ -5,9 +5,8 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use super::{
     config::LAYER,
-    shared::{Shared, Steer},
+    shared::{Readings, Shared, Steer},
     state::CircuitState,
-    window::Stats,
 };
 use crate::sync::Arc as SharedArc;
 use crate::{
@@ -47,7 +46,7 @@ pub struct CircuitBreakerHandle {
 /// random source.
 trait Control: Send + Sync {
     fn state(&self) -> CircuitState;
-    fn stats(&self) -> (Stats, usize);
+    fn stats(&self) -> Readings;
     fn steer(&self, steer: Steer);
     fn name(&self) -> &LayerName;
 }
@@ -60,14 +59,31 @@ pub struct CircuitMetrics {
     pub state: CircuitState,
     /// Calls counted in the window (0 for the consecutive-failures model).
     pub calls: u64,
-    /// Failed calls in the window.
+    /// Successful calls in the window, slow ones included.
+    pub successes: u64,
+    /// Failed calls in the window, slow ones included.
     pub failures: u64,
     /// Slow calls in the window.
     pub slow_calls: u64,
+    /// Slow calls in the window that succeeded.
+    pub slow_successes: u64,
+    /// Slow calls in the window that failed.
+    pub slow_failures: u64,
     /// Failures over calls, when the window holds calls.
     pub failure_rate: Option<f64>,
     /// Slow calls over calls, when the window holds calls.
     pub slow_call_rate: Option<f64>,
+    /// Whether the window holds the minimum number of calls for its rates
+    /// to open the breaker: a rate of 0 with `false` here is "not enough
+    /// calls yet", not "healthy". Always `true` for the
+    /// consecutive-failures model, which needs no minimum.
+    pub enough_calls: bool,
+    /// Calls refused since the breaker was built (open, forced open, or
+    /// half-open with every probe taken).
+    pub not_permitted: u64,
+    /// When the open state ends, on the breaker's clock (then half-open);
+    /// `None` in any other state.
+    pub open_until: Option<crate::clock::Instant>,
     /// Failures since the last success (consecutive-failures model).
     pub consecutive_failures: u64,
     /// Half-open probes admitted and not yet finished.
@@ -105,19 +121,28 @@ impl CircuitBreakerHandle {
     /// let metrics = handle.metrics();
     /// assert_eq!(metrics.calls, 0);
     /// assert_eq!(metrics.failure_rate, None);
+    /// assert!(!metrics.enough_calls); // 20 calls needed by default
+    /// assert_eq!((metrics.not_permitted, metrics.open_until), (0, None));
     /// ```
     pub fn metrics(&self) -> CircuitMetrics {
         let state = self.breaker.state();
-        let (stats, probes_in_flight) = self.breaker.stats();
+        let readings = self.breaker.stats();
+        let stats = readings.stats;
         CircuitMetrics {
             state,
             calls: stats.calls,
+            successes: stats.calls - stats.failures,
             failures: stats.failures,
             slow_calls: stats.slow,
+            slow_successes: stats.slow - stats.slow_failures,
+            slow_failures: stats.slow_failures,
             failure_rate: stats.failure_rate(),
             slow_call_rate: stats.slow_call_rate(),
+            enough_calls: readings.windowless || stats.calls >= u64::from(readings.minimum_calls),
+            not_permitted: readings.not_permitted,
+            open_until: readings.open_until,
             consecutive_failures: stats.consecutive_failures,
-            probes_in_flight,
+            probes_in_flight: readings.probes_in_flight,
         }
     }
 
@@ -260,7 +285,7 @@ where
         self.0.state()
     }
 
-    fn stats(&self) -> (Stats, usize) {
+    fn stats(&self) -> Readings {
         self.0.stats()
     }
 

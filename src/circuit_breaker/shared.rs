@@ -33,6 +33,18 @@ use crate::{
 /// through their own clone do not contend on one cache line.
 pub(crate) type CloneRef<K, C, R> = Arc<Arc<Shared<K, C, R>>>;
 
+/// What the handle reads of a breaker at one moment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Readings {
+    pub(crate) stats: Stats,
+    pub(crate) probes_in_flight: usize,
+    pub(crate) not_permitted: u64,
+    pub(crate) open_until: Option<Instant>,
+    pub(crate) minimum_calls: u32,
+    /// The consecutive-failures model: no window, no minimum.
+    pub(crate) windowless: bool,
+}
+
 /// A change of state made by hand, through the handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Steer {
@@ -59,6 +71,8 @@ pub(crate) struct Shared<K, C, R> {
     /// Written by calls (count and time windows): away from `hot`.
     window: CachePadded<Window>,
     core: Mutex<Core>,
+    /// Calls refused since the breaker was built (a refusal's path only).
+    not_permitted: AtomicU64,
 }
 
 /// What a call must read from the clock, decided once when the layer is
@@ -152,6 +166,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 machine: Machine::new(),
                 waiters: Vec::new(),
             }),
+            not_permitted: AtomicU64::new(0),
         }
     }
 
@@ -234,6 +249,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     /// A call refused at `now`, until `until` if known: the event, and what
     /// the caller needs.
     fn refuse(&self, now: Instant, until: Option<Instant>) -> Refusal {
+        self.not_permitted.fetch_add(1, Ordering::Relaxed);
         let retry_after = until.map(|until| until - now);
         if self.observed() {
             self.observer.emit(
@@ -382,10 +398,21 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         }
     }
 
-    /// The window's counts and the probes in flight.
-    pub(crate) fn stats(&self) -> (Stats, usize) {
+    /// What the handle reads: the window's counts, the probes in flight,
+    /// the calls refused so far, and when an open state ends.
+    pub(crate) fn stats(&self) -> Readings {
         let stats = self.window.stats(self.clock.now());
-        (stats, lock(&self.core).machine.probes_in_flight())
+        let core = lock(&self.core);
+        let open_until =
+            (core.machine.state() == CircuitState::Open).then(|| core.machine.open_until());
+        Readings {
+            stats,
+            probes_in_flight: core.machine.probes_in_flight(),
+            not_permitted: self.not_permitted.load(Ordering::Relaxed),
+            open_until,
+            minimum_calls: self.config.minimum_calls,
+            windowless: matches!(self.config.model, FailureModel::ConsecutiveFailures(_)),
+        }
     }
 
     /// Moves the breaker by hand.

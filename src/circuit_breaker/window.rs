@@ -28,6 +28,9 @@ pub(crate) struct Stats {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
+    /// Slow calls that also failed (read for the handle only: 0 in the
+    /// counts a call's record returns).
+    pub(crate) slow_failures: u64,
     /// Failures since the last success (consecutive-failures model only).
     pub(crate) consecutive_failures: u64,
 }
@@ -97,10 +100,10 @@ impl Window {
                 consecutive_failures: failures.load(Ordering::Acquire),
                 ..Stats::default()
             },
-            Window::Count(window) => window.totals.stats(),
+            Window::Count(window) => window.totals.all(),
             Window::Time(window) => {
                 window.advance(window.period(now));
-                window.totals.stats()
+                window.totals.all()
             }
         }
     }
@@ -115,12 +118,13 @@ impl Window {
     }
 }
 
-/// Calls, failures and slow calls, signed so that a subtraction racing ahead
-/// of its addition cannot wrap around.
+/// Calls, failures, slow calls and slow failures, signed so that a
+/// subtraction racing ahead of its addition cannot wrap around.
 struct Totals {
     calls: AtomicI64,
     failures: AtomicI64,
     slow: AtomicI64,
+    slow_failures: AtomicI64,
 }
 
 impl Totals {
@@ -129,14 +133,16 @@ impl Totals {
             calls: AtomicI64::new(0),
             failures: AtomicI64::new(0),
             slow: AtomicI64::new(0),
+            slow_failures: AtomicI64::new(0),
         }
     }
 
-    fn add(&self, calls: i64, failures: i64, slow: i64) {
+    fn add(&self, calls: i64, failures: i64, slow: i64, slow_failures: i64) {
         for (total, delta) in [
             (&self.calls, calls),
             (&self.failures, failures),
             (&self.slow, slow),
+            (&self.slow_failures, slow_failures),
         ] {
             if delta != 0 {
                 total.fetch_add(delta, Ordering::AcqRel);
@@ -144,6 +150,7 @@ impl Totals {
         }
     }
 
+    /// The counts a decision needs (not the slow failures).
     fn stats(&self) -> Stats {
         let calls = self.calls.load(Ordering::Acquire).max(0) as u64;
         let clamp = |n: i64| (n.max(0) as u64).min(calls);
@@ -151,7 +158,18 @@ impl Totals {
             calls,
             failures: clamp(self.failures.load(Ordering::Acquire)),
             slow: clamp(self.slow.load(Ordering::Acquire)),
+            slow_failures: 0,
             consecutive_failures: 0,
+        }
+    }
+
+    /// Every count, for the handle.
+    fn all(&self) -> Stats {
+        let stats = self.stats();
+        let slow_failures = self.slow_failures.load(Ordering::Acquire).max(0) as u64;
+        Stats {
+            slow_failures: slow_failures.min(stats.slow).min(stats.failures),
+            ..stats
         }
     }
 
@@ -159,6 +177,7 @@ impl Totals {
         self.calls.store(0, Ordering::Release);
         self.failures.store(0, Ordering::Release);
         self.slow.store(0, Ordering::Release);
+        self.slow_failures.store(0, Ordering::Release);
     }
 }
 
@@ -182,8 +201,12 @@ fn encode(sample: Sample) -> u8 {
     PRESENT | if sample.failure { FAILURE } else { 0 } | if sample.slow { SLOW } else { 0 }
 }
 
+/// Both flags: a slow failure.
+const SLOW_FAILURE: u8 = FAILURE | SLOW;
+
+/// 1 when `slot` has every bit of `flag`.
 fn bit(slot: u8, flag: u8) -> i64 {
-    i64::from(slot & flag != 0)
+    i64::from(slot & flag == flag)
 }
 
 impl CountWindow {
@@ -221,6 +244,7 @@ impl CountWindow {
                 bit(new, PRESENT) - bit(old, PRESENT),
                 bit(new, FAILURE) - bit(old, FAILURE),
                 bit(new, SLOW) - bit(old, SLOW),
+                bit(new, SLOW_FAILURE) - bit(old, SLOW_FAILURE),
             );
         }
         self.totals.stats()
@@ -284,8 +308,8 @@ impl TimeWindow {
         // descheduled across a whole window) is not counted.
         if bucket.period.load(Ordering::Acquire) == period {
             let (failure, slow) = (i64::from(sample.failure), i64::from(sample.slow));
-            bucket.counts.add(1, failure, slow);
-            self.totals.add(1, failure, slow);
+            bucket.counts.add(1, failure, slow, failure * slow);
+            self.totals.add(1, failure, slow, failure * slow);
         }
         self.totals.stats()
     }
@@ -309,7 +333,8 @@ impl TimeWindow {
             let calls = bucket.counts.calls.swap(0, Ordering::AcqRel);
             let failures = bucket.counts.failures.swap(0, Ordering::AcqRel);
             let slow = bucket.counts.slow.swap(0, Ordering::AcqRel);
-            self.totals.add(-calls, -failures, -slow);
+            let slow_failures = bucket.counts.slow_failures.swap(0, Ordering::AcqRel);
+            self.totals.add(-calls, -failures, -slow, -slow_failures);
             bucket.period.store(renewed, Ordering::Release);
         }
         self.head.store(period, Ordering::Release);

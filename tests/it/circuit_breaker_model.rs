@@ -73,6 +73,8 @@ struct Model {
     calls: Vec<(Instant, bool, bool)>,
     consecutive: u64,
     transitions: Vec<(CircuitState, CircuitState, &'static str)>,
+    /// Calls refused so far.
+    refused: u64,
 }
 
 impl Model {
@@ -91,6 +93,7 @@ impl Model {
             calls: Vec::new(),
             consecutive: 0,
             transitions: Vec::new(),
+            refused: 0,
         }
     }
 
@@ -182,8 +185,21 @@ impl Model {
         }
     }
 
+    /// Slow failures in the window.
+    fn slow_failures(&self, now: Instant) -> u64 {
+        self.live(now).iter().filter(|c| c.1 && c.2).count() as u64
+    }
+
     fn window(&self, now: Instant) -> (u64, u64, u64) {
-        let live: Vec<_> = match self.cfg.model {
+        let live = self.live(now);
+        let failures = live.iter().filter(|c| c.1).count() as u64;
+        let slow = live.iter().filter(|c| c.2).count() as u64;
+        (live.len() as u64, failures, slow)
+    }
+
+    /// The calls the window holds at `now`.
+    fn live(&self, now: Instant) -> Vec<(Instant, bool, bool)> {
+        match self.cfg.model {
             FailureModel::ConsecutiveFailures(_) => Vec::new(),
             FailureModel::CountWindow(n) => {
                 self.calls.iter().rev().take(n as usize).copied().collect()
@@ -197,10 +213,7 @@ impl Model {
                     .copied()
                     .collect()
             }
-        };
-        let failures = live.iter().filter(|c| c.1).count() as u64;
-        let slow = live.iter().filter(|c| c.2).count() as u64;
-        (live.len() as u64, failures, slow)
+        }
     }
 
     fn finish(&mut self, permit: Permit, outcome: Outcome, elapsed: Duration, now: Instant) {
@@ -356,7 +369,23 @@ fn check_state(
         );
         let rate = (calls > 0).then(|| failures as f64 / calls as f64);
         prop_assert_eq!(metrics.failure_rate, rate);
+        let slow_failures = model.slow_failures(now);
+        prop_assert_eq!(
+            (
+                metrics.successes,
+                metrics.slow_failures,
+                metrics.slow_successes
+            ),
+            (calls - failures, slow_failures, slow - slow_failures)
+        );
+        prop_assert_eq!(
+            metrics.enough_calls,
+            calls >= u64::from(model.cfg.minimum_calls)
+        );
     }
+    prop_assert_eq!(metrics.not_permitted, model.refused);
+    let open_until = (model.state == CircuitState::Open).then_some(model.open_until);
+    prop_assert_eq!(metrics.open_until, open_until);
     Ok(())
 }
 
@@ -445,6 +474,7 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                         }
                     }
                     Err(retry_after) => {
+                        model.refused += 1;
                         prop_assert!(!admitted, "model refuses, breaker called the service");
                         let Poll::Ready(Err(err)) = future.poll() else {
                             return Err(TestCaseError::fail("a refused call must fail at once"));
