@@ -167,12 +167,29 @@ impl Backoff {
     }
 
     /// The first delay, before growth and jitter.
-    pub(crate) fn base(&self) -> Duration {
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let backoff = palisade::retry::Backoff::exponential(Duration::from_millis(100), 2.0);
+    /// assert_eq!(backoff.base(), Duration::from_millis(100));
+    /// ```
+    pub fn base(&self) -> Duration {
         match self.growth {
             Growth::Constant(base)
             | Growth::Linear { base, .. }
             | Growth::Exponential { base, .. } => base,
         }
+    }
+
+    /// The most any delay is ([`max_delay`](Self::max_delay)).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let backoff = palisade::retry::Backoff::constant(Duration::from_millis(100));
+    /// assert_eq!(backoff.cap(), Duration::from_secs(30));
+    /// ```
+    pub fn cap(&self) -> Duration {
+        self.max
     }
 
     /// The delay before retry number `retry` (0 for the first), after a

@@ -120,7 +120,7 @@ where
     #[inline(always)]
     pub(crate) fn new(service: &mut S, request: Req, spare: Arc<Spare<S, P, Q, C, R>>) -> Self {
         let shared = &*spare.shared;
-        let deadline = match (&shared.budget, shared.deadline) {
+        let deadline = match (&shared.budget, shared.deadline()) {
             (None, None) => None,
             (budget, deadline) => {
                 let now = shared.clock.now();
@@ -130,7 +130,7 @@ where
                 deadline.map(|deadline| now.saturating_add(deadline))
             }
         };
-        let copy = if shared.max_attempts > 1 {
+        let copy = if shared.max_attempts() > 1 {
             shared.requests.clone_request(&request)
         } else {
             None
@@ -172,7 +172,7 @@ where
     ) -> Result<Instant, Result<S::Response, BoxError>> {
         let shared = &*self.spare.shared;
         let made = self.made;
-        let previous = self.previous_delay.unwrap_or(shared.backoff.base());
+        let previous_delay = self.previous_delay;
         let mut result = result;
         let Some(request) = &mut self.request else {
             let success = result.is_ok();
@@ -187,7 +187,11 @@ where
             return Err(self.complete(result, made, success));
         }
         let now = shared.clock.now();
-        let backoff = || shared.backoff.delay(made - 1, previous, &shared.random);
+        let backoff = || {
+            let backoff = shared.backoff();
+            let previous = previous_delay.unwrap_or(backoff.base());
+            backoff.delay(made - 1, previous, &shared.random)
+        };
         let delay = match decision {
             Decision::RetryAfter(pushback) if shared.pushback_may_shorten => {
                 pushback.min(shared.max_pushback)
@@ -200,7 +204,7 @@ where
         // A wait that would end past the end of the clock never ends.
         let out_of_time =
             wake == Instant::MAX || self.deadline.is_some_and(|deadline| wake > deadline);
-        if made >= shared.max_attempts || out_of_time {
+        if made >= shared.max_attempts() || out_of_time {
             self.emit(now, EventKind::RetriesExhausted { attempts: made });
             return Err(self.complete(result, made, false));
         }

@@ -11,11 +11,11 @@ use super::{
     service::Retry,
 };
 use crate::{
-    clock::{Clock, TokioClock},
+    clock::{Clock, TokioClock, nanos},
     error::{ConfigError, check},
     observe::{Observer, ObserverBuilder},
     random::{FastRandom, Random},
-    sync::Arc,
+    sync::{Arc, AtomicU64, Mutex, Ordering, lock},
 };
 
 /// The kind of layer, and the name of one not given its own.
@@ -26,9 +26,14 @@ const MAX_PUSHBACK: Duration = Duration::from_secs(3600);
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<P, Q, C, R> {
-    pub(crate) backoff: Backoff,
-    pub(crate) max_attempts: u32,
-    pub(crate) deadline: Option<Duration>,
+    /// Read when a retry is scheduled; changed live by
+    /// [`RetryLayer::set_backoff`].
+    backoff: Mutex<Backoff>,
+    /// Read by every call; changed live by [`RetryLayer::set_max_attempts`].
+    max_attempts: AtomicU64,
+    /// In nanoseconds, 0 for none; read by every call, changed live by
+    /// [`RetryLayer::set_deadline`].
+    deadline: AtomicU64,
     pub(crate) max_pushback: Duration,
     pub(crate) pushback_may_shorten: bool,
     pub(crate) budget: Option<RetryBudget>,
@@ -102,7 +107,155 @@ impl RetryLayer {
     }
 }
 
+impl<P, Q, C, R> Shared<P, Q, C, R> {
+    /// How many attempts a call may take, now.
+    #[inline]
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.max_attempts.load(Ordering::Relaxed) as u32
+    }
+
+    /// A call's deadline from its start, now.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        match self.deadline.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// The backoff, now.
+    pub(crate) fn backoff(&self) -> Backoff {
+        *lock(&self.backoff)
+    }
+}
+
 impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
+    /// How many attempts a call may take now, the first call included.
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// assert_eq!(layer.max_attempts(), 3);
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.shared.max_attempts()
+    }
+
+    /// The overall deadline of a call now, if any.
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// assert_eq!(layer.deadline(), None);
+    /// ```
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        self.shared.deadline()
+    }
+
+    /// The backoff now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::retry::{Backoff, RetryLayer};
+    /// let constant = Backoff::constant(Duration::from_millis(20));
+    /// let layer = RetryLayer::builder().backoff(constant).build().unwrap();
+    /// assert_eq!(layer.backoff(), constant);
+    /// ```
+    pub fn backoff(&self) -> Backoff {
+        self.shared.backoff()
+    }
+
+    /// Changes how many attempts a call may take, on the running layer,
+    /// from any thread. What is kept: a call in progress keeps the attempts
+    /// it made, and obeys the new bound at its next decision (lowered below
+    /// what it made, it makes no more). Checked as the builder checks it;
+    /// emits [`Reconfigured`](crate::observe::EventKind::Reconfigured)
+    /// (`max_attempts`).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `max_attempts` when it is 0; the layer is left
+    /// as it was.
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// layer.set_max_attempts(5)?;
+    /// assert_eq!(layer.max_attempts(), 5);
+    /// assert_eq!(layer.set_max_attempts(0).unwrap_err().field(), "max_attempts");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_max_attempts(&self, attempts: u32) -> Result<(), ConfigError> {
+        check::at_least_one(LAYER, "max_attempts", attempts)?;
+        let old = self
+            .shared
+            .max_attempts
+            .swap(u64::from(attempts), Ordering::Relaxed);
+        self.changed("max_attempts", old as f64, f64::from(attempts));
+        Ok(())
+    }
+
+    /// Changes the overall deadline (`None`: none) on the running layer.
+    /// What is kept: a call in progress keeps the deadline it started with;
+    /// calls made from now on get the new one. Emits `Reconfigured`
+    /// (`deadline`, in seconds; 0 for none).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `deadline` when it is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// layer.set_deadline(Some(Duration::from_secs(2)))?;
+    /// assert_eq!(layer.deadline(), Some(Duration::from_secs(2)));
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_deadline(&self, deadline: Option<Duration>) -> Result<(), ConfigError> {
+        if let Some(deadline) = deadline {
+            check::positive(LAYER, "deadline", deadline)?;
+        }
+        let old = self
+            .shared
+            .deadline
+            .swap(deadline.map_or(0, nanos), Ordering::Relaxed);
+        let secs = |nanos: u64| Duration::from_nanos(nanos).as_secs_f64();
+        self.changed("deadline", secs(old), secs(deadline.map_or(0, nanos)));
+        Ok(())
+    }
+
+    /// Changes the backoff on the running layer. What is kept: a call
+    /// waiting between attempts wakes when its wait was set to end; its next
+    /// wait, and every call's from now on, follow the new backoff. Checked
+    /// as the builder checks it; emits `Reconfigured` for `backoff.base` and
+    /// `backoff.max_delay` (seconds).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the backoff's field that is invalid (such as
+    /// `backoff.multiplier`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::retry::{Backoff, RetryLayer};
+    /// let layer = RetryLayer::builder().build().unwrap();
+    /// layer.set_backoff(Backoff::constant(Duration::from_millis(50)))?;
+    /// assert_eq!(layer.backoff().base(), Duration::from_millis(50));
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_backoff(&self, backoff: Backoff) -> Result<(), ConfigError> {
+        backoff.validate()?;
+        let old = std::mem::replace(&mut *lock(&self.shared.backoff), backoff);
+        let secs = Duration::as_secs_f64;
+        self.changed("backoff.base", secs(&old.base()), secs(&backoff.base()));
+        self.changed("backoff.max_delay", secs(&old.cap()), secs(&backoff.cap()));
+        Ok(())
+    }
+
+    /// The event of a change.
+    fn changed(&self, setting: &'static str, old: f64, new: f64) {
+        let shared = &self.shared;
+        let kind = crate::observe::EventKind::Reconfigured { setting, old, new };
+        shared.observer.emit(shared.clock.now(), kind);
+    }
+
     /// The retry budget's balance now — how many retries it would allow,
     /// on the layer's clock — or `None` without a budget. Shared by every
     /// service and clone of the layer (and by other layers given the same
@@ -384,9 +537,9 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
         self.settings.backoff.validate()?;
         Ok(RetryLayer {
             shared: Arc::new(Shared {
-                backoff: self.settings.backoff,
-                max_attempts: self.settings.max_attempts,
-                deadline: self.settings.deadline,
+                backoff: Mutex::new(self.settings.backoff),
+                max_attempts: AtomicU64::new(u64::from(self.settings.max_attempts)),
+                deadline: AtomicU64::new(self.settings.deadline.map_or(0, nanos)),
                 max_pushback: self.settings.max_pushback,
                 pushback_may_shorten: self.settings.pushback_may_shorten,
                 budget: self.settings.budget,

@@ -218,3 +218,71 @@ fn a_bulkhead_s_queue_can_be_given_changed_and_taken_away_live() {
     drop(holder);
     assert_eq!(clock.now().since_epoch(), 50 * MS);
 }
+
+#[test]
+fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision() {
+    use palisade::retry::{Backoff, RetryLayer};
+
+    let clock = ManualClock::new();
+    let changes = Changes::default();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let layer = RetryLayer::builder()
+        .max_attempts(5)
+        .backoff(Backoff::constant(100 * MS))
+        .clock(clock.clone())
+        .on_event(record(&changes))
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn({
+        let (calls, clock) = (Arc::clone(&calls), clock.clone());
+        move |_: ()| {
+            calls.lock().unwrap().push(clock.now().since_epoch());
+            std::future::ready(Err::<(), _>(std::io::Error::other("down")))
+        }
+    }));
+    let mut call = task::spawn(service.call(()));
+    assert!(
+        call.poll().is_pending(),
+        "first attempt failed: a 100 ms wait"
+    );
+    // Mid-call: waits of 10 ms from the next one on, and 3 attempts in all.
+    layer.set_backoff(Backoff::constant(10 * MS)).unwrap();
+    layer.set_max_attempts(3).unwrap();
+    clock.advance(100 * MS); // the wait already set ends as it was set
+    assert!(call.poll().is_pending());
+    clock.advance(10 * MS);
+    assert!(matches!(call.poll(), std::task::Poll::Ready(Err(_))));
+    assert_eq!(*calls.lock().unwrap(), [Duration::ZERO, 100 * MS, 110 * MS]);
+
+    // A deadline set now applies to calls made from now on.
+    layer.set_deadline(Some(50 * MS)).unwrap();
+    layer.set_max_attempts(10).unwrap();
+    calls.lock().unwrap().clear();
+    let mut call = task::spawn(service.call(()));
+    for _ in 0..4 {
+        assert!(call.poll().is_pending());
+        clock.advance(10 * MS);
+    }
+    // Attempts at 0, 10, 20, 30, 40 ms; the next wait would end at 50 ms,
+    // not past the deadline, so a sixth at 50 ms; then out of time.
+    assert!(call.poll().is_pending());
+    clock.advance(10 * MS);
+    assert!(matches!(call.poll(), std::task::Poll::Ready(Err(_))));
+    assert_eq!(calls.lock().unwrap().len(), 6);
+
+    assert_eq!(
+        layer.set_max_attempts(0).unwrap_err().field(),
+        "max_attempts"
+    );
+    assert_eq!(layer.max_attempts(), 10);
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [
+            ("backoff.base", 0.1, 0.01),
+            ("backoff.max_delay", 30.0, 30.0),
+            ("max_attempts", 5.0, 3.0),
+            ("deadline", 0.0, 0.05),
+            ("max_attempts", 3.0, 10.0),
+        ]
+    );
+}
