@@ -12,8 +12,8 @@ use super::{
 use crate::{
     clock::{Clock, TokioClock},
     error::{ConfigError, check},
-    observe::{EventKind, Observer, ObserverBuilder},
-    sync::{Arc, Mutex, lock},
+    observe::{Observer, ObserverBuilder},
+    sync::Arc,
 };
 
 /// The kind of layer, and the name of one not given its own.
@@ -23,9 +23,6 @@ const LAYER: &str = "bulkhead";
 pub(crate) struct Shared<C> {
     pub(crate) permits: Permits,
     pub(crate) queue: Queue,
-    /// The queue's bounds, if any; read when every permit is taken, changed
-    /// live by [`BulkheadLayer::set_queue`].
-    pub(crate) waiting: Mutex<Option<Waiting>>,
     pub(crate) clock: C,
     pub(crate) observer: Observer,
     /// Whether anything receives events: decided once, read per call.
@@ -129,8 +126,8 @@ impl<C> BulkheadLayer<C> {
     /// assert_eq!(layer.queue(), Some((8, Duration::from_millis(50))));
     /// ```
     pub fn queue(&self) -> Option<(usize, Duration)> {
-        let waiting = *lock(&self.shared.waiting);
-        waiting.map(|waiting| (waiting.max_waiting, waiting.max_wait))
+        let bounds = self.shared.queue.bounds();
+        bounds.map(|bounds| (bounds.max_waiting, bounds.max_wait))
     }
 }
 
@@ -219,7 +216,7 @@ impl<C: Clock> BulkheadLayer<C> {
     }
 
     fn swap_queue(&self, waiting: Option<Waiting>) {
-        let old = std::mem::replace(&mut *lock(&self.shared.waiting), waiting);
+        let old = self.shared.queue.set_bounds(waiting);
         let bounds = |waiting: Option<Waiting>| {
             waiting.map_or((0.0, 0.0), |waiting| {
                 (waiting.max_waiting as f64, waiting.max_wait.as_secs_f64())
@@ -233,8 +230,9 @@ impl<C: Clock> BulkheadLayer<C> {
     /// The event of a change.
     fn changed(&self, setting: &'static str, old: f64, new: f64) {
         let shared = &self.shared;
-        let kind = EventKind::Reconfigured { setting, old, new };
-        shared.observer.emit(shared.clock.now(), kind);
+        shared
+            .observer
+            .changed(shared.clock.now(), setting, old, new);
     }
 }
 
@@ -339,8 +337,7 @@ impl<C> BulkheadBuilder<C> {
         Ok(BulkheadLayer {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),
-                queue: Queue::default(),
-                waiting: Mutex::new(self.waiting),
+                queue: Queue::new(self.waiting),
                 clock: self.clock,
                 observed: observer.is_active(),
                 observer,

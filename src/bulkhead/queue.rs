@@ -13,7 +13,7 @@
 use std::{collections::VecDeque, task::Waker, time::Duration};
 
 use super::permits::{Permits, Released};
-use crate::sync::{Mutex, lock};
+use crate::sync::{AtomicU8, Mutex, Ordering, lock};
 
 /// How long and how many may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,15 +22,20 @@ pub(crate) struct Waiting {
     pub(crate) max_wait: Duration,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Queue {
     entries: Mutex<Entries>,
+    /// 1 while the queue has bounds (it may be given or taken away while
+    /// the bulkhead runs): a call refused without a queue takes no lock.
+    open: AtomicU8,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
     queue: VecDeque<Entry>,
     next_id: u64,
+    /// How many may wait and for how long; `None`: nobody waits.
+    bounds: Option<Waiting>,
 }
 
 #[derive(Debug)]
@@ -59,13 +64,44 @@ impl Entries {
 pub(crate) enum Enqueued {
     /// A permit came free after all.
     Admitted,
-    /// Waiting, with this ticket number.
-    Queued(u64),
+    /// Waiting, with this ticket number, for at most this long.
+    Queued(u64, Duration),
     /// The waiting room is full.
     Full,
 }
 
 impl Queue {
+    /// A queue with `bounds`, or none.
+    pub(crate) fn new(bounds: Option<Waiting>) -> Queue {
+        Queue {
+            entries: Mutex::new(Entries {
+                bounds,
+                ..Entries::default()
+            }),
+            open: AtomicU8::new(u8::from(bounds.is_some())),
+        }
+    }
+
+    /// Whether calls may wait (read without the lock).
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire) != 0
+    }
+
+    /// The bounds now.
+    pub(crate) fn bounds(&self) -> Option<Waiting> {
+        lock(&self.entries).bounds
+    }
+
+    /// New bounds (`None`: nobody more waits); returns the ones before. The
+    /// calls waiting keep their place and their deadline.
+    pub(crate) fn set_bounds(&self, bounds: Option<Waiting>) -> Option<Waiting> {
+        let mut entries = lock(&self.entries);
+        self.open
+            .store(u8::from(bounds.is_some()), Ordering::Release);
+        std::mem::replace(&mut entries.bounds, bounds)
+    }
+
     /// Gives a permit back, handing it to the first waiter if any.
     pub(crate) fn release(&self, permits: &Permits) {
         if let Released::Waiters = permits.release() {
@@ -88,10 +124,14 @@ impl Queue {
         old
     }
 
-    /// Waits for a permit, unless one is free now or the room is full.
-    pub(crate) fn enqueue(&self, permits: &Permits, max_waiting: usize) -> Enqueued {
+    /// Waits for a permit, unless one is free now, or there is no room (or
+    /// no queue any more).
+    pub(crate) fn enqueue(&self, permits: &Permits) -> Enqueued {
         let mut entries = lock(&self.entries);
-        if permits.waiting() >= max_waiting as u64 {
+        let Some(bounds) = entries.bounds else {
+            return Enqueued::Full;
+        };
+        if permits.waiting() >= bounds.max_waiting as u64 {
             return Enqueued::Full;
         }
         if permits.acquire_or_wait() {
@@ -104,7 +144,7 @@ impl Queue {
             waker: Waker::noop().clone(),
             granted: false,
         });
-        Enqueued::Queued(id)
+        Enqueued::Queued(id, bounds.max_wait)
     }
 
     /// Whether ticket `id` has been handed a permit (then it leaves the

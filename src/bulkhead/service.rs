@@ -17,7 +17,7 @@ use crate::{
     deferred::take_ready,
     error::{BulkheadFull, RejectionKind},
     observe::EventKind,
-    sync::{Arc, lock},
+    sync::Arc,
 };
 
 /// A service behind a bulkhead; made by
@@ -111,15 +111,14 @@ impl<S, C: Clock> Bulkhead<S, C> {
         S: Service<Req> + Clone,
     {
         let shared = &self.shared;
-        let waiting = *lock(&shared.waiting);
-        if let Some(waiting) = waiting {
-            match shared.queue.enqueue(&shared.permits, waiting.max_waiting) {
+        if shared.queue.is_open() {
+            match shared.queue.enqueue(&shared.permits) {
                 Enqueued::Admitted => {
                     let permit = Permit::new(Arc::clone(shared));
                     return ResponseFuture::called(self.inner.call(request), permit);
                 }
-                Enqueued::Queued(id) => {
-                    let deadline = shared.clock.now().saturating_add(waiting.max_wait);
+                Enqueued::Queued(id, max_wait) => {
+                    let deadline = shared.clock.now().saturating_add(max_wait);
                     let sleep = shared.clock.sleep_until(deadline);
                     let ready = take_ready(&mut self.inner);
                     let ticket = Ticket::new(id, Arc::clone(shared));

@@ -457,6 +457,13 @@ impl Observer {
         }
     }
 
+    /// Emits the [`Reconfigured`](EventKind::Reconfigured) event of a
+    /// setting changed at `at` from `old` to `new`: the one way every
+    /// layer's handle tells of a change.
+    pub(crate) fn changed(&self, at: Instant, setting: &'static str, old: f64, new: f64) {
+        self.emit(at, EventKind::Reconfigured { setting, old, new });
+    }
+
     /// The layer's name.
     ///
     /// ```

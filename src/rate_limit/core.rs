@@ -70,18 +70,49 @@ pub(crate) trait Limit {
     {
         self.acquire(&mut state.clone(), now, cost, 0)
     }
+}
 
-    /// The largest cost a request could take at once at `now`: the capacity
-    /// available, by the decision itself (admission is monotone in the cost,
-    /// so a binary search over `0..=capacity` finds it).
-    fn available(&self, state: &Self::State, now: u64) -> u64
+/// A question put to a limit's state without changing it; answered the same
+/// way whatever the algorithm and wherever the state lives.
+pub(crate) trait Question {
+    type Answer;
+
+    /// The answer for `state` of `limit` at `now`.
+    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> Self::Answer
     where
-        Self::State: Clone,
+        L::State: Clone;
+}
+
+/// What would a request of this cost get at once? (Its decision on a copy.)
+pub(crate) struct WouldAdmit(pub(crate) u64);
+
+impl Question for WouldAdmit {
+    type Answer = Result<u64, Denied>;
+
+    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> Result<u64, Denied>
+    where
+        L::State: Clone,
     {
-        let (mut admitted, mut refused) = (0, self.capacity() + 1);
+        limit.peek(state, now, self.0)
+    }
+}
+
+/// The largest cost a request could take at once: the capacity available,
+/// by the decision itself (admission is monotone in the cost, so a binary
+/// search over `0..=capacity` finds it).
+pub(crate) struct Available;
+
+impl Question for Available {
+    type Answer = u64;
+
+    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> u64
+    where
+        L::State: Clone,
+    {
+        let (mut admitted, mut refused) = (0, limit.capacity() + 1);
         while refused - admitted > 1 {
             let cost = admitted + (refused - admitted) / 2;
-            match self.peek(state, now, cost) {
+            match limit.peek(state, now, cost) {
                 Ok(due) if due <= now => admitted = cost,
                 _ => refused = cost,
             }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    core::{Algorithm, Denied, Limit},
+    core::{Algorithm, Denied, Limit, Question},
     token_bucket::TokenBucket,
 };
 use crate::sync::{CachePadded, Mutex, lock};
@@ -136,9 +136,7 @@ impl Keyed {
         cost: u64,
         max_wait: u64,
     ) -> Result<u64, Denied> {
-        // The high bits pick the shard; the map uses the low ones.
-        let index = (key >> 32) as usize & (shards.len() - 1);
-        let mut shard = lock(&shards[index]);
+        let mut shard = lock(shard_of(shards, key));
         shard.requests += 1;
         let seen = shard.requests;
         if let Some(entry) = shard.states.get_mut(&key) {
@@ -154,36 +152,29 @@ impl Keyed {
         Ok(due)
     }
 
-    /// What a request of `cost` for the key whose hash is `key` would get
-    /// at once at `now` (its decision on a copy), and the capacity it has
-    /// now; a key the table does not hold is a fresh one. Reading is not a
-    /// use: the key's recency is left as it is.
-    pub(crate) fn peek(&self, key: u64, now: u64, cost: u64) -> (Result<u64, Denied>, u64) {
-        fn read<L: Limit>(
+    /// The answer to `question` for the key whose hash is `key` at `now`;
+    /// a key the table does not hold is a fresh one. Asking is not a use:
+    /// the key's recency is left as it is, and nothing is inserted.
+    pub(crate) fn ask<Q: Question>(&self, key: u64, now: u64, question: &Q) -> Q::Answer {
+        fn read<L: Limit, Q: Question>(
             limit: &L,
             shards: &Shards<L::State>,
             key: u64,
             now: u64,
-            cost: u64,
-        ) -> (Result<u64, Denied>, u64)
+            question: &Q,
+        ) -> Q::Answer
         where
             L::State: Clone,
         {
-            let index = (key >> 32) as usize & (shards.len() - 1);
-            let shard = lock(&shards[index]);
-            let fresh;
-            let state = match shard.states.get(&key) {
-                Some(entry) => &entry.state,
-                None => {
-                    fresh = limit.fresh();
-                    &fresh
-                }
-            };
-            (limit.peek(state, now, cost), limit.available(state, now))
+            let shard = lock(shard_of(shards, key));
+            match shard.states.get(&key) {
+                Some(entry) => question.ask(limit, &entry.state, now),
+                None => question.ask(limit, &limit.fresh(), now),
+            }
         }
         match &self.table {
-            Table::Buckets(bucket, shards) => read(bucket, shards, key, now, cost),
-            Table::Any(algorithm, shards) => read(algorithm, shards, key, now, cost),
+            Table::Buckets(bucket, shards) => read(bucket, shards, key, now, question),
+            Table::Any(algorithm, shards) => read(algorithm, shards, key, now, question),
         }
     }
 
@@ -197,6 +188,12 @@ impl Keyed {
             Table::Any(_, shards) => count(shards),
         }
     }
+}
+
+/// The shard of the key whose hash is `key`: the high bits pick it, the
+/// map inside uses the low ones.
+fn shard_of<S>(shards: &Shards<S>, key: u64) -> &CachePadded<Mutex<Shard<S>>> {
+    &shards[(key >> 32) as usize & (shards.len() - 1)]
 }
 
 impl<S> Shard<S> {

@@ -6,6 +6,7 @@ use tower::Layer;
 
 use super::{
     config::{Check, Config, LAYER, MissingKey, Mode, Rate, Spec},
+    core::{Available, WouldAdmit},
     request::{NoKey, UnitCost},
     service::RateLimit,
     shared::Shared,
@@ -121,7 +122,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok(()) }
     /// ```
     pub fn check(&self, cost: u32) -> Check {
-        self.shared.peek::<()>(None, u64::from(cost)).0
+        let (admission, now) = self.shared.ask::<(), _>(None, &WouldAdmit(u64::from(cost)));
+        Check::from_peek(admission, now)
     }
 
     /// What a request of `cost` with key `key` would get now, asked without
@@ -144,7 +146,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn check_key<K: Hash + ?Sized>(&self, key: &K, cost: u32) -> Check {
-        self.shared.peek(Some(key), u64::from(cost)).0
+        let (admission, now) = self.shared.ask(Some(key), &WouldAdmit(u64::from(cost)));
+        Check::from_peek(admission, now)
     }
 
     /// The capacity available now from the shared limit: the largest cost a
@@ -158,7 +161,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn available(&self) -> u64 {
-        self.shared.peek::<()>(None, 1).1
+        self.shared.ask::<(), _>(None, &Available).0
     }
 
     /// The capacity available now to requests with key `key`; see
@@ -174,7 +177,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn available_for<K: Hash + ?Sized>(&self, key: &K) -> u64 {
-        self.shared.peek(Some(key), 1).1
+        self.shared.ask(Some(key), &Available).0
     }
 
     /// The layer's name, as in its events and errors.

@@ -6,8 +6,8 @@ use std::{fmt, hash::Hash, time::Duration};
 use tower::BoxError;
 
 use super::{
-    config::{Check, Config, MissingKey, Mode},
-    core::{Algorithm, Denied, Limit, State},
+    config::{Config, MissingKey, Mode},
+    core::{Algorithm, Denied, Limit, Question, State},
     keyed::Keyed,
     request::{Cost, KeyExtractor},
     token_bucket::TokenBucket,
@@ -236,30 +236,24 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         }
     }
 
-    /// What a request of `cost` would get at once now, leaving the limit as
-    /// it is, and the capacity available now: of the shared limit, or of
-    /// `key` in a keyed one (the keyless requests' limit when `None`).
-    pub(crate) fn peek<K: Hash + ?Sized>(&self, key: Option<&K>, cost: u64) -> (Check, u64) {
+    /// The answer to `question` now, leaving the limit as it is: of the
+    /// shared limit, or of `key` in a keyed one (the keyless requests'
+    /// limit when `None`); with the instant it was asked at, in nanoseconds.
+    pub(crate) fn ask<K: Hash + ?Sized, Q: Question>(
+        &self,
+        key: Option<&K>,
+        question: &Q,
+    ) -> (Q::Answer, u64) {
         let now = self.clock.now().as_nanos();
-        let (peeked, available) = match &self.store {
-            Store::Bucket(bucket, tat) => {
-                let tat = tat.load(Ordering::Relaxed);
-                (bucket.peek(&tat, now, cost), bucket.available(&tat, now))
-            }
-            Store::Locked(state) => {
-                let state = lock(state);
-                let algorithm = &self.algorithm;
-                (
-                    algorithm.peek(&state, now, cost),
-                    algorithm.available(&state, now),
-                )
-            }
+        let answer = match &self.store {
+            Store::Bucket(bucket, tat) => question.ask(bucket, &tat.load(Ordering::Relaxed), now),
+            Store::Locked(state) => question.ask(&self.algorithm, &lock(state), now),
             Store::Keyed(keyed) => {
                 let key = key.map_or(keyed.keyless(), |key| keyed.hash(key));
-                keyed.peek(key, now, cost)
+                keyed.ask(key, now, question)
             }
         };
-        (Check::from_peek(peeked, now), available)
+        (answer, now)
     }
 
     /// How many keys a keyed limit tracks (0 for a shared one).

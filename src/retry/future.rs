@@ -91,19 +91,50 @@ struct Attempts<S, Req, P, Q, C, R> {
     /// first retry).
     previous_delay: Option<Duration>,
     spare: Arc<Spare<S, P, Q, C, R>>,
-    /// The current attempt's span, the wrapped call made and polled in it;
-    /// boxed, and only while a subscriber records it, so that the future
-    /// grows by one word.
-    #[cfg(feature = "tracing")]
-    span: Option<Box<tracing::Span>>,
+    /// The current attempt's span: the wrapped call is made and polled in
+    /// it.
+    span: AttemptSpan,
 }
+
+/// The span an attempt runs in, with feature `tracing`: boxed, and made
+/// only while a subscriber records it, so that the future grows by one
+/// word. Nothing without the feature.
+#[cfg(feature = "tracing")]
+type AttemptSpan = Option<Box<tracing::Span>>;
+#[cfg(not(feature = "tracing"))]
+type AttemptSpan = NoSpan;
+
+/// No span: what an attempt runs in without `tracing` (zero-sized).
+#[cfg(not(feature = "tracing"))]
+struct NoSpan;
 
 /// The span of attempt `attempt` (1 for the first call) of the retry layer
 /// named `name`, if a subscriber records it.
 #[cfg(feature = "tracing")]
-fn attempt_span(name: &crate::LayerName, attempt: u32) -> Option<Box<tracing::Span>> {
-    let span = tracing::debug_span!(target: "palisade::retry", "retry_attempt", name = name.as_str(), attempt);
+fn attempt_span(name: &crate::LayerName, attempt: u32) -> AttemptSpan {
+    let name = name.as_str();
+    let span = tracing::debug_span!(target: "palisade::retry", "retry_attempt", name, attempt);
     (!span.is_disabled()).then(|| Box::new(span))
+}
+
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+fn attempt_span(_: &crate::LayerName, _: u32) -> AttemptSpan {
+    NoSpan
+}
+
+/// Runs `f` inside `span`.
+#[cfg(feature = "tracing")]
+#[inline(always)]
+fn within<T>(span: &AttemptSpan, f: impl FnOnce() -> T) -> T {
+    let _entered = span.as_ref().map(|span| span.enter());
+    f()
+}
+
+#[cfg(not(feature = "tracing"))]
+#[inline(always)]
+fn within<T>(_: &AttemptSpan, f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 impl<S, Req, P, Q, C, R> ResponseFuture<S, Req, P, Q, C, R>
@@ -135,13 +166,8 @@ where
         } else {
             None
         };
-        #[cfg(feature = "tracing")]
         let span = attempt_span(shared.observer.name(), 1);
-        #[cfg(feature = "tracing")]
-        let entered = span.as_ref().map(|span| span.enter());
-        let future = service.call(request);
-        #[cfg(feature = "tracing")]
-        drop(entered);
+        let future = within(&span, || service.call(request));
         ResponseFuture {
             state: State::Calling { future },
             attempts: Attempts {
@@ -151,7 +177,6 @@ where
                 made: 1,
                 previous_delay: None,
                 spare,
-                #[cfg(feature = "tracing")]
                 span,
             },
         }
@@ -168,12 +193,11 @@ where
     /// After an attempt: the result to return, or the instant to retry at.
     fn after(
         &mut self,
-        result: Result<S::Response, BoxError>,
+        mut result: Result<S::Response, BoxError>,
     ) -> Result<Instant, Result<S::Response, BoxError>> {
         let shared = &*self.spare.shared;
         let made = self.made;
         let previous_delay = self.previous_delay;
-        let mut result = result;
         let Some(request) = &mut self.request else {
             let success = result.is_ok();
             return Err(self.complete(result, made, success));
@@ -271,11 +295,7 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    #[cfg(feature = "tracing")]
-                    let entered = this.attempts.span.as_ref().map(|span| span.enter());
-                    let polled = future.poll(cx);
-                    #[cfg(feature = "tracing")]
-                    drop(entered);
+                    let polled = within(&this.attempts.span, || future.poll(cx));
                     let result = ready!(polled).map_err(Into::into);
                     let wake = match this.attempts.after(result) {
                         Ok(wake) => wake,
@@ -303,14 +323,8 @@ where
                         None => attempts.request.take().expect("checked above"),
                     };
                     attempts.made += 1;
-                    #[cfg(feature = "tracing")]
-                    let future = {
-                        attempts.span = attempt_span(spare.shared.observer.name(), attempts.made);
-                        let _entered = attempts.span.as_ref().map(|span| span.enter());
-                        service.call(request)
-                    };
-                    #[cfg(not(feature = "tracing"))]
-                    let future = service.call(request);
+                    attempts.span = attempt_span(spare.shared.observer.name(), attempts.made);
+                    let future = within(&attempts.span, || service.call(request));
                     this.state.set(State::Calling { future });
                 }
             }

@@ -252,8 +252,9 @@ impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
     /// The event of a change.
     fn changed(&self, setting: &'static str, old: f64, new: f64) {
         let shared = &self.shared;
-        let kind = crate::observe::EventKind::Reconfigured { setting, old, new };
-        shared.observer.emit(shared.clock.now(), kind);
+        shared
+            .observer
+            .changed(shared.clock.now(), setting, old, new);
     }
 
     /// The retry budget's balance now — how many retries it would allow,

@@ -181,14 +181,11 @@ impl<T, C: Clock> TimeoutLayer<T, C> {
         check::positive(LAYER, "timeout", timeout)?;
         let shared = &self.shared;
         let old = shared.timeout.swap(nanos(timeout), Ordering::Relaxed);
-        shared.observer.emit(
-            shared.clock.now(),
-            crate::observe::EventKind::Reconfigured {
-                setting: "timeout",
-                old: Duration::from_nanos(old).as_secs_f64(),
-                new: timeout.as_secs_f64(),
-            },
-        );
+        let old = Duration::from_nanos(old).as_secs_f64();
+        let at = shared.clock.now();
+        shared
+            .observer
+            .changed(at, "timeout", old, timeout.as_secs_f64());
         Ok(())
     }
 }
