@@ -382,3 +382,47 @@ fn a_lowered_bound_racing_callers_admits_none_above_it() {
         assert_eq!(layer.in_flight(), 0);
     });
 }
+
+/// A limit lowered while two callers race for a shared bucket, on a frozen
+/// clock: each admission is decided by the old numbers (and its token stays
+/// owed in the new bucket) or by the new ones, never by a mix — so the debt
+/// the bucket keeps is exactly what was admitted, as a refill shows.
+#[test]
+fn a_limit_changed_racing_callers_keeps_exactly_their_debt() {
+    use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+
+    let mut model = loom::model::Builder::new();
+    // Three threads through a whole layer: every interleaving with up to
+    // three preemptions (loom's advice for models of this size), every value
+    // each load may read.
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let clock = ManualClock::new();
+        let layer = RateLimitLayer::builder()
+            .token_bucket(Rate::per_second(2), 2)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let service = layer.layer(service_fn(|()| async { Ok::<_, &'static str>(()) }));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut service = service.clone();
+                thread::spawn(move || usize::from(block_on(service.call(())).is_ok()))
+            })
+            .collect();
+        layer
+            .set_limit(Limit::TokenBucket {
+                rate: Rate::per_second(1),
+                burst: 1,
+            })
+            .unwrap();
+        let admitted: usize = callers.into_iter().map(|c| c.join().unwrap()).sum();
+        // Both before the change (2 owed), or one (the other refused by a
+        // bucket of 1 that owes it): never none, never a fresh burst.
+        assert!((1..=2).contains(&admitted), "{admitted}");
+        assert_eq!(layer.available(), 0);
+        // One token a second now: what is owed decides the refill.
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(layer.available(), 2 - admitted as u64);
+    });
+}

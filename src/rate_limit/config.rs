@@ -117,26 +117,105 @@ pub enum MissingKey {
     Allow,
 }
 
-/// Which algorithm, with the numbers as given.
+/// A limit: the algorithm and its numbers, as the builder's
+/// [`token_bucket`](super::RateLimitBuilder::token_bucket),
+/// [`sliding_window`](super::RateLimitBuilder::sliding_window),
+/// [`sliding_log`](super::RateLimitBuilder::sliding_log) and
+/// [`fixed_window`](super::RateLimitBuilder::fixed_window) take them (see
+/// those for what each number means). What
+/// [`RateLimitLayer::limit`](super::RateLimitLayer::limit) reads and
+/// [`RateLimitLayer::set_limit`](super::RateLimitLayer::set_limit) changes
+/// on a running layer.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+///
+/// let limit = Limit::TokenBucket { rate: Rate::per_second(100), burst: 20 };
+/// let layer = RateLimitLayer::builder().limit(limit).build()?;
+/// assert_eq!(layer.limit(), limit);
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Spec {
+pub enum Limit {
+    /// A token bucket of `burst` tokens refilled at `rate`.
     TokenBucket {
+        /// The refill rate.
         rate: Rate,
+        /// How many tokens the bucket holds.
         burst: u32,
     },
+    /// A sliding window counter: `limit` per `window`, in `segments`.
     SlidingWindow {
+        /// The most a window admits.
         limit: u32,
+        /// The window's length.
         window: Duration,
+        /// How many counters divide it.
         segments: u32,
     },
+    /// A sliding log: exactly `limit` per sliding `window`.
     SlidingLog {
+        /// The most a window admits.
         limit: u32,
+        /// The window's length.
         window: Duration,
     },
+    /// A fixed window: `limit` per window, aligned on the clock's zero.
     FixedWindow {
+        /// The most a window admits.
         limit: u32,
+        /// The window's length.
         window: Duration,
     },
+}
+
+impl Limit {
+    /// The algorithm's name.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Limit::TokenBucket { .. } => "token bucket",
+            Limit::SlidingWindow { .. } => "sliding window",
+            Limit::SlidingLog { .. } => "sliding log",
+            Limit::FixedWindow { .. } => "fixed window",
+        }
+    }
+
+    /// Its numbers, by name: rates in tokens a second, windows in seconds.
+    fn numbers(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            Limit::TokenBucket { rate, burst } => vec![
+                ("rate", f64::from(rate.tokens) / rate.per.as_secs_f64()),
+                ("burst", f64::from(burst)),
+            ],
+            Limit::SlidingWindow {
+                limit,
+                window,
+                segments,
+            } => vec![
+                ("limit", f64::from(limit)),
+                ("window", window.as_secs_f64()),
+                ("segments", f64::from(segments)),
+            ],
+            Limit::SlidingLog { limit, window } | Limit::FixedWindow { limit, window } => vec![
+                ("limit", f64::from(limit)),
+                ("window", window.as_secs_f64()),
+            ],
+        }
+    }
+
+    /// The numbers that differ in `new` (of the same algorithm): name, old,
+    /// new.
+    pub(crate) fn changes(&self, new: &Limit) -> Vec<(&'static str, f64, f64)> {
+        self.numbers()
+            .into_iter()
+            .zip(new.numbers())
+            .filter(|((_, old), (_, new))| old != new)
+            .map(|((setting, old), (_, new))| (setting, old, new))
+            .collect()
+    }
 }
 
 /// What happens to a request over the limit.
@@ -159,7 +238,7 @@ impl Mode {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
-    pub(crate) spec: Spec,
+    pub(crate) limit: Limit,
     pub(crate) mode: Mode,
     pub(crate) max_keys: usize,
     pub(crate) shards: usize,
@@ -169,7 +248,7 @@ pub(crate) struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            spec: Spec::TokenBucket {
+            limit: Limit::TokenBucket {
                 rate: Rate::per_second(100),
                 burst: 100,
             },
@@ -227,9 +306,9 @@ impl Config {
             algorithm.heap_bytes()
         };
         if memory > check::MAX_MEMORY {
-            let field = match (keyed, self.spec) {
+            let field = match (keyed, self.limit) {
                 (true, _) => "max_keys",
-                (false, Spec::SlidingWindow { .. }) => "segments",
+                (false, Limit::SlidingWindow { .. }) => "segments",
                 (false, _) => "limit",
             };
             return Err(ConfigError::new(
@@ -239,7 +318,7 @@ impl Config {
                     "makes a limit that may take {} of memory ({}); at most {} (fewer keys, a \
                      lower limit, or a sliding window instead of a log)",
                     check::bytes(memory),
-                    self.spec_name(),
+                    self.limit_name(),
                     check::bytes(check::MAX_MEMORY),
                 ),
             ));
@@ -247,21 +326,21 @@ impl Config {
         Ok(algorithm)
     }
 
-    fn spec_name(&self) -> String {
-        match self.spec {
-            Spec::TokenBucket { .. } => "token bucket".to_owned(),
-            Spec::SlidingWindow { segments, .. } => {
+    fn limit_name(&self) -> String {
+        match self.limit {
+            Limit::TokenBucket { .. } => "token bucket".to_owned(),
+            Limit::SlidingWindow { segments, .. } => {
                 format!("sliding window of {segments} segments")
             }
-            Spec::SlidingLog { limit, .. } => format!("sliding log of up to {limit} entries"),
-            Spec::FixedWindow { .. } => "fixed window".to_owned(),
+            Limit::SlidingLog { limit, .. } => format!("sliding log of up to {limit} entries"),
+            Limit::FixedWindow { .. } => "fixed window".to_owned(),
         }
     }
 
     /// The algorithm the numbers describe, checked.
     fn make(&self, max_wait: u64) -> Result<Algorithm, ConfigError> {
-        Ok(match self.spec {
-            Spec::TokenBucket { rate, burst } => {
+        Ok(match self.limit {
+            Limit::TokenBucket { rate, burst } => {
                 check::at_least_one(LAYER, "rate.tokens", rate.tokens)?;
                 check::positive(LAYER, "rate.per", rate.per)?;
                 check::at_most_longest(LAYER, "rate.per", rate.per)?;
@@ -286,7 +365,7 @@ impl Config {
                 }
                 Algorithm::TokenBucket(TokenBucket::new(interval, u64::from(burst)))
             }
-            Spec::SlidingWindow {
+            Limit::SlidingWindow {
                 limit,
                 window,
                 segments,
@@ -312,13 +391,13 @@ impl Config {
                     ahead(max_wait, segment)?,
                 ))
             }
-            Spec::SlidingLog { limit, window } => {
+            Limit::SlidingLog { limit, window } => {
                 check::at_least_one(LAYER, "limit", limit)?;
                 check::positive(LAYER, "window", window)?;
                 check::at_most_longest(LAYER, "window", window)?;
                 Algorithm::SlidingLog(SlidingLog::new(u64::from(limit), nanos(window)))
             }
-            Spec::FixedWindow { limit, window } => {
+            Limit::FixedWindow { limit, window } => {
                 check::at_least_one(LAYER, "limit", limit)?;
                 check::positive(LAYER, "window", window)?;
                 check::at_most_longest(LAYER, "window", window)?;

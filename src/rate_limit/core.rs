@@ -41,7 +41,7 @@ pub(crate) enum State {
 /// A limit as a keyed table sees it: a state per key, a decision, and when
 /// a state can be forgotten. The token bucket's state is a bare TAT, eight
 /// bytes a key; any algorithm's is a [`State`].
-pub(crate) trait Limit {
+pub(crate) trait Rule {
     type State;
 
     /// The state of a key nothing has used yet.
@@ -62,7 +62,12 @@ pub(crate) trait Limit {
     /// The most one request may cost.
     fn capacity(&self) -> u64;
 
-    /// What [`acquire`](Limit::acquire) would say of a request of `cost` at
+    /// Makes `state`, a state of this limit, a state of `into` (the same
+    /// algorithm with other numbers) that keeps what it remembers at `now`:
+    /// a bucket's debt in tokens, a window's counts, a log's entries.
+    fn carry(&self, into: &Self, state: &mut Self::State, now: u64);
+
+    /// What [`acquire`](Rule::acquire) would say of a request of `cost` at
     /// `now` taken at once, leaving `state` as it is: the decision on a copy.
     fn peek(&self, state: &Self::State, now: u64, cost: u64) -> Result<u64, Denied>
     where
@@ -78,7 +83,7 @@ pub(crate) trait Question {
     type Answer;
 
     /// The answer for `state` of `limit` at `now`.
-    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> Self::Answer
+    fn ask<L: Rule>(&self, limit: &L, state: &L::State, now: u64) -> Self::Answer
     where
         L::State: Clone;
 }
@@ -89,7 +94,7 @@ pub(crate) struct WouldAdmit(pub(crate) u64);
 impl Question for WouldAdmit {
     type Answer = Result<u64, Denied>;
 
-    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> Result<u64, Denied>
+    fn ask<L: Rule>(&self, limit: &L, state: &L::State, now: u64) -> Result<u64, Denied>
     where
         L::State: Clone,
     {
@@ -105,7 +110,7 @@ pub(crate) struct Available;
 impl Question for Available {
     type Answer = u64;
 
-    fn ask<L: Limit>(&self, limit: &L, state: &L::State, now: u64) -> u64
+    fn ask<L: Rule>(&self, limit: &L, state: &L::State, now: u64) -> u64
     where
         L::State: Clone,
     {
@@ -121,7 +126,7 @@ impl Question for Available {
     }
 }
 
-impl Limit for TokenBucket {
+impl Rule for TokenBucket {
     type State = u64;
 
     fn fresh(&self) -> u64 {
@@ -142,9 +147,13 @@ impl Limit for TokenBucket {
     fn capacity(&self) -> u64 {
         TokenBucket::capacity(self)
     }
+
+    fn carry(&self, into: &TokenBucket, tat: &mut u64, now: u64) {
+        *tat = TokenBucket::carry(self, into, *tat, now);
+    }
 }
 
-impl Limit for Algorithm {
+impl Rule for Algorithm {
     type State = State;
 
     /// The state of a limit nothing has used yet.
@@ -171,7 +180,7 @@ impl Limit for Algorithm {
     ) -> Result<u64, Denied> {
         match (self, state) {
             (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
-                Limit::acquire(bucket, tat, now, cost, max_wait)
+                Rule::acquire(bucket, tat, now, cost, max_wait)
             }
             (Algorithm::Segments(segments), State::Segments(state)) => {
                 segments.acquire(state, now, cost, max_wait)
@@ -188,7 +197,7 @@ impl Limit for Algorithm {
     fn idle_at(&self, state: &State) -> u64 {
         match (self, state) {
             (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
-                Limit::idle_at(bucket, tat)
+                Rule::idle_at(bucket, tat)
             }
             (Algorithm::Segments(segments), State::Segments(state)) => segments.idle_at(state),
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => log.idle_at(state),
@@ -198,6 +207,26 @@ impl Limit for Algorithm {
 
     fn capacity(&self) -> u64 {
         Algorithm::capacity(self)
+    }
+
+    fn carry(&self, into: &Algorithm, state: &mut State, now: u64) {
+        match (self, into, state) {
+            (
+                Algorithm::TokenBucket(from),
+                Algorithm::TokenBucket(into),
+                State::TokenBucket { tat },
+            ) => {
+                *tat = from.carry(into, *tat, now);
+            }
+            (Algorithm::Segments(from), Algorithm::Segments(into), State::Segments(counts)) => {
+                **counts = from.carry(into, counts, now);
+            }
+            // A log's entries are instants and costs: any window reads them.
+            (Algorithm::SlidingLog(from), Algorithm::SlidingLog(_), State::SlidingLog(log)) => {
+                from.carry(log, now);
+            }
+            _ => unreachable!("a limit changes its numbers, never its algorithm"),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    core::{Algorithm, Denied, Limit, Question},
+    core::{Algorithm, Denied, Question, Rule},
     token_bucket::TokenBucket,
 };
 use crate::sync::{CachePadded, Mutex, lock};
@@ -32,15 +32,19 @@ pub(crate) struct Keyed {
 /// small enough for the cache.
 #[derive(Debug)]
 enum Table {
-    Buckets(TokenBucket, Shards<u64>),
-    Any(Algorithm, Shards<<Algorithm as Limit>::State>),
+    Buckets(Shards<TokenBucket>),
+    Any(Shards<Algorithm>),
 }
 
-type Shards<S> = Box<[CachePadded<Mutex<Shard<S>>>]>;
+type Shards<L> = Box<[CachePadded<Mutex<Shard<L>>>]>;
 
+/// Some of the keys, and the limit they are decided by: a copy in each
+/// shard, read under the shard's lock, so that a change of the numbers
+/// reaches each shard's keys together with their carried states.
 #[derive(Debug)]
-struct Shard<S> {
-    states: HashMap<u64, Entry<S>, BuildHasherDefault<Prehashed>>,
+struct Shard<L: Rule> {
+    limit: L,
+    states: HashMap<u64, Entry<L::State>, BuildHasherDefault<Prehashed>>,
     /// The shard's requests so far: each entry's `seen` is this count at
     /// its key's last request, so the counts order the keys by recency.
     requests: u64,
@@ -57,10 +61,11 @@ impl Keyed {
     /// A table of at most `max_keys` keys of `algorithm` in `shards` shards
     /// (a power of two; each holds at least one key).
     pub(crate) fn new(algorithm: Algorithm, max_keys: usize, shards: usize) -> Keyed {
-        fn shards_of<S>(shards: usize) -> Shards<S> {
+        fn shards_of<L: Rule + Copy>(limit: L, shards: usize) -> Shards<L> {
             (0..shards)
                 .map(|_| {
                     CachePadded(Mutex::new(Shard {
+                        limit,
                         states: HashMap::default(),
                         requests: 0,
                     }))
@@ -68,8 +73,8 @@ impl Keyed {
                 .collect()
         }
         let table = match algorithm {
-            Algorithm::TokenBucket(bucket) => Table::Buckets(bucket, shards_of(shards)),
-            _ => Table::Any(algorithm, shards_of(shards)),
+            Algorithm::TokenBucket(bucket) => Table::Buckets(shards_of(bucket, shards)),
+            _ => Table::Any(shards_of(algorithm, shards)),
         };
         Keyed {
             table,
@@ -87,14 +92,14 @@ impl Keyed {
         let per_shard = (max_keys / shards).max(1);
         let entry = match algorithm {
             Algorithm::TokenBucket(_) => size_of::<(u64, Entry<u64>)>(),
-            _ => size_of::<(u64, Entry<<Algorithm as Limit>::State>)>(),
+            _ => size_of::<(u64, Entry<<Algorithm as Rule>::State>)>(),
         };
         let buckets = if per_shard < 8 {
             8
         } else {
             (per_shard * 8 / 7).next_power_of_two()
         };
-        let shard = size_of::<CachePadded<Mutex<Shard<u64>>>>() + buckets * (entry + 1);
+        let shard = size_of::<CachePadded<Mutex<Shard<Algorithm>>>>() + buckets * (entry + 1);
         let keys = (per_shard * shards) as u128;
         shards as u128 * shard as u128 + keys * algorithm.heap_bytes()
     }
@@ -110,7 +115,7 @@ impl Keyed {
     }
 
     /// Decides a request for the key whose hash is `key`; see
-    /// [`Limit::acquire`].
+    /// [`Rule::acquire`].
     pub(crate) fn acquire(
         &self,
         key: u64,
@@ -119,46 +124,63 @@ impl Keyed {
         max_wait: u64,
     ) -> Result<u64, Denied> {
         match &self.table {
-            Table::Buckets(bucket, shards) => self.decide(bucket, shards, key, now, cost, max_wait),
-            Table::Any(algorithm, shards) => {
-                self.decide(algorithm, shards, key, now, cost, max_wait)
-            }
+            Table::Buckets(shards) => self.decide(shards, key, now, cost, max_wait),
+            Table::Any(shards) => self.decide(shards, key, now, cost, max_wait),
         }
     }
 
     #[inline]
-    fn decide<L: Limit>(
+    fn decide<L: Rule>(
         &self,
-        limit: &L,
-        shards: &Shards<L::State>,
+        shards: &Shards<L>,
         key: u64,
         now: u64,
         cost: u64,
         max_wait: u64,
     ) -> Result<u64, Denied> {
-        let mut shard = lock(shard_of(shards, key));
+        let mut guard = lock(shard_of(shards, key));
+        let shard = &mut *guard;
         shard.requests += 1;
         let seen = shard.requests;
         if let Some(entry) = shard.states.get_mut(&key) {
             entry.seen = seen;
-            return limit.acquire(&mut entry.state, now, cost, max_wait);
+            return shard.limit.acquire(&mut entry.state, now, cost, max_wait);
         }
-        let mut state = limit.fresh();
-        let due = limit.acquire(&mut state, now, cost, max_wait)?;
+        let mut state = shard.limit.fresh();
+        let due = shard.limit.acquire(&mut state, now, cost, max_wait)?;
         if shard.states.len() >= self.per_shard {
-            shard.make_room(limit, now, self.per_shard);
+            shard.make_room(now, self.per_shard);
         }
         shard.states.insert(key, Entry { state, seen });
         Ok(due)
+    }
+
+    /// Changes every key's limit to `into`, shard by shard, carrying each
+    /// key's state as at `now`.
+    pub(crate) fn reconfigure(&self, into: Algorithm, now: u64) {
+        fn carry<L: Rule + Copy>(shards: &Shards<L>, into: L, now: u64) {
+            for shard in shards {
+                let mut guard = lock(shard);
+                let shard = &mut *guard;
+                for entry in shard.states.values_mut() {
+                    shard.limit.carry(&into, &mut entry.state, now);
+                }
+                shard.limit = into;
+            }
+        }
+        match (&self.table, into) {
+            (Table::Buckets(shards), Algorithm::TokenBucket(into)) => carry(shards, into, now),
+            (Table::Any(shards), into) => carry(shards, into, now),
+            (Table::Buckets(_), _) => unreachable!("a token bucket stays one"),
+        }
     }
 
     /// The answer to `question` for the key whose hash is `key` at `now`;
     /// a key the table does not hold is a fresh one. Asking is not a use:
     /// the key's recency is left as it is, and nothing is inserted.
     pub(crate) fn ask<Q: Question>(&self, key: u64, now: u64, question: &Q) -> Q::Answer {
-        fn read<L: Limit, Q: Question>(
-            limit: &L,
-            shards: &Shards<L::State>,
+        fn read<L: Rule, Q: Question>(
+            shards: &Shards<L>,
             key: u64,
             now: u64,
             question: &Q,
@@ -168,40 +190,41 @@ impl Keyed {
         {
             let shard = lock(shard_of(shards, key));
             match shard.states.get(&key) {
-                Some(entry) => question.ask(limit, &entry.state, now),
-                None => question.ask(limit, &limit.fresh(), now),
+                Some(entry) => question.ask(&shard.limit, &entry.state, now),
+                None => question.ask(&shard.limit, &shard.limit.fresh(), now),
             }
         }
         match &self.table {
-            Table::Buckets(bucket, shards) => read(bucket, shards, key, now, question),
-            Table::Any(algorithm, shards) => read(algorithm, shards, key, now, question),
+            Table::Buckets(shards) => read(shards, key, now, question),
+            Table::Any(shards) => read(shards, key, now, question),
         }
     }
 
     /// How many keys the table holds.
     pub(crate) fn len(&self) -> usize {
-        fn count<S>(shards: &Shards<S>) -> usize {
+        fn count<L: Rule>(shards: &Shards<L>) -> usize {
             shards.iter().map(|shard| lock(shard).states.len()).sum()
         }
         match &self.table {
-            Table::Buckets(_, shards) => count(shards),
-            Table::Any(_, shards) => count(shards),
+            Table::Buckets(shards) => count(shards),
+            Table::Any(shards) => count(shards),
         }
     }
 }
 
 /// The shard of the key whose hash is `key`: the high bits pick it, the
 /// map inside uses the low ones.
-fn shard_of<S>(shards: &Shards<S>, key: u64) -> &CachePadded<Mutex<Shard<S>>> {
+fn shard_of<L: Rule>(shards: &Shards<L>, key: u64) -> &CachePadded<Mutex<Shard<L>>> {
     &shards[(key >> 32) as usize & (shards.len() - 1)]
 }
 
-impl<S> Shard<S> {
+impl<L: Rule> Shard<L> {
     /// Frees an eighth of the shard (at least one entry): the idle keys
     /// first, whose forgetting changes no decision, then the keys seen
     /// least recently. Freeing a batch makes a flood of new keys cost one
     /// scan of the shard per `per_shard / 8` keys, not one per key.
-    fn make_room<L: Limit<State = S>>(&mut self, limit: &L, now: u64, per_shard: usize) {
+    fn make_room(&mut self, now: u64, per_shard: usize) {
+        let limit = &self.limit;
         self.states
             .retain(|_, entry| limit.idle_at(&entry.state) > now);
         let target = per_shard - (per_shard / 8).max(1);

@@ -5,7 +5,7 @@ use std::{fmt, hash::Hash, time::Duration};
 use tower::Layer;
 
 use super::{
-    config::{Check, Config, LAYER, MissingKey, Mode, Rate, Spec},
+    config::{Check, Config, LAYER, Limit, MissingKey, Mode, Rate},
     core::{Available, WouldAdmit},
     request::{NoKey, UnitCost},
     service::RateLimit,
@@ -180,6 +180,77 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
         self.shared.ask(Some(key), &Available).0
     }
 
+    /// The limit as configured now.
+    ///
+    /// ```
+    /// use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+    /// let layer = RateLimitLayer::builder().token_bucket(Rate::per_second(5), 10).build()?;
+    /// assert_eq!(layer.limit(), Limit::TokenBucket { rate: Rate::per_second(5), burst: 10 });
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn limit(&self) -> Limit {
+        self.shared.limit()
+    }
+
+    /// Changes the limit's numbers on the running layer, from any thread:
+    /// every service and clone made from the layer decides by the new
+    /// numbers from its next request on. The algorithm stays the same, and
+    /// so does what the limit has learned:
+    ///
+    /// - a **token bucket** keeps its debt in tokens: a client that took its
+    ///   whole burst still owes it, now refilled at the new rate — a lowered
+    ///   limit hands out no fresh burst, and a raised one does not forget who
+    ///   is over it (a larger burst adds room above the debt, no more);
+    /// - a **sliding or fixed window** keeps the counts of its current
+    ///   window (and those booked ahead): with new segment lengths, each
+    ///   segment's count moves to the new segment that holds its last
+    ///   instant, so what was admitted is counted no shorter than before;
+    /// - a **sliding log** keeps the entries of its current window, exact
+    ///   under the new one (a longer window does not count again what the
+    ///   old one had let go).
+    ///
+    /// A keyed limit changes every key's state the same way, shard by shard.
+    /// A request deciding while the change is made is decided by the old
+    /// numbers (and counted in the carried state) or by the new ones, never
+    /// by a mix. Emits [`Reconfigured`](crate::observe::EventKind::Reconfigured)
+    /// for each number that changed: `rate` (tokens a second), `burst`,
+    /// `limit`, `window` (seconds), `segments`.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] the builder would return for these numbers (the
+    /// field named), or one on `algorithm` when `limit` is of another
+    /// algorithm. The layer is then left as it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{clock::ManualClock, rate_limit::{Limit, Rate, RateLimitLayer}};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(10), 5)
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) }));
+    /// for _ in 0..5 {
+    ///     service.ready().await?.call(1).await?;
+    /// }
+    /// // The downstream announces a lower quota: the 5 taken are still owed.
+    /// layer.set_limit(Limit::TokenBucket { rate: Rate::per_second(1), burst: 2 })?;
+    /// assert_eq!(layer.available(), 0);
+    /// assert!(service.ready().await?.call(1).await.is_err());
+    ///
+    /// let err = layer.set_limit(Limit::TokenBucket { rate: Rate::per_second(1), burst: 0 });
+    /// assert_eq!(err.unwrap_err().field(), "burst");
+    /// let err = layer.set_limit(Limit::FixedWindow { limit: 5, window: Duration::from_secs(1) });
+    /// assert_eq!(err.unwrap_err().field(), "algorithm");
+    /// # Ok(()) }
+    /// ```
+    pub fn set_limit(&self, limit: Limit) -> Result<(), ConfigError> {
+        self.shared.reconfigure(limit)
+    }
+
     /// The layer's name, as in its events and errors.
     ///
     /// ```
@@ -261,7 +332,7 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
     /// let _ = RateLimitLayer::builder().token_bucket(Rate::per_second(100), 120);
     /// ```
     pub fn token_bucket(mut self, rate: Rate, burst: u32) -> Self {
-        self.config.spec = Spec::TokenBucket { rate, burst };
+        self.config.limit = Limit::TokenBucket { rate, burst };
         self
     }
 
@@ -275,7 +346,7 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
     ///     .sliding_window(1_000, Duration::from_secs(60), 12);
     /// ```
     pub fn sliding_window(mut self, limit: u32, window: Duration, segments: u32) -> Self {
-        self.config.spec = Spec::SlidingWindow {
+        self.config.limit = Limit::SlidingWindow {
             limit,
             window,
             segments,
@@ -292,7 +363,21 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
     ///     .sliding_log(10, Duration::from_secs(1));
     /// ```
     pub fn sliding_log(mut self, limit: u32, window: Duration) -> Self {
-        self.config.spec = Spec::SlidingLog { limit, window };
+        self.config.limit = Limit::SlidingLog { limit, window };
+        self
+    }
+
+    /// The limit as a value: one of the four algorithms with its numbers
+    /// (what a configuration file holds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::rate_limit::{Limit, RateLimitLayer};
+    /// let _ = RateLimitLayer::builder()
+    ///     .limit(Limit::SlidingLog { limit: 10, window: Duration::from_secs(1) });
+    /// ```
+    pub fn limit(mut self, limit: Limit) -> Self {
+        self.config.limit = limit;
         self
     }
 
@@ -305,7 +390,7 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
     ///     .fixed_window(100, Duration::from_secs(1));
     /// ```
     pub fn fixed_window(mut self, limit: u32, window: Duration) -> Self {
-        self.config.spec = Spec::FixedWindow { limit, window };
+        self.config.limit = Limit::FixedWindow { limit, window };
         self
     }
 
@@ -470,7 +555,7 @@ impl<X, W, C: Clock> RateLimitBuilder<X, W, C> {
             shared: Arc::new(Shared::new(
                 &self.config,
                 algorithm,
-                self.keyed,
+                (self.keyed, self.weighted),
                 self.keys,
                 self.costs,
                 self.clock,

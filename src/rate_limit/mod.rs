@@ -146,6 +146,21 @@
 //! proxy — and turns a refusal into `429 Too Many Requests` with
 //! `Retry-After`.
 //!
+//! # Changing the limit while it runs
+//!
+//! [`RateLimitLayer::set_limit`] changes the numbers of a running limit —
+//! a downstream announced a lower quota — from any thread, checked as the
+//! builder checks them. What the limit has learned is kept: a token bucket
+//! its debt in tokens (lowered mid-burst, it hands out no fresh burst;
+//! raised, it does not forget who is over), a window its counts, a log the
+//! entries of its window; a keyed limit changes every key's state the same
+//! way. The shared token bucket stays lock-free: a change closes its word,
+//! so no decision made on the old numbers can commit, and reopens it with
+//! the new ones ([`RateLimitLayer::limit`] reads them back). The algorithm,
+//! the mode and the keys are fixed when built. A limit kept in Redis
+//! (`rate_limit::redis`, feature `redis`) is shared by instances that
+//! each hold its numbers, so it changes by redeploying them, not here.
+//!
 //! # Events
 //!
 //! Each refusal as over the limit emits a
@@ -183,6 +198,7 @@
 //! # }
 //! ```
 
+mod bucket_cell;
 mod config;
 mod core;
 mod fixed_window;
@@ -200,7 +216,7 @@ mod sliding_log;
 mod sliding_window;
 mod token_bucket;
 
-pub use config::{Check, MissingKey, Rate};
+pub use config::{Check, Limit, MissingKey, Rate};
 pub use layer::{RateLimitBuilder, RateLimitLayer};
 pub use request::{Cost, KeyExtractor, NoKey, UnitCost};
 pub use service::RateLimit;

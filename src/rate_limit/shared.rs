@@ -6,21 +6,23 @@ use std::{fmt, hash::Hash, time::Duration};
 use tower::BoxError;
 
 use super::{
-    config::{Config, MissingKey, Mode},
-    core::{Algorithm, Denied, Limit, Question, State},
+    bucket_cell::BucketCell,
+    config::{Config, LAYER, Limit, MissingKey, Mode},
+    core::{Algorithm, Denied, Question, Rule, State},
     keyed::Keyed,
     request::{Cost, KeyExtractor},
-    token_bucket::TokenBucket,
 };
 use crate::{
     clock::{Clock, Instant},
-    error::{KeyMissing, RateLimited, RejectionKind, Unsatisfiable},
+    error::{ConfigError, KeyMissing, RateLimited, RejectionKind, Unsatisfiable},
     observe::{EventKind, Observer},
-    sync::{AtomicU64, CachePadded, Mutex, Ordering, lock},
+    sync::{CachePadded, Mutex, lock},
 };
 
 pub(crate) struct Shared<X, W, C> {
-    algorithm: Algorithm,
+    /// The numbers as configured now; held while they change, so that one
+    /// change runs at a time.
+    current: Mutex<Current>,
     store: Store,
     pub(crate) mode: Mode,
     max_wait: u64,
@@ -33,12 +35,21 @@ pub(crate) struct Shared<X, W, C> {
     observed: bool,
 }
 
-/// Where the limit's state lives.
+/// The limit's numbers now, as given and as made.
+#[derive(Clone, Debug)]
+struct Current {
+    config: Config,
+    keyed: bool,
+    weighted: bool,
+    algorithm: Algorithm,
+}
+
+/// Where the limit's state lives, with the numbers it is decided by.
 enum Store {
     /// A shared token bucket: its TAT, in one atomic word.
-    Bucket(TokenBucket, CachePadded<AtomicU64>),
+    Bucket(CachePadded<BucketCell>),
     /// A shared window or log.
-    Locked(Mutex<State>),
+    Locked(Mutex<(Algorithm, State)>),
     /// A state per key.
     Keyed(Keyed),
 }
@@ -54,10 +65,12 @@ pub(crate) enum Admission {
 }
 
 impl<X, W, C: Clock> Shared<X, W, C> {
+    /// A limit of `algorithm`, made from `config`; `keyed` and `weighted`
+    /// say whether a key and a cost function were given.
     pub(crate) fn new(
         config: &Config,
         algorithm: Algorithm,
-        keyed: bool,
+        (keyed, weighted): (bool, bool),
         keys: X,
         costs: W,
         clock: C,
@@ -65,11 +78,16 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     ) -> Self {
         let store = match algorithm {
             _ if keyed => Store::Keyed(Keyed::new(algorithm, config.max_keys, config.shards)),
-            Algorithm::TokenBucket(bucket) => Store::Bucket(bucket, CachePadded(AtomicU64::new(0))),
-            _ => Store::Locked(Mutex::new(algorithm.fresh())),
+            Algorithm::TokenBucket(bucket) => Store::Bucket(CachePadded(BucketCell::new(bucket))),
+            _ => Store::Locked(Mutex::new((algorithm, algorithm.fresh()))),
         };
         Shared {
-            algorithm,
+            current: Mutex::new(Current {
+                config: config.clone(),
+                keyed,
+                weighted,
+                algorithm,
+            }),
             store,
             mode: config.mode,
             max_wait: config.mode.max_wait(),
@@ -92,10 +110,10 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         let cost = u64::from(self.costs.cost(request));
         let now = self.clock.now();
         let verdict = match &self.store {
-            Store::Bucket(bucket, tat) => take(bucket, tat, now.as_nanos(), cost, self.max_wait),
-            Store::Locked(state) => {
-                self.algorithm
-                    .acquire(&mut lock(state), now.as_nanos(), cost, self.max_wait)
+            Store::Bucket(bucket) => bucket.take(now.as_nanos(), cost, self.max_wait),
+            Store::Locked(locked) => {
+                let (algorithm, state) = &mut *lock(locked);
+                algorithm.acquire(state, now.as_nanos(), cost, self.max_wait)
             }
             Store::Keyed(keyed) => {
                 let key = match self.keys.extract(request) {
@@ -143,10 +161,11 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     pub(crate) fn take_unit(&self) -> Result<(), Instant> {
         let now = self.clock.now();
         let verdict = match &self.store {
-            Store::Bucket(bucket, tat) => take(bucket, tat, now.as_nanos(), 1, 0),
-            Store::Locked(state) => self
-                .algorithm
-                .acquire(&mut lock(state), now.as_nanos(), 1, 0),
+            Store::Bucket(bucket) => bucket.take(now.as_nanos(), 1, 0),
+            Store::Locked(locked) => {
+                let (algorithm, state) = &mut *lock(locked);
+                algorithm.acquire(state, now.as_nanos(), 1, 0)
+            }
             Store::Keyed(_) => unreachable!("backpressure is refused for keyed limits when built"),
         };
         match verdict {
@@ -220,7 +239,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                 self.emit_rejected(now, wait);
                 RateLimited::new(name, wait).into()
             }
-            Denied::Never => Unsatisfiable::new(name, cost, self.algorithm.capacity()).into(),
+            Denied::Never => Unsatisfiable::new(name, cost, self.algorithm().capacity()).into(),
         }
     }
 
@@ -246,8 +265,14 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     ) -> (Q::Answer, u64) {
         let now = self.clock.now().as_nanos();
         let answer = match &self.store {
-            Store::Bucket(bucket, tat) => question.ask(bucket, &tat.load(Ordering::Relaxed), now),
-            Store::Locked(state) => question.ask(&self.algorithm, &lock(state), now),
+            Store::Bucket(bucket) => {
+                let (bucket, tat) = bucket.read();
+                question.ask(&bucket, &tat, now)
+            }
+            Store::Locked(locked) => {
+                let (algorithm, state) = &*lock(locked);
+                question.ask(algorithm, state, now)
+            }
             Store::Keyed(keyed) => {
                 let key = key.map_or(keyed.keyless(), |key| keyed.hash(key));
                 keyed.ask(key, now, question)
@@ -260,12 +285,62 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     pub(crate) fn tracked_keys(&self) -> usize {
         match &self.store {
             Store::Keyed(keyed) => keyed.len(),
-            Store::Bucket(..) | Store::Locked(_) => 0,
+            Store::Bucket(_) | Store::Locked(_) => 0,
         }
     }
 
-    pub(crate) fn algorithm(&self) -> &Algorithm {
-        &self.algorithm
+    /// The algorithm as configured now.
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        lock(&self.current).algorithm
+    }
+
+    /// The limit as given now.
+    pub(crate) fn limit(&self) -> Limit {
+        lock(&self.current).config.limit
+    }
+
+    /// Changes the limit's numbers to `limit`, checked as the builder checks
+    /// them, keeping what the limit remembers (see
+    /// [`RateLimitLayer::set_limit`](super::RateLimitLayer::set_limit));
+    /// emits an event per number changed.
+    pub(crate) fn reconfigure(&self, limit: Limit) -> Result<(), ConfigError> {
+        let mut current = lock(&self.current);
+        if std::mem::discriminant(&limit) != std::mem::discriminant(&current.config.limit) {
+            return Err(ConfigError::new(
+                LAYER,
+                "algorithm",
+                format!(
+                    "a running limit keeps its algorithm ({}); change its numbers, or build \
+                     another layer",
+                    current.config.limit.kind()
+                ),
+            ));
+        }
+        let config = Config {
+            limit,
+            ..current.config.clone()
+        };
+        let algorithm = config.algorithm(current.keyed, current.weighted)?;
+        let now = self.clock.now();
+        match &self.store {
+            Store::Bucket(bucket) => match algorithm {
+                Algorithm::TokenBucket(into) => bucket.set(into, now.as_nanos()),
+                _ => unreachable!("a token bucket stays one"),
+            },
+            Store::Locked(locked) => {
+                let (from, state) = &mut *lock(locked);
+                from.carry(&algorithm, state, now.as_nanos());
+                *from = algorithm;
+            }
+            Store::Keyed(keyed) => keyed.reconfigure(algorithm, now.as_nanos()),
+        }
+        let old = std::mem::replace(&mut current.config.limit, limit);
+        current.algorithm = algorithm;
+        drop(current);
+        for (setting, old, new) in old.changes(&limit) {
+            self.observer.changed(now, setting, old, new);
+        }
+        Ok(())
     }
 
     pub(crate) fn observer(&self) -> &Observer {
@@ -273,31 +348,11 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     }
 }
 
-/// Takes `cost` tokens of a shared bucket: compare-and-swap the TAT, and on
-/// a refusal return without writing.
-#[inline]
-fn take(
-    bucket: &TokenBucket,
-    tat: &AtomicU64,
-    now: u64,
-    cost: u64,
-    max_wait: u64,
-) -> Result<u64, Denied> {
-    let mut current = tat.load(Ordering::Relaxed);
-    loop {
-        let (new, due) = bucket.decide(current, now, cost, max_wait)?;
-        match tat.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return Ok(due),
-            Err(actual) => current = actual,
-        }
-    }
-}
-
 impl<X, W, C> fmt::Debug for Shared<X, W, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
             .field("name", self.observer.name())
-            .field("algorithm", &self.algorithm)
+            .field("algorithm", &lock(&self.current).algorithm)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }

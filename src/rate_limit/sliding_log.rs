@@ -54,7 +54,7 @@ impl SlidingLog {
         (self.limit, self.window)
     }
 
-    /// See [`Limit::acquire`](super::core::Limit::acquire).
+    /// See [`Rule::acquire`](super::core::Rule::acquire).
     pub(crate) fn acquire(
         &self,
         log: &mut Log,
@@ -103,12 +103,23 @@ impl SlidingLog {
         Some(at)
     }
 
-    /// See [`Limit::idle_at`](super::core::Limit::idle_at): once the
+    /// See [`Rule::idle_at`](super::core::Rule::idle_at): once the
     /// newest entry has left the window.
     pub(crate) fn idle_at(&self, log: &Log) -> u64 {
         log.entries
             .back()
             .map_or(0, |newest| newest.at.saturating_add(self.window))
+    }
+}
+
+impl SlidingLog {
+    /// Keeps, for a log of other numbers, the entries this one's window
+    /// holds at `now`: a longer window does not count again what this one
+    /// has let go.
+    pub(crate) fn carry(&self, log: &mut Log, now: u64) {
+        if let Some(left) = now.checked_sub(self.window) {
+            log.forget_until(left);
+        }
     }
 }
 

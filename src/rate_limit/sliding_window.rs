@@ -92,7 +92,7 @@ impl Segments {
         }
     }
 
-    /// See [`Limit::acquire`](super::core::Limit::acquire).
+    /// See [`Rule::acquire`](super::core::Rule::acquire).
     pub(crate) fn acquire(
         &self,
         state: &mut SegmentsState,
@@ -102,6 +102,11 @@ impl Segments {
     ) -> Result<u64, Denied> {
         if cost > self.limit {
             return Err(Denied::Never);
+        }
+        if cost == 0 {
+            // Takes nothing: admitted even over a limit lowered below the
+            // counts.
+            return Ok(now);
         }
         let current = now / self.segment;
         state.advance(current);
@@ -142,13 +147,49 @@ impl Segments {
         j
     }
 
-    /// See [`Limit::idle_at`](super::core::Limit::idle_at): once the
+    /// See [`Rule::idle_at`](super::core::Rule::idle_at): once the
     /// latest admission's segment has left the window.
     pub(crate) fn idle_at(&self, state: &SegmentsState) -> u64 {
         if state.total == 0 {
             return 0;
         }
         (state.last + self.counted).saturating_mul(self.segment)
+    }
+}
+
+impl Segments {
+    /// The counters of window `into` that remember what `state` counts in
+    /// this one at `now` (the window's segments and those booked ahead): each
+    /// segment's count moves to the new segment holding its last instant, so
+    /// a request is counted no shorter than before — in the new window,
+    /// never less than was admitted. With the same segments, nothing moves.
+    pub(crate) fn carry(&self, into: &Segments, state: &SegmentsState, now: u64) -> SegmentsState {
+        let mut carried = into.fresh();
+        let current = now / self.segment;
+        let counted = current.saturating_sub(self.counted - 1);
+        if state.total == 0 || state.newest < counted {
+            return carried;
+        }
+        let moved = |segment: u64| {
+            segment
+                .saturating_add(1)
+                .saturating_mul(self.segment)
+                .saturating_sub(1)
+                / into.segment
+        };
+        let newest = moved(state.newest);
+        // The oldest counts that do not fit in the new ring move forward
+        // into its oldest segment: remembered longer, never lost.
+        let oldest = newest.saturating_sub(carried.len() - 1);
+        carried.newest = newest;
+        for segment in counted.max(state.newest.saturating_sub(state.len() - 1))..=state.newest {
+            let count = state.get(segment);
+            if count > 0 {
+                carried.book(moved(segment).max(oldest), count);
+            }
+        }
+        carried.last = moved(state.last).max(oldest);
+        carried
     }
 }
 
@@ -251,6 +292,42 @@ mod tests {
             window.acquire(&mut state, 9 * S, 1, 5 * S),
             Err(Denied::Wait(15 * S))
         );
+    }
+
+    #[test]
+    fn carried_counts_are_kept_and_counted_no_shorter() {
+        let window = window(0);
+        let mut state = window.fresh();
+        window.acquire(&mut state, S, 3, 0).unwrap();
+        window.acquire(&mut state, 5 * S, 1, 0).unwrap();
+        // Same segments, a higher limit: the 4 admitted still count.
+        let higher = Segments::new(6, 2 * S, 6, 0);
+        let mut carried = window.carry(&higher, &state, 7 * S);
+        assert_eq!(
+            higher.acquire(&mut carried, 7 * S, 3, 0),
+            Err(Denied::Wait(5 * S))
+        );
+        assert_eq!(higher.acquire(&mut carried, 7 * S, 2, 0), Ok(7 * S));
+        // Segments of 3 s: the 3 of segment 0 (0-2 s) land in 0-3 s, the 1
+        // of segment 2 (4-6 s) in 3-6 s; a window of 4 segments keeps both.
+        let longer = Segments::new(4, 3 * S, 4, 0);
+        let mut carried = window.carry(&longer, &state, 6 * S);
+        assert_eq!(
+            longer.acquire(&mut carried, 6 * S, 1, 0),
+            Err(Denied::Wait(6 * S))
+        );
+        assert_eq!(longer.idle_at(&carried), 15 * S);
+        // A ring too short for them: the old counts move forward, not out.
+        let short = Segments::new(4, S, 1, 0);
+        let mut carried = window.carry(&short, &state, 5 * S);
+        assert_eq!(
+            short.acquire(&mut carried, 5 * S, 1, 0),
+            Err(Denied::Wait(S))
+        );
+        // Counts the window no longer holds, or an empty window: nothing.
+        assert_eq!(window.carry(&short, &state, 12 * S).total, 1);
+        assert_eq!(window.carry(&short, &state, 16 * S).total, 0);
+        assert_eq!(window.carry(&short, &window.fresh(), 0).total, 0);
     }
 
     #[test]

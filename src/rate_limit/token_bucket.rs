@@ -84,6 +84,19 @@ impl TokenBucket {
     pub(crate) const fn idle_at(tat: u64) -> u64 {
         tat
     }
+
+    /// The TAT that keeps, in bucket `into`, the debt that `tat` holds in
+    /// this one at `now`: the same number of tokens owed (rounded up), now
+    /// refilled at the new rate. A full bucket stays full; whatever it owes,
+    /// a bucket never starts over with a fresh burst.
+    pub(crate) fn carry(&self, into: &TokenBucket, tat: u64, now: u64) -> u64 {
+        if tat <= now {
+            return tat;
+        }
+        let owed = u128::from(tat - now) * u128::from(into.interval);
+        let owed = owed.div_ceil(u128::from(self.interval));
+        now.saturating_add(u64::try_from(owed).unwrap_or(u64::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +146,31 @@ mod tests {
     #[test]
     fn a_cost_above_capacity_can_never_be_admitted() {
         assert_eq!(BUCKET.decide(0, 0, 4, u64::MAX), Err(Denied::Never));
+    }
+
+    #[test]
+    fn a_carried_bucket_owes_the_same_tokens_at_the_new_rate() {
+        let (tat, _) = BUCKET.decide(0, 0, 3, 0).unwrap();
+        // Half the rate: the 3 tokens owed take twice as long to come back.
+        let slower = TokenBucket::new(200 * MS, 3);
+        let carried = BUCKET.carry(&slower, tat, 0);
+        assert_eq!(carried, 600 * MS);
+        assert_eq!(slower.decide(carried, 0, 1, 0), Err(Denied::Wait(200 * MS)));
+        // A smaller burst: no fresh burst, 2 tokens still owed past it.
+        let smaller = TokenBucket::new(100 * MS, 1);
+        let carried = BUCKET.carry(&smaller, tat, 0);
+        assert_eq!(
+            smaller.decide(carried, 0, 1, 0),
+            Err(Denied::Wait(300 * MS))
+        );
+        // A larger burst: the debt stays, the room above it is new.
+        let larger = TokenBucket::new(100 * MS, 5);
+        let carried = BUCKET.carry(&larger, tat, 0);
+        assert!(larger.decide(carried, 0, 2, 0).is_ok());
+        assert!(larger.decide(carried, 0, 3, 0).is_err());
+        // A full bucket stays full; part of a token owed is owed whole.
+        assert_eq!(BUCKET.carry(&slower, 5, 10), 5);
+        assert_eq!(BUCKET.carry(&TokenBucket::new(3, 3), 1, 0), 1);
     }
 
     #[test]

@@ -10,7 +10,12 @@
 //! - sliding window and sliding log: at most `limit` in any interval of
 //!   length `window`; fixed window: at most `limit` per aligned window;
 //! - a request costing more than the limit admits at once is refused as
-//!   unsatisfiable.
+//!   unsatisfiable;
+//! - numbers changed on the running layer (`set_limit`) keep what the limit
+//!   remembers: a bucket's debt in tokens, a window's counts, a log's
+//!   entries — the model carries them as the documentation says, and every
+//!   decision after the change still equals the model's; the promises above
+//!   hold between changes, each with its own numbers.
 
 use std::{
     future::Future,
@@ -22,7 +27,7 @@ use std::{
 use palisade::{
     clock::{Clock, ManualClock},
     error::{RateLimited, Unsatisfiable},
-    rate_limit::{Check, Rate, RateLimitLayer},
+    rate_limit::{Check, Limit, Rate, RateLimitLayer},
 };
 use proptest::prelude::*;
 use tower::{BoxError, Layer, Service, service_fn};
@@ -59,6 +64,60 @@ impl Algorithm {
         }
     }
 
+    /// The same algorithm with the numbers `a` and `b` (token bucket: an
+    /// interval and a burst; log: a limit and a window; windows: a limit —
+    /// their segments keep their length, so the model's counts stay exact).
+    fn changed(self, a: u32, b: u64) -> Algorithm {
+        match self {
+            Algorithm::TokenBucket { .. } => Algorithm::TokenBucket {
+                interval: b % 199 + 1,
+                burst: a % 5 + 1,
+            },
+            Algorithm::SlidingLog { .. } => Algorithm::SlidingLog {
+                limit: a % 5 + 1,
+                window: b % 399 + 1,
+            },
+            Algorithm::SlidingWindow {
+                window, segments, ..
+            } => Algorithm::SlidingWindow {
+                limit: a % 5 + 1,
+                window,
+                segments,
+            },
+            Algorithm::FixedWindow { window, .. } => Algorithm::FixedWindow {
+                limit: a % 5 + 1,
+                window,
+            },
+        }
+    }
+
+    fn limit(self) -> Limit {
+        let ns = Duration::from_nanos;
+        match self {
+            Algorithm::TokenBucket { interval, burst } => Limit::TokenBucket {
+                rate: Rate::new(1, ns(interval)),
+                burst,
+            },
+            Algorithm::SlidingWindow {
+                limit,
+                window,
+                segments,
+            } => Limit::SlidingWindow {
+                limit,
+                window: ns(window),
+                segments,
+            },
+            Algorithm::SlidingLog { limit, window } => Limit::SlidingLog {
+                limit,
+                window: ns(window),
+            },
+            Algorithm::FixedWindow { limit, window } => Limit::FixedWindow {
+                limit,
+                window: ns(window),
+            },
+        }
+    }
+
     fn scale(self) -> u64 {
         match self {
             Algorithm::TokenBucket { interval, burst } => interval * u64::from(burst),
@@ -78,6 +137,8 @@ enum Op {
         cost: u32,
         probe: bool,
     },
+    /// `set_limit` with the numbers of [`Algorithm::changed`].
+    Change(u32, u64),
 }
 
 /// The reference: what was admitted, and the rules as plain sums.
@@ -85,8 +146,9 @@ enum Op {
 struct Model {
     algorithm: Algorithm,
     /// Token bucket: the level, in nanoseconds of refill (`cost · interval`
-    /// per request), and when it was last topped up.
-    level: u64,
+    /// per request), and when it was last topped up. Below zero after a
+    /// change that left more owed than the new bucket holds.
+    level: i128,
     topped_up: u64,
     /// Windows and log: every admission, `(at, cost)`.
     admitted: Vec<(u64, u64)>,
@@ -102,7 +164,7 @@ impl Model {
     fn new(algorithm: Algorithm, start: u64) -> Model {
         Model {
             algorithm,
-            level: algorithm.scale(),
+            level: i128::from(algorithm.scale()),
             topped_up: start,
             admitted: Vec::new(),
         }
@@ -134,14 +196,13 @@ impl Model {
             return Verdict::Never;
         }
         if let Algorithm::TokenBucket { interval, .. } = self.algorithm {
-            self.level = (self.level + (now - self.topped_up)).min(self.algorithm.scale());
-            self.topped_up = now;
-            let need = cost * interval;
+            self.top_up(now);
+            let need = i128::from(cost * interval);
             if need <= self.level {
                 self.level -= need;
                 return Verdict::Admit;
             }
-            return Verdict::Wait(need - self.level);
+            return Verdict::Wait(u64::try_from(need - self.level).unwrap());
         }
         let limit = u64::from(self.algorithm.capacity());
         if cost == 0 || self.used(now) + cost <= limit {
@@ -177,6 +238,34 @@ impl Model {
     }
 }
 
+impl Model {
+    fn top_up(&mut self, now: u64) {
+        let full = i128::from(self.algorithm.scale());
+        self.level = (self.level + i128::from(now - self.topped_up)).min(full);
+        self.topped_up = now;
+    }
+
+    /// The numbers change at `now`: a bucket keeps the tokens it owes (the
+    /// nanoseconds owed, at the new interval, rounded up); windows and logs
+    /// keep the admissions they count at `now`.
+    fn change(&mut self, into: Algorithm, now: u64) {
+        if let Algorithm::SlidingLog { window, .. } = self.algorithm {
+            self.admitted.retain(|&(at, _)| at + window > now);
+        }
+        if let (
+            Algorithm::TokenBucket { interval: from, .. },
+            Algorithm::TokenBucket { interval, .. },
+        ) = (self.algorithm, into)
+        {
+            self.top_up(now);
+            let owed = i128::from(self.algorithm.scale()) - self.level;
+            let owed = (owed * i128::from(interval) + i128::from(from) - 1) / i128::from(from);
+            self.level = i128::from(into.scale()) - owed;
+        }
+        self.algorithm = into;
+    }
+}
+
 fn poll_now<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
@@ -206,9 +295,13 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
         |cost: u32| async move { Ok::<_, BoxError>(cost) },
     ));
     let mut model = Model::new(algorithm, start);
-    let mut admissions: Vec<(u64, u64)> = Vec::new();
+    // The admissions under each set of numbers.
+    let mut epochs: Vec<(Algorithm, Vec<(u64, u64)>)> = vec![(algorithm, Vec::new())];
 
-    let mut request = |cost: u32, model: &mut Model| -> Result<Option<u64>, TestCaseError> {
+    let mut request = |cost: u32,
+                       model: &mut Model,
+                       epochs: &mut Vec<(Algorithm, Vec<(u64, u64)>)>|
+     -> Result<Option<u64>, TestCaseError> {
         let now = clock.now().as_nanos();
         // Asked first without consuming: the model's answer, on a copy.
         let checked = layer.check(cost);
@@ -221,7 +314,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
                 )));
             }
         }
-        let available = (1..=algorithm.capacity())
+        let available = (1..=model.algorithm.capacity())
             .take_while(|&more| matches!(model.clone().decide(now, more), Verdict::Admit))
             .last()
             .map_or(0, u64::from);
@@ -229,6 +322,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
         let result = poll_now(service.call(cost));
         match (model.decide(now, cost), result) {
             (Verdict::Admit, Ok(_)) => {
+                let admissions = &mut epochs.last_mut().unwrap().1;
                 admissions.push((now, u64::from(cost)));
                 Ok(None)
             }
@@ -259,21 +353,40 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
     for &op in ops {
         match op {
             Op::Advance(by) => clock.advance(ns(by)),
+            Op::Change(a, b) => {
+                let into = model.algorithm.changed(a, b);
+                layer.set_limit(into.limit()).unwrap();
+                prop_assert_eq!(layer.limit(), into.limit());
+                model.change(into, clock.now().as_nanos());
+                epochs.push((into, Vec::new()));
+            }
             Op::Request { cost, probe } => {
-                let Some(wait) = request(cost, &mut model)? else {
+                let Some(wait) = request(cost, &mut model, &mut epochs)? else {
                     continue;
                 };
                 if probe {
                     clock.advance(ns(wait - 1));
-                    prop_assert_eq!(request(cost, &mut model)?, Some(1), "1 ns before the wait");
+                    prop_assert_eq!(
+                        request(cost, &mut model, &mut epochs)?,
+                        Some(1),
+                        "1 ns before the wait"
+                    );
                     clock.advance(ns(1));
-                    prop_assert_eq!(request(cost, &mut model)?, None, "at the wait");
+                    prop_assert_eq!(request(cost, &mut model, &mut epochs)?, None, "at the wait");
                 }
             }
         }
     }
 
-    // The guarantee each algorithm promises, over everything admitted.
+    // The guarantee each algorithm promises, over everything admitted under
+    // the same numbers.
+    for (algorithm, admissions) in &epochs {
+        promise(*algorithm, admissions)?;
+    }
+    Ok(())
+}
+
+fn promise(algorithm: Algorithm, admissions: &[(u64, u64)]) -> Result<(), TestCaseError> {
     for (i, &(from, _)) in admissions.iter().enumerate() {
         let upto = |to: u64| -> u64 {
             admissions[i..]
@@ -329,6 +442,7 @@ fn case() -> impl Strategy<Value = (Algorithm, u64, Vec<Op>)> {
             1 => (0..=scale / 8).prop_map(Op::Advance),
             4 => (0..=algorithm.capacity() + 1, any::<bool>())
                 .prop_map(|(cost, probe)| Op::Request { cost, probe }),
+            1 => (any::<u32>(), any::<u64>()).prop_map(|(a, b)| Op::Change(a, b)),
         ];
         (
             Just(algorithm),

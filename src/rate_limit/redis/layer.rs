@@ -19,7 +19,7 @@ use crate::{
     random::FastRandom,
     rate_limit::{
         RateLimitBuilder,
-        config::{LAYER, Mode, Rate, Spec},
+        config::{LAYER, Limit as Given, Mode, Rate},
         core::Algorithm,
         shared::Shared,
     },
@@ -426,7 +426,7 @@ where
         let mut local_config = config.clone();
         if let Unavailable::Local { instances } = self.unavailable {
             crate::error::check::at_least_one(LAYER, "on_unavailable", instances)?;
-            local_config.spec = share(config.spec, instances);
+            local_config.limit = share(config.limit, instances);
         }
         let local_algorithm = local_config.algorithm(limit.keyed, limit.weighted)?;
         let timeout = TimeoutLayer::builder(self.timeout)
@@ -450,7 +450,7 @@ where
         let local = Shared::new(
             &local_config,
             local_algorithm,
-            limit.keyed,
+            (limit.keyed, limit.weighted),
             limit.keys,
             limit.costs,
             limit.clock,
@@ -484,26 +484,26 @@ where
 }
 
 /// One instance's share of a limit among `instances`.
-fn share(spec: Spec, instances: u32) -> Spec {
-    match spec {
-        Spec::TokenBucket { rate, burst } => Spec::TokenBucket {
+fn share(limit: Given, instances: u32) -> Given {
+    match limit {
+        Given::TokenBucket { rate, burst } => Given::TokenBucket {
             rate: Rate::new(rate.tokens(), rate.per().saturating_mul(instances)),
             burst: burst.div_ceil(instances),
         },
-        Spec::SlidingWindow {
+        Given::SlidingWindow {
             limit,
             window,
             segments,
-        } => Spec::SlidingWindow {
+        } => Given::SlidingWindow {
             limit: limit.div_ceil(instances),
             window,
             segments,
         },
-        Spec::FixedWindow { limit, window } => Spec::FixedWindow {
+        Given::FixedWindow { limit, window } => Given::FixedWindow {
             limit: limit.div_ceil(instances),
             window,
         },
-        Spec::SlidingLog { limit, window } => Spec::SlidingLog {
+        Given::SlidingLog { limit, window } => Given::SlidingLog {
             limit: limit.div_ceil(instances),
             window,
         },
