@@ -270,11 +270,62 @@ impl Default for HalfOpen {
 }
 
 /// Slow-call detection: a call slower than `threshold` is slow, and the
-/// breaker opens when the share of slow calls in the window reaches `rate`.
+/// breaker opens when the share of slow calls in the window reaches `rate`
+/// (see [`CircuitBreakerBuilder::slow_calls`](super::CircuitBreakerBuilder::slow_calls)).
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::circuit_breaker::SlowCalls;
+/// let slow = SlowCalls { threshold: Duration::from_secs(2), rate: 0.5 };
+/// # let _ = slow;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct SlowCalls {
-    pub(crate) threshold: Duration,
-    pub(crate) rate: f64,
+pub struct SlowCalls {
+    /// A call that takes at least this long is slow.
+    pub threshold: Duration,
+    /// The share of slow calls in the window that opens the breaker, in
+    /// (0, 1].
+    pub rate: f64,
+}
+
+/// The settings of a breaker that can change while it runs: what
+/// [`CircuitBreakerHandle::settings`](super::CircuitBreakerHandle::settings)
+/// reads and
+/// [`CircuitBreakerHandle::reconfigure`](super::CircuitBreakerHandle::reconfigure)
+/// changes. Each field is the builder's method of the same name.
+///
+/// # Examples
+///
+/// ```
+/// use palisade::circuit_breaker::CircuitBreakerLayer;
+///
+/// let handle = CircuitBreakerLayer::builder().build()?.handle();
+/// let mut settings = handle.settings();
+/// settings.failure_rate = 0.8; // too twitchy at 50 %
+/// settings.minimum_calls = 50;
+/// handle.reconfigure(settings)?;
+/// assert_eq!(handle.settings().failure_rate, 0.8);
+/// # Ok::<(), palisade::error::ConfigError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    /// How a closed breaker decides that the service is failing. Live, its
+    /// numbers may change but not its kind; see
+    /// [`reconfigure`](super::CircuitBreakerHandle::reconfigure).
+    pub failure_model: FailureModel,
+    /// The failure rate that opens the breaker, in (0, 1].
+    pub failure_rate: f64,
+    /// The calls the window must hold before its rates may open the breaker.
+    pub minimum_calls: u32,
+    /// Slow-call detection, if any.
+    pub slow_calls: Option<SlowCalls>,
+    /// How long the breaker stays open.
+    pub open_duration: OpenDuration,
+    /// The longest a server's pushback may keep the breaker open.
+    pub max_pushback: Duration,
+    /// How the half-open breaker probes.
+    pub half_open: HalfOpen,
 }
 
 /// Whether the breaker decides in `call` or holds callers in `poll_ready`.
@@ -315,6 +366,33 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The settings that can change live.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            failure_model: self.model,
+            failure_rate: self.failure_rate,
+            minimum_calls: self.minimum_calls,
+            slow_calls: self.slow_calls,
+            open_duration: self.open_duration,
+            max_pushback: self.max_pushback,
+            half_open: self.half_open,
+        }
+    }
+
+    /// This configuration with `settings` in place of its own.
+    pub(crate) fn with(&self, settings: Settings) -> Config {
+        Config {
+            model: settings.failure_model,
+            failure_rate: settings.failure_rate,
+            minimum_calls: settings.minimum_calls,
+            slow_calls: settings.slow_calls,
+            open_duration: settings.open_duration,
+            max_pushback: settings.max_pushback,
+            half_open: settings.half_open,
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         match self.model {
             FailureModel::ConsecutiveFailures(k) => {

@@ -28,7 +28,7 @@ use crate::{
 pub(crate) struct Guard<K, C: Clock, R: Random> {
     shared: CloneRef<K, C, R>,
     permit: Permit,
-    /// When the call was made, if calls are timed (`Instant::ZERO` if not).
+    /// When the call was made, if it was timed ([`Stage::Timed`]).
     started: Instant,
     stage: Stage,
 }
@@ -38,6 +38,8 @@ enum Stage {
     /// Held by a service between `poll_ready` and `call`.
     Reserved,
     Called,
+    /// Called, and its start read: `started` holds it.
+    Timed,
     Finished,
 }
 
@@ -69,6 +71,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
         if self.shared.times_calls() {
             let now = self.shared.clock.now();
             self.started = now;
+            self.stage = Stage::Timed;
             if self.shared.observed() {
                 self.shared.observer.emit(now, EventKind::Permitted);
             }
@@ -87,7 +90,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             return;
         }
         let outcome = match result {
-            Err(error) if is_ignored(error, self.shared.config.count_request_deadlines) => {
+            Err(error) if is_ignored(error, self.shared.count_request_deadlines) => {
                 Outcome::Ignored
             }
             _ => self.shared.classifier.classify(result),
@@ -131,12 +134,15 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     /// call ends: to time it, to place it in a time window, or to emit it.
     #[inline(never)]
     fn report_timed(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
-        let called = self.stage == Stage::Called;
+        let called = matches!(self.stage, Stage::Called | Stage::Timed);
+        let timed = self.stage == Stage::Timed;
         self.stage = Stage::Finished;
         let now = self.shared.clock.now();
-        let elapsed = self.shared.times_calls().then(|| now - self.started);
-        let slow = match (self.shared.config.slow_calls, elapsed) {
-            (Some(slow), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= slow.threshold,
+        // A call started while nothing timed calls has no start: it is not
+        // judged slow, even if slow-call detection was turned on since.
+        let elapsed = timed.then(|| now - self.started);
+        let slow = match (self.shared.slow_threshold(), elapsed) {
+            (Some(threshold), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= threshold,
             _ => false,
         };
         self.shared.finish(

@@ -4,7 +4,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use super::{
-    config::LAYER,
+    config::{LAYER, Settings},
     shared::{Readings, Shared, Steer},
     state::CircuitState,
 };
@@ -49,6 +49,8 @@ trait Control: Send + Sync {
     fn stats(&self) -> Readings;
     fn steer(&self, steer: Steer);
     fn name(&self) -> &LayerName;
+    fn settings(&self) -> Settings;
+    fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError>;
 }
 
 /// A breaker's counters at one moment. See [`CircuitBreakerHandle::metrics`].
@@ -269,6 +271,76 @@ impl CircuitBreakerHandle {
     pub fn half_open(&self) {
         self.breaker.steer(Steer::HalfOpen);
     }
+
+    /// The settings now; see [`reconfigure`](Self::reconfigure).
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::{CircuitBreakerLayer, FailureModel};
+    /// let handle = CircuitBreakerLayer::builder().consecutive_failures(5).build()?.handle();
+    /// assert_eq!(handle.settings().failure_model, FailureModel::ConsecutiveFailures(5));
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn settings(&self) -> Settings {
+        self.breaker.settings()
+    }
+
+    /// Changes the settings of the running breaker, from any thread: every
+    /// service and clone made from the layer is judged by the new numbers
+    /// from then on. What is kept:
+    ///
+    /// - the **window keeps its outcomes**: new thresholds and a new minimum
+    ///   judge the calls it already holds, at the next outcome counted (a
+    ///   breaker whose window is already past a lowered threshold opens at
+    ///   the next failure or slow call, not at the change);
+    /// - the **state is kept**: an open breaker stays open until the instant
+    ///   it was given (a new open duration applies from the next opening;
+    ///   [`open_for`](Self::open_for) cuts one short), a half-open one goes
+    ///   on with its probes, judged by the new probe numbers at its next
+    ///   decision;
+    /// - slow-call detection turned on judges the calls that start after the
+    ///   change, and those already running if they were timed (for an
+    ///   observer: a listener or a sink compiled in); turned off, it judges
+    ///   none.
+    ///
+    /// The failure model keeps its kind and, for a window, its size — a
+    /// window's memory is allocated when the layer is built; the
+    /// consecutive-failures model may change its limit. Emits
+    /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) for each
+    /// number that changed, named as the builder's fields
+    /// (`failure_rate`, `minimum_calls`, `consecutive_failures`,
+    /// `slow_calls.threshold`, `slow_calls.rate`, `open_duration.initial`,
+    /// `open_duration.multiplier`, `open_duration.max`,
+    /// `open_duration.jitter`, `max_pushback`, `half_open.max_probes`,
+    /// `half_open.probes`, `half_open.success_rate`, `half_open.timeout`;
+    /// durations in seconds, no slow-call detection as 0).
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] the builder would return for these settings (the
+    /// field named), or one on `failure_model` for a window of another kind
+    /// or size. The breaker is then left as it was.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::circuit_breaker::{CircuitBreakerLayer, FailureModel, SlowCalls};
+    ///
+    /// let handle = CircuitBreakerLayer::builder().count_window(100).build()?.handle();
+    /// let mut settings = handle.settings();
+    /// settings.failure_rate = 0.8;
+    /// settings.slow_calls = Some(SlowCalls { threshold: Duration::from_secs(2), rate: 0.5 });
+    /// handle.reconfigure(settings)?;
+    /// assert_eq!(handle.settings(), settings);
+    ///
+    /// settings.failure_rate = 1.5;
+    /// assert_eq!(handle.reconfigure(settings).unwrap_err().field(), "failure_rate");
+    /// settings.failure_rate = 0.8;
+    /// settings.failure_model = FailureModel::CountWindow(200);
+    /// assert_eq!(handle.reconfigure(settings).unwrap_err().field(), "failure_model");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        self.breaker.reconfigure(settings)
+    }
 }
 
 /// `Arc<Shared>` as a `Control`, so the handle can hold the breaker's own
@@ -295,6 +367,14 @@ where
 
     fn name(&self) -> &LayerName {
         self.0.observer.name()
+    }
+
+    fn settings(&self) -> Settings {
+        self.0.settings()
+    }
+
+    fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        self.0.reconfigure(settings)
     }
 }
 

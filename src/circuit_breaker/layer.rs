@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use tower::Layer;
 
 use super::{
-    config::{Config, FailureModel, HalfOpen, LAYER, Mode, OpenDuration, SlowCalls},
+    config::{Config, FailureModel, HalfOpen, LAYER, Mode, OpenDuration, Settings, SlowCalls},
     handle::CircuitBreakerHandle,
     service::CircuitBreaker,
     shared::Shared,
@@ -339,6 +339,22 @@ impl<K, C, R> CircuitBreakerBuilder<K, C, R> {
     /// ```
     pub fn half_open(mut self, half_open: HalfOpen) -> Self {
         self.config.half_open = half_open;
+        self
+    }
+
+    /// Every setting that can also change live, at once (what a
+    /// configuration file holds): see [`Settings`]. The mode, the
+    /// classifier, the clock and the rest stay as set.
+    ///
+    /// ```
+    /// use palisade::circuit_breaker::CircuitBreakerLayer;
+    /// let running = CircuitBreakerLayer::builder().consecutive_failures(3).build()?.handle();
+    /// let twin = CircuitBreakerLayer::builder().settings(running.settings()).build()?;
+    /// assert_eq!(twin.handle().settings(), running.settings());
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.config = self.config.with(settings);
         self
     }
 

@@ -67,6 +67,12 @@
 //! close and reset. Each transition emits exactly one
 //! [`Transition`](crate::observe::EventKind::Transition) event.
 //!
+//! The handle also changes the [`Settings`] of the running breaker
+//! ([`CircuitBreakerHandle::reconfigure`]): thresholds, minimum calls,
+//! slow-call detection, open duration, pushback bound and probes. The window
+//! keeps its outcomes and the state is kept; the new numbers judge from the
+//! next outcome or decision on.
+//!
 //! # Modes
 //!
 //! - **Fail fast** (default): `poll_ready` is the wrapped service's; a call
@@ -134,7 +140,7 @@ mod state;
 mod window;
 
 pub use self::{
-    config::{FailureModel, HalfOpen, OpenDuration},
+    config::{FailureModel, HalfOpen, OpenDuration, Settings, SlowCalls},
     handle::{CircuitBreakerHandle, CircuitMetrics},
     layer::{CircuitBreakerBuilder, CircuitBreakerLayer},
     service::CircuitBreaker,

@@ -135,7 +135,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.shared.config.mode == Mode::Backpressure && self.poll_permit(cx).is_pending() {
+        if self.shared.mode == Mode::Backpressure && self.poll_permit(cx).is_pending() {
             return Poll::Pending;
         }
         self.inner.poll_ready(cx).map_err(Into::into)

@@ -12,17 +12,17 @@
 use std::{fmt, task::Waker, time::Duration};
 
 use super::{
-    config::{Config, FailureModel},
+    config::{Config, FailureModel, Mode, Settings},
     state::{Admission, CircuitState, Machine, ProbeOutcome, Reason, Transition},
     window::{Sample, Stats, Window},
 };
 use crate::{
     classify::Outcome,
-    clock::{Clock, Instant},
-    error::{CircuitOpen, RejectionKind},
+    clock::{Clock, Instant, nanos},
+    error::{CircuitOpen, ConfigError, RejectionKind},
     observe::{EventKind, Observer},
     random::Random,
-    sync::{Arc, AtomicU8, AtomicU64, CachePadded, Mutex, Ordering, lock},
+    sync::{Arc, AtomicBool, AtomicU8, AtomicU64, CachePadded, Mutex, Ordering, lock},
 };
 
 /// A service clone's own reference to the layer's breaker.
@@ -59,7 +59,10 @@ pub(crate) enum Steer {
 }
 
 pub(crate) struct Shared<K, C, R> {
-    pub(crate) config: Config,
+    /// Fixed when built: whether `poll_ready` waits for a permit.
+    pub(crate) mode: Mode,
+    /// Fixed when built: whether a request's own deadline counts.
+    pub(crate) count_request_deadlines: bool,
     pub(crate) classifier: K,
     pub(crate) clock: C,
     random: R,
@@ -68,6 +71,8 @@ pub(crate) struct Shared<K, C, R> {
     /// Read by every call: away from the `Arc`'s reference counts, which
     /// every call writes.
     hot: CachePadded<Hot>,
+    /// Read by every counted call; written by a change of settings.
+    thresholds: CachePadded<Thresholds>,
     /// Written by calls (count and time windows): away from `hot`.
     window: CachePadded<Window>,
     core: Mutex<Core>,
@@ -75,12 +80,77 @@ pub(crate) struct Shared<K, C, R> {
     not_permitted: AtomicU64,
 }
 
-/// What a call must read from the clock, decided once when the layer is
-/// built.
+/// What a call must read from the clock: decided when the layer is built,
+/// and again when slow-call detection is turned on or off.
 struct Timing {
-    times_calls: bool,
-    reads_end_time: bool,
+    /// A call's start: for slow-call detection, or to time it for an
+    /// observer.
+    times_calls: AtomicBool,
+    /// A call's end: to time it, or to place it in a time window.
+    reads_end_time: AtomicBool,
+    /// A time window places each call by its end.
+    window_time: bool,
     observed: bool,
+}
+
+impl Timing {
+    /// Decides again whether calls are timed, slow calls being detected or
+    /// not.
+    fn set(&self, detects_slow: bool) {
+        let times_calls = self.observed || detects_slow;
+        self.times_calls.store(times_calls, Ordering::Relaxed);
+        self.reads_end_time
+            .store(times_calls || self.window_time, Ordering::Relaxed);
+    }
+}
+
+/// The numbers a counted call is judged by, changed live: the rest of the
+/// settings are read under the lock ([`Core::config`]).
+struct Thresholds {
+    /// `f64` bits.
+    failure_rate: AtomicU64,
+    minimum_calls: AtomicU64,
+    /// The consecutive-failures model's limit.
+    consecutive: AtomicU64,
+    /// In nanoseconds; [`NOT_SLOW`] without slow-call detection.
+    slow_threshold: AtomicU64,
+    /// `f64` bits.
+    slow_rate: AtomicU64,
+}
+
+/// The slow threshold of a breaker that does not detect slow calls.
+const NOT_SLOW: u64 = u64::MAX;
+
+impl Thresholds {
+    fn new(config: &Config) -> Thresholds {
+        let thresholds = Thresholds {
+            failure_rate: AtomicU64::new(0),
+            minimum_calls: AtomicU64::new(0),
+            consecutive: AtomicU64::new(0),
+            slow_threshold: AtomicU64::new(NOT_SLOW),
+            slow_rate: AtomicU64::new(0),
+        };
+        thresholds.set(config);
+        thresholds
+    }
+
+    fn set(&self, config: &Config) {
+        let store = |atomic: &AtomicU64, value: u64| atomic.store(value, Ordering::Relaxed);
+        store(&self.failure_rate, config.failure_rate.to_bits());
+        store(&self.minimum_calls, u64::from(config.minimum_calls));
+        if let FailureModel::ConsecutiveFailures(limit) = config.model {
+            store(&self.consecutive, u64::from(limit));
+        }
+        let (threshold, rate) = config
+            .slow_calls
+            .map_or((NOT_SLOW, 0.0), |slow| (nanos(slow.threshold), slow.rate));
+        store(&self.slow_rate, rate.to_bits());
+        store(&self.slow_threshold, threshold);
+    }
+
+    fn load(atomic: &AtomicU64) -> u64 {
+        atomic.load(Ordering::Relaxed)
+    }
 }
 
 struct Hot {
@@ -92,6 +162,8 @@ struct Hot {
 
 struct Core {
     machine: Machine,
+    /// The settings now: the machine's numbers are read here.
+    config: Config,
     /// Services waiting in `poll_ready` (backpressure mode) for a change.
     waiters: Vec<Waker>,
 }
@@ -143,16 +215,19 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         observer: Observer,
     ) -> Self {
         let window = Window::new(config.model);
-        let observed = observer.is_active();
-        let times_calls = config.slow_calls.is_some() || observed;
+        let timing = Timing {
+            times_calls: AtomicBool::new(false),
+            reads_end_time: AtomicBool::new(false),
+            window_time: window.needs_time(),
+            observed: observer.is_active(),
+        };
+        timing.set(config.slow_calls.is_some());
         Shared {
-            timing: Timing {
-                times_calls,
-                reads_end_time: times_calls || window.needs_time(),
-                observed,
-            },
+            timing,
             window: CachePadded(window),
-            config,
+            thresholds: CachePadded(Thresholds::new(&config)),
+            mode: config.mode,
+            count_request_deadlines: config.count_request_deadlines,
             classifier,
             clock,
             random,
@@ -164,6 +239,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             }),
             core: Mutex::new(Core {
                 machine: Machine::new(),
+                config,
                 waiters: Vec::new(),
             }),
             not_permitted: AtomicU64::new(0),
@@ -179,14 +255,23 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     /// detection, or to time it for an observer.
     #[inline]
     pub(crate) fn times_calls(&self) -> bool {
-        self.timing.times_calls
+        self.timing.times_calls.load(Ordering::Relaxed)
+    }
+
+    /// From how long a call is slow, if slow calls are detected.
+    #[inline]
+    pub(crate) fn slow_threshold(&self) -> Option<Duration> {
+        match Thresholds::load(&self.thresholds.slow_threshold) {
+            NOT_SLOW => None,
+            threshold => Some(Duration::from_nanos(threshold)),
+        }
     }
 
     /// Whether a call's end must be read from the clock: to time it, or to
     /// place it in a time window.
     #[inline]
     pub(crate) fn reads_end_time(&self) -> bool {
-        self.timing.reads_end_time
+        self.timing.reads_end_time.load(Ordering::Relaxed)
     }
 
     /// Whether anyone receives events.
@@ -221,9 +306,10 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 return Err(self.refuse(now, Some(until)));
             }
         }
-        let mut core = lock(&self.core);
-        let (admission, transition) = core.machine.admit(now, &self.config, &self.random);
-        let woken = self.publish(&mut core, transition);
+        let mut guard = lock(&self.core);
+        let core = &mut *guard;
+        let (admission, transition) = core.machine.admit(now, &core.config, &self.random);
+        let woken = self.publish(core, transition);
         let result = match admission {
             Admission::Call if core.machine.state() == CircuitState::Disabled => {
                 Ok(Permit::Uncounted)
@@ -241,7 +327,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 Err(until)
             }
         };
-        drop(core);
+        drop(guard);
         self.announce(now, transition, woken);
         result.map_err(|until| self.refuse(now, until))
     }
@@ -287,20 +373,21 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             _ => ProbeOutcome::Ignored,
         };
         let now = report.now.unwrap_or_else(|| self.clock.now());
-        let mut core = lock(&self.core);
+        let mut guard = lock(&self.core);
+        let core = &mut *guard;
         let transition = core.machine.probe_finished(
             id,
             outcome,
             report.pushback.filter(|_| outcome == ProbeOutcome::Failure),
             now,
-            &self.config,
+            &core.config,
             &self.random,
         );
         // A freed probe slot is news to the waiters even without a
         // transition.
-        let mut woken = self.publish(&mut core, transition);
+        let mut woken = self.publish(core, transition);
         woken.append(&mut core.waiters);
-        drop(core);
+        drop(guard);
         self.announce(now, transition, woken);
     }
 
@@ -345,35 +432,40 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     }
 
     /// Which threshold, if any, `stats` reaches.
+    #[inline]
     fn threshold_crossed(&self, stats: &Stats) -> Option<Reason> {
-        if let FailureModel::ConsecutiveFailures(limit) = self.config.model {
-            return (stats.consecutive_failures >= u64::from(limit))
+        let thresholds = &self.thresholds;
+        if self.window.is_consecutive() {
+            return (stats.consecutive_failures >= Thresholds::load(&thresholds.consecutive))
                 .then_some(Reason::ConsecutiveFailures);
         }
-        if stats.calls < u64::from(self.config.minimum_calls) {
+        if stats.calls < Thresholds::load(&thresholds.minimum_calls) {
             return None;
         }
         // Thresholds are above zero, so no failure (no slow call) means no
         // rate to work out: the happy path divides nothing.
-        if stats.failures > 0 && stats.failure_rate()? >= self.config.failure_rate {
+        let rate = |bits: &AtomicU64| f64::from_bits(Thresholds::load(bits));
+        if stats.failures > 0 && stats.failure_rate()? >= rate(&thresholds.failure_rate) {
             return Some(Reason::FailureRate);
         }
-        let slow = self.config.slow_calls?;
-        (stats.slow > 0 && stats.slow_call_rate()? >= slow.rate).then_some(Reason::SlowCallRate)
+        self.slow_threshold()?;
+        (stats.slow > 0 && stats.slow_call_rate()? >= rate(&thresholds.slow_rate))
+            .then_some(Reason::SlowCallRate)
     }
 
     fn trip(&self, generation: u64, reason: Reason, pushback: Option<Duration>) {
         let now = self.clock.now();
-        let mut core = lock(&self.core);
+        let mut guard = lock(&self.core);
         // Another call may have tripped it already: one transition, one event.
         if self.hot.generation.load(Ordering::Acquire) != generation {
             return;
         }
+        let core = &mut *guard;
         let transition = core
             .machine
-            .trip(now, reason, pushback, &self.config, &self.random);
-        let woken = self.publish(&mut core, transition);
-        drop(core);
+            .trip(now, reason, pushback, &core.config, &self.random);
+        let woken = self.publish(core, transition);
+        drop(guard);
         self.announce(now, transition, woken);
     }
 
@@ -387,11 +479,12 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             | CircuitState::ForcedOpen) => state,
             CircuitState::Open | CircuitState::HalfOpen => {
                 let now = self.clock.now();
-                let mut core = lock(&self.core);
-                let transition = core.machine.refresh(now, &self.config, &self.random);
-                let woken = self.publish(&mut core, transition);
+                let mut guard = lock(&self.core);
+                let core = &mut *guard;
+                let transition = core.machine.refresh(now, &core.config, &self.random);
+                let woken = self.publish(core, transition);
                 let state = core.machine.state();
-                drop(core);
+                drop(guard);
                 self.announce(now, transition, woken);
                 state
             }
@@ -410,8 +503,8 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             probes_in_flight: core.machine.probes_in_flight(),
             not_permitted: self.not_permitted.load(Ordering::Relaxed),
             open_until,
-            minimum_calls: self.config.minimum_calls,
-            windowless: matches!(self.config.model, FailureModel::ConsecutiveFailures(_)),
+            minimum_calls: core.config.minimum_calls,
+            windowless: self.window.is_consecutive(),
         }
     }
 
@@ -436,6 +529,45 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         let woken = self.publish(&mut core, transition);
         drop(core);
         self.announce(now, transition, woken);
+    }
+
+    /// The settings now.
+    pub(crate) fn settings(&self) -> Settings {
+        lock(&self.core).config.settings()
+    }
+
+    /// Changes the settings, checked as the builder checks them: the
+    /// thresholds apply from the next counted outcome, the machine's numbers
+    /// from its next decision. The window keeps its outcomes; its kind and
+    /// size stay as built. Emits an event per number changed.
+    pub(crate) fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        let mut core = lock(&self.core);
+        let config = core.config.with(settings);
+        config.validate()?;
+        let kept = match (core.config.model, config.model) {
+            (FailureModel::ConsecutiveFailures(_), FailureModel::ConsecutiveFailures(_)) => true,
+            (old, new) => old == new,
+        };
+        if !kept {
+            return Err(ConfigError::new(
+                super::config::LAYER,
+                "failure_model",
+                format!(
+                    "a running breaker keeps its window as built ({:?}): its calls are counted \
+                     in memory allocated for it; change the thresholds, or build another layer",
+                    core.config.model
+                ),
+            ));
+        }
+        self.thresholds.set(&config);
+        self.timing.set(config.slow_calls.is_some());
+        let old = std::mem::replace(&mut core.config, config).settings();
+        drop(core);
+        let now = self.clock.now();
+        for (setting, old, new) in changes(&old, &settings) {
+            self.observer.changed(now, setting, old, new);
+        }
+        Ok(())
     }
 
     /// Makes a transition visible to the fast path; returns the waiters to
@@ -476,6 +608,46 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             waker.wake();
         }
     }
+}
+
+/// The numbers that differ between `old` and `new`: name, old, new
+/// (durations in seconds; no slow-call detection is a rate and threshold
+/// of 0).
+fn changes(old: &Settings, new: &Settings) -> Vec<(&'static str, f64, f64)> {
+    fn numbers(settings: &Settings) -> [(&'static str, f64); 14] {
+        let consecutive = match settings.failure_model {
+            FailureModel::ConsecutiveFailures(limit) => f64::from(limit),
+            _ => 0.0,
+        };
+        let slow = settings.slow_calls;
+        let open = settings.open_duration;
+        let half_open = settings.half_open;
+        [
+            ("consecutive_failures", consecutive),
+            ("failure_rate", settings.failure_rate),
+            ("minimum_calls", f64::from(settings.minimum_calls)),
+            (
+                "slow_calls.threshold",
+                slow.map_or(0.0, |s| s.threshold.as_secs_f64()),
+            ),
+            ("slow_calls.rate", slow.map_or(0.0, |s| s.rate)),
+            ("open_duration.initial", open.initial.as_secs_f64()),
+            ("open_duration.multiplier", open.multiplier),
+            ("open_duration.max", open.max.as_secs_f64()),
+            ("open_duration.jitter", open.jitter),
+            ("max_pushback", settings.max_pushback.as_secs_f64()),
+            ("half_open.max_probes", f64::from(half_open.max_probes)),
+            ("half_open.probes", f64::from(half_open.probes)),
+            ("half_open.success_rate", half_open.success_rate),
+            ("half_open.timeout", half_open.timeout.as_secs_f64()),
+        ]
+    }
+    numbers(old)
+        .into_iter()
+        .zip(numbers(new))
+        .filter(|((_, old), (_, new))| old != new)
+        .map(|((setting, old), (_, new))| (setting, old, new))
+        .collect()
 }
 
 impl<K, C, R> fmt::Debug for Shared<K, C, R> {

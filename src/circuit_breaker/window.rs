@@ -64,6 +64,11 @@ impl Window {
         }
     }
 
+    /// Whether this is the consecutive-failures model's count.
+    pub(crate) fn is_consecutive(&self) -> bool {
+        matches!(self, Window::Consecutive(_))
+    }
+
     /// Whether recording needs the time (only the time window does).
     pub(crate) fn needs_time(&self) -> bool {
         matches!(self, Window::Time(_))

@@ -3,7 +3,10 @@
 //! state queries and changes by hand. After every step the breaker must agree
 //! with the model on what it admitted and refused (with the same
 //! `retry_after`), on its state, rates and probes in flight, and on the exact
-//! list of transitions, each evented once.
+//! list of transitions, each evented once. Settings also change mid-run
+//! (`CircuitBreakerHandle::reconfigure`, same model kind and window): the
+//! model then judges by the new numbers from its next decision on, keeping
+//! its window and its state.
 
 use std::{
     future::Future,
@@ -18,7 +21,7 @@ use std::{
 use palisade::{
     circuit_breaker::{
         CircuitBreakerHandle, CircuitBreakerLayer, CircuitState, FailureModel, HalfOpen,
-        OpenDuration,
+        OpenDuration, SlowCalls,
     },
     classify::Outcome,
     clock::{Clock, Instant, ManualClock},
@@ -34,7 +37,7 @@ const MS: Duration = Duration::from_millis(1);
 
 // ---------------------------------------------------------------- the model
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Cfg {
     model: FailureModel,
     failure_rate: f64,
@@ -75,6 +78,8 @@ struct Model {
     transitions: Vec<(CircuitState, CircuitState, &'static str)>,
     /// Calls refused so far.
     refused: u64,
+    /// The largest `max_probes` configured so far.
+    most_probes: u32,
 }
 
 impl Model {
@@ -94,6 +99,7 @@ impl Model {
             consecutive: 0,
             transitions: Vec::new(),
             refused: 0,
+            most_probes: cfg.max_probes,
         }
     }
 
@@ -329,6 +335,8 @@ enum Step {
     Advance(Duration),
     Query,
     Admin(Admin),
+    /// New settings of the same model kind (a window keeps its size).
+    Reconfigure(Cfg),
 }
 
 type Reply = Result<&'static str, &'static str>;
@@ -358,7 +366,8 @@ fn check_state(
     let metrics = handle.metrics();
     prop_assert_eq!(metrics.state, model.state);
     prop_assert_eq!(metrics.probes_in_flight, model.probes.len());
-    prop_assert!(metrics.probes_in_flight <= model.cfg.max_probes as usize);
+    // A bound lowered while probes run lets them finish.
+    prop_assert!(metrics.probes_in_flight <= model.most_probes as usize);
     if let FailureModel::ConsecutiveFailures(_) = model.cfg.model {
         prop_assert_eq!(metrics.consecutive_failures, model.consecutive);
     } else {
@@ -530,6 +539,45 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
                 model.force(target, reset);
             }
+            Step::Reconfigure(new) => {
+                let new = Cfg {
+                    model: match (model.cfg.model, new.model) {
+                        (
+                            FailureModel::ConsecutiveFailures(_),
+                            limit @ FailureModel::ConsecutiveFailures(_),
+                        ) => limit,
+                        (kept, _) => kept,
+                    },
+                    minimum_calls: match model.cfg.model {
+                        FailureModel::CountWindow(n) => new.minimum_calls.min(n),
+                        _ => new.minimum_calls,
+                    },
+                    slow: match model.cfg.model {
+                        FailureModel::ConsecutiveFailures(_) => None,
+                        _ => new.slow,
+                    },
+                    ..new
+                };
+                let mut settings = handle.settings();
+                settings.failure_model = new.model;
+                settings.failure_rate = new.failure_rate;
+                settings.minimum_calls = new.minimum_calls;
+                settings.slow_calls = new
+                    .slow
+                    .map(|(threshold, rate)| SlowCalls { threshold, rate });
+                settings.open_duration = new.open;
+                settings.half_open = HalfOpen::new()
+                    .max_probes(new.max_probes)
+                    .probes(new.probes)
+                    .success_rate(new.success_rate)
+                    .timeout(new.probe_timeout);
+                handle
+                    .reconfigure(settings)
+                    .expect("generated settings are valid");
+                prop_assert_eq!(handle.settings(), settings);
+                model.cfg = new;
+                model.most_probes = model.most_probes.max(new.max_probes);
+            }
             Step::Drop(_) => {}
         }
         let expected: Vec<_> = model
@@ -648,6 +696,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             // By hand, open for whole seconds or an odd number of ms.
             1 => prop_oneof![(1u64..5).prop_map(Duration::from_secs), (1u64..3000).prop_map(|ms| MS * ms as u32)]
                 .prop_map(|d| Step::Admin(Admin::OpenFor(d))),
+            1 => cfg().prop_map(Step::Reconfigure),
         ],
         1..120,
     )
