@@ -72,6 +72,7 @@ enum Budget {
 }
 
 /// Deposits and withdrawals in slots of `ttl / SLOTS`.
+#[derive(Clone)]
 struct Ttl {
     /// Nanoseconds per slot.
     slot: u64,
@@ -83,6 +84,7 @@ struct Ttl {
     slots: [(u64, u64, u64); SLOTS as usize],
 }
 
+#[derive(Clone)]
 struct Tokens {
     /// In units.
     max: u64,
@@ -175,6 +177,85 @@ impl RetryBudget {
         }
     }
 
+    /// Takes the numbers of `numbers` (a budget of the same kind, made
+    /// with [`ttl`](Self::ttl) or [`tokens`](Self::tokens), which checked
+    /// them) at `now`, keeping this budget's state: every layer given this
+    /// budget sees the change at its next request. What is kept: a TTL
+    /// budget its deposits and withdrawals (worth the new ratio from now on;
+    /// with a new TTL, each tenth of the old window counts as made at its
+    /// last instant — `now` at the latest — for the new TTL); a token budget
+    /// its tokens (at most the new maximum).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `budget` when `numbers` is of the other kind.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{clock::Instant, retry::RetryBudget};
+    ///
+    /// let budget = RetryBudget::ttl(Duration::from_secs(10), 0, 0.1)?;
+    /// for _ in 0..100 {
+    ///     budget.deposit(Instant::ZERO);
+    /// }
+    /// assert_eq!(budget.available(Instant::ZERO), 10);
+    /// budget.reconfigure(&RetryBudget::ttl(Duration::from_secs(10), 0, 0.2)?, Instant::ZERO)?;
+    /// assert_eq!(budget.available(Instant::ZERO), 20); // the same 100 requests
+    /// let tokens = RetryBudget::tokens(10, 0.1)?;
+    /// assert_eq!(budget.reconfigure(&tokens, Instant::ZERO).unwrap_err().field(), "budget");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn reconfigure(&self, numbers: &RetryBudget, now: Instant) -> Result<(), ConfigError> {
+        if Arc::ptr_eq(&self.inner, &numbers.inner) {
+            return Ok(());
+        }
+        let new = match &*lock(&numbers.inner) {
+            Budget::Ttl(ttl) => Budget::Ttl(ttl.clone()),
+            Budget::Tokens(tokens) => Budget::Tokens(tokens.clone()),
+        };
+        let mut budget = lock(&self.inner);
+        match (&mut *budget, new) {
+            (Budget::Ttl(old), Budget::Ttl(new)) => {
+                let mut carried = Ttl {
+                    slots: [(u64::MAX, 0, 0); SLOTS as usize],
+                    ..new
+                };
+                // Oldest first: a newer slot that takes an older one's place
+                // in the ring has left the older out of its window.
+                let mut slots = old.slots;
+                slots.sort_unstable_by_key(|&(number, ..)| number);
+                let current = now.as_nanos() / old.slot;
+                for (number, deposits, withdrawals) in slots {
+                    // Only what the old window still holds: a longer one
+                    // does not count again what it has let go.
+                    if number == u64::MAX || current.saturating_sub(number) >= SLOTS {
+                        continue;
+                    }
+                    let last = number.saturating_add(1).saturating_mul(old.slot) - 1;
+                    let slot = carried.slot_at(last.min(now.as_nanos()));
+                    slot.1 = slot.1.saturating_add(deposits);
+                    slot.2 = slot.2.saturating_add(withdrawals);
+                }
+                *old = carried;
+            }
+            (Budget::Tokens(old), Budget::Tokens(new)) => {
+                *old = Tokens {
+                    tokens: old.tokens.min(new.max),
+                    ..new
+                };
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "budget",
+                    "a budget keeps its kind (TTL or tokens); give the layer another budget \
+                     when built",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A request was made at `now` (TTL budgets: it deposits its share).
     ///
     /// ```
@@ -257,6 +338,30 @@ impl RetryBudget {
                 let half = tokens.max / 2;
                 tokens.tokens.saturating_sub(half).div_ceil(UNIT)
             }
+        }
+    }
+}
+
+impl RetryBudget {
+    /// Its numbers by name, as the events of a change report them: a TTL
+    /// budget's `budget.ttl` (seconds), `budget.reserve` (retries) and
+    /// `budget.ratio`; a token budget's `budget.max_tokens` and
+    /// `budget.token_ratio`.
+    pub(crate) fn numbers(&self) -> Vec<(&'static str, f64)> {
+        let unit = |n: u64| n as f64 / UNIT as f64;
+        match &*lock(&self.inner) {
+            Budget::Ttl(ttl) => vec![
+                (
+                    "budget.ttl",
+                    Duration::from_nanos(ttl.slot * SLOTS).as_secs_f64(),
+                ),
+                ("budget.reserve", unit(ttl.reserve)),
+                ("budget.ratio", unit(ttl.ratio)),
+            ],
+            Budget::Tokens(tokens) => vec![
+                ("budget.max_tokens", unit(tokens.max)),
+                ("budget.token_ratio", unit(tokens.ratio)),
+            ],
         }
     }
 }

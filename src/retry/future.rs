@@ -218,10 +218,10 @@ where
         };
         let delay = match decision {
             Decision::RetryAfter(pushback) if shared.pushback_may_shorten => {
-                pushback.min(shared.max_pushback)
+                pushback.min(shared.max_pushback())
             }
             // The server may ask for a longer wait, not a shorter one.
-            Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback).max(backoff()),
+            Decision::RetryAfter(pushback) => pushback.min(shared.max_pushback()).max(backoff()),
             Decision::Retry | Decision::Accept => backoff(),
         };
         let wake = now.saturating_add(delay);

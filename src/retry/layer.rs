@@ -34,7 +34,9 @@ pub(crate) struct Shared<P, Q, C, R> {
     /// In nanoseconds, 0 for none; read by every call, changed live by
     /// [`RetryLayer::set_deadline`].
     deadline: AtomicU64,
-    pub(crate) max_pushback: Duration,
+    /// In nanoseconds; read when a server pushes back, changed live by
+    /// [`RetryLayer::set_max_pushback`].
+    max_pushback: AtomicU64,
     pub(crate) pushback_may_shorten: bool,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) policy: P,
@@ -121,6 +123,11 @@ impl<P, Q, C, R> Shared<P, Q, C, R> {
             0 => None,
             nanos => Some(Duration::from_nanos(nanos)),
         }
+    }
+
+    /// The longest wait a pushback may ask for, now.
+    pub(crate) fn max_pushback(&self) -> Duration {
+        Duration::from_nanos(self.max_pushback.load(Ordering::Relaxed))
     }
 
     /// The backoff, now.
@@ -255,6 +262,96 @@ impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
         shared
             .observer
             .changed(shared.clock.now(), setting, old, new);
+    }
+
+    /// Changes the longest wait a server's pushback may ask for, on the
+    /// running layer: from the next pushback on (a call waiting on one keeps
+    /// its wait). Emits `Reconfigured` (`max_pushback`, seconds).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `max_pushback` when it is zero or over an hour,
+    /// as the builder checks it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// layer.set_max_pushback(Duration::from_secs(5))?;
+    /// assert_eq!(layer.max_pushback(), Duration::from_secs(5));
+    /// assert_eq!(layer.set_max_pushback(Duration::ZERO).unwrap_err().field(), "max_pushback");
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_max_pushback(&self, max: Duration) -> Result<(), ConfigError> {
+        check_max_pushback(max)?;
+        let old = self.shared.max_pushback.swap(nanos(max), Ordering::Relaxed);
+        let old = Duration::from_nanos(old).as_secs_f64();
+        self.changed("max_pushback", old, max.as_secs_f64());
+        Ok(())
+    }
+
+    /// The longest wait a pushback may ask for.
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().build().unwrap();
+    /// assert_eq!(layer.max_pushback(), std::time::Duration::from_secs(60));
+    /// ```
+    pub fn max_pushback(&self) -> Duration {
+        self.shared.max_pushback()
+    }
+
+    /// The layer's retry budget, if it has one: a handle on the budget
+    /// every service and clone of the layer shares.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::retry::{RetryBudget, RetryLayer};
+    /// let budget = RetryBudget::tokens(10, 0.1)?;
+    /// let layer = RetryLayer::builder().budget(budget).build()?;
+    /// assert!(layer.budget().is_some());
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn budget(&self) -> Option<RetryBudget> {
+        self.shared.budget.clone()
+    }
+
+    /// Gives the layer's budget the numbers of `numbers` (see
+    /// [`RetryBudget::reconfigure`]: its state is kept), and emits
+    /// `Reconfigured` for each number that changed (`budget.ttl`,
+    /// `budget.reserve`, `budget.ratio`; `budget.max_tokens`,
+    /// `budget.token_ratio`). Other layers given the same budget see the
+    /// change too.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `budget` when the layer has no budget (it is
+    /// given one when built) or `numbers` is of the other kind.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::retry::{RetryBudget, RetryLayer};
+    /// let layer = RetryLayer::builder()
+    ///     .budget(RetryBudget::ttl(Duration::from_secs(10), 1, 0.1)?)
+    ///     .build()?;
+    /// layer.set_budget(&RetryBudget::ttl(Duration::from_secs(10), 3, 0.1)?)?;
+    /// assert_eq!(layer.budget_available(), Some(30)); // 3 a second over 10 s
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn set_budget(&self, numbers: &RetryBudget) -> Result<(), ConfigError> {
+        let budget = self.shared.budget.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                LAYER,
+                "budget",
+                "the layer has no budget to change (give it one when built)",
+            )
+        })?;
+        let old = budget.numbers();
+        budget.reconfigure(numbers, self.shared.clock.now())?;
+        for ((setting, old), (_, new)) in old.into_iter().zip(budget.numbers()) {
+            if old != new {
+                self.changed(setting, old, new);
+            }
+        }
+        Ok(())
     }
 
     /// The retry budget's balance now — how many retries it would allow,
@@ -524,24 +621,14 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
         if let Some(deadline) = self.settings.deadline {
             check::positive(LAYER, "deadline", deadline)?;
         }
-        check::positive(LAYER, "max_pushback", self.settings.max_pushback)?;
-        if self.settings.max_pushback > MAX_PUSHBACK {
-            return Err(ConfigError::new(
-                LAYER,
-                "max_pushback",
-                format!(
-                    "must be at most 1 hour (a server could hold a request that long), got {:?}",
-                    self.settings.max_pushback
-                ),
-            ));
-        }
+        check_max_pushback(self.settings.max_pushback)?;
         self.settings.backoff.validate()?;
         Ok(RetryLayer {
             shared: Arc::new(Shared {
                 backoff: Mutex::new(self.settings.backoff),
                 max_attempts: AtomicU64::new(u64::from(self.settings.max_attempts)),
                 deadline: AtomicU64::new(self.settings.deadline.map_or(0, nanos)),
-                max_pushback: self.settings.max_pushback,
+                max_pushback: AtomicU64::new(nanos(self.settings.max_pushback)),
                 pushback_may_shorten: self.settings.pushback_may_shorten,
                 budget: self.settings.budget,
                 policy: self.policy,
@@ -560,4 +647,19 @@ impl<P, Q, C, R> fmt::Debug for RetryBuilder<P, Q, C, R> {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
+}
+
+/// The check of `max_pushback`, when built and when changed.
+fn check_max_pushback(max: Duration) -> Result<(), ConfigError> {
+    check::positive(LAYER, "max_pushback", max)?;
+    if max > MAX_PUSHBACK {
+        return Err(ConfigError::new(
+            LAYER,
+            "max_pushback",
+            format!(
+                "must be at most 1 hour (a server could hold a request that long), got {max:?}"
+            ),
+        ));
+    }
+    Ok(())
 }

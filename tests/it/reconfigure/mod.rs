@@ -289,3 +289,4 @@ fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision(
 
 mod circuit_breaker;
 mod rate_limit;
+mod retry;
