@@ -36,6 +36,10 @@ use palisade::{
 use tokio::net::{TcpListener, TcpSocket};
 use tower::{BoxError, ServiceBuilder};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::summary;
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let prometheus = PrometheusBuilder::new().install_recorder()?;
@@ -129,17 +133,12 @@ async fn fetch_all(
     path: &str,
     count: usize,
 ) -> Result<Vec<u16>, BoxError> {
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..count {
-        let path = path.to_owned();
-        calls.spawn(async move { fetch(server, host, &path).await.map(|(status, _)| status) });
-    }
-    let mut statuses = Vec::with_capacity(count);
-    while let Some(status) = calls.join_next().await {
-        statuses.push(status??);
-    }
-    statuses.sort_unstable();
-    Ok(statuses)
+    let path = path.to_owned();
+    support::at_once(count, || {
+        let path = path.clone();
+        async move { fetch(server, host, &path).await.map(|(status, _)| status) }
+    })
+    .await
 }
 
 /// One GET of `path` from `127.0.0.<host>`: the status and the body.
@@ -160,17 +159,4 @@ async fn fetch(server: SocketAddr, host: u8, path: &str) -> Result<(u16, String)
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// "10 × 200, 5 × 429".
-fn summary(statuses: &[u16]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for status in statuses.iter().copied() {
-        let count = statuses.iter().filter(|s| **s == status).count();
-        let part = format!("{count} × {status}");
-        if !parts.contains(&part) {
-            parts.push(part);
-        }
-    }
-    parts.join(", ")
 }

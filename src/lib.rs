@@ -78,6 +78,8 @@ pub mod timeout;
 
 mod deferred;
 mod name;
+#[cfg(feature = "serde")]
+mod settings;
 mod sync;
 
 pub use name::LayerName;

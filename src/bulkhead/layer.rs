@@ -8,6 +8,7 @@ use super::{
     permits::Permits,
     queue::{Queue, Waiting},
     service::Bulkhead,
+    settings::{QueueBounds, Settings},
 };
 use crate::{
     clock::{Clock, TokioClock},
@@ -17,7 +18,7 @@ use crate::{
 };
 
 /// The kind of layer, and the name of one not given its own.
-const LAYER: &str = "bulkhead";
+pub(crate) const LAYER: &str = "bulkhead";
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<C> {
@@ -129,6 +130,19 @@ impl<C> BulkheadLayer<C> {
         let bounds = self.shared.queue.bounds();
         bounds.map(|bounds| (bounds.max_waiting, bounds.max_wait))
     }
+
+    /// The settings now: the bound and the queue's bounds.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// assert_eq!(layer.settings().max_concurrent, 10);
+    /// ```
+    pub fn settings(&self) -> Settings {
+        Settings {
+            max_concurrent: u32::try_from(self.max_concurrent()).unwrap_or(u32::MAX),
+            queue: self.shared.queue.bounds().map(QueueBounds::of),
+        }
+    }
 }
 
 impl<C: Clock> BulkheadLayer<C> {
@@ -195,6 +209,40 @@ impl<C: Clock> BulkheadLayer<C> {
             max_waiting: max_waiting as usize,
             max_wait,
         }));
+        Ok(())
+    }
+
+    /// Changes every setting at once on the running layer, as
+    /// [`set_max_concurrent`](Self::set_max_concurrent),
+    /// [`set_queue`](Self::set_queue) and
+    /// [`remove_queue`](Self::remove_queue) do (what is kept is theirs);
+    /// all are checked before any changes. A setting given its own value
+    /// again is no change, and no event.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of the first invalid setting (the field named);
+    /// the layer is then left as it was.
+    ///
+    /// ```
+    /// let layer = palisade::bulkhead::BulkheadLayer::builder(10).build().unwrap();
+    /// let mut settings = layer.settings();
+    /// settings.max_concurrent = 0;
+    /// assert_eq!(layer.reconfigure(settings).unwrap_err().field(), "max_concurrent");
+    /// assert_eq!(layer.max_concurrent(), 10);
+    /// ```
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        settings.check()?;
+        let now = self.settings();
+        if settings.max_concurrent != now.max_concurrent {
+            self.set_max_concurrent(settings.max_concurrent)?;
+        }
+        if settings.queue != now.queue {
+            match settings.queue {
+                Some(queue) => self.set_queue(queue.max_waiting, queue.max_wait)?,
+                None => self.remove_queue(),
+            }
+        }
         Ok(())
     }
 
@@ -306,6 +354,22 @@ impl<C> BulkheadBuilder<C> {
             max_waiting: max_waiting as usize,
             max_wait,
         });
+        self
+    }
+
+    /// The bound and the queue at once, as a [`Settings`] value (what a
+    /// configuration file holds).
+    ///
+    /// ```
+    /// use palisade::bulkhead::BulkheadLayer;
+    /// let running = BulkheadLayer::builder(8).build()?;
+    /// let twin = BulkheadLayer::builder(1).settings(running.settings()).build()?;
+    /// assert_eq!(twin.settings(), running.settings());
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.max_concurrent = settings.max_concurrent;
+        self.waiting = settings.queue.map(|queue| queue.waiting());
         self
     }
 

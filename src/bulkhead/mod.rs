@@ -57,6 +57,8 @@ mod layer;
 mod permits;
 mod queue;
 mod service;
+mod settings;
 
 pub use layer::{BulkheadBuilder, BulkheadLayer};
 pub use service::Bulkhead;
+pub use settings::{QueueBounds, Settings};

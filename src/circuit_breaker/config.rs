@@ -31,6 +31,11 @@ const MAX_BUCKETS: u32 = 4096;
 /// # let _ = (in_a_row, last_100, last_minute);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 pub enum FailureModel {
     /// Open after this many failures in a row; a success resets the count.
     /// Slow-call detection needs a window and is not available here.
@@ -43,6 +48,7 @@ pub enum FailureModel {
     /// `window - window / buckets` and `window` of history.
     TimeWindow {
         /// How far back the window reaches.
+        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
         window: Duration,
         /// How many buckets hold it.
         buckets: u32,
@@ -64,11 +70,28 @@ pub enum FailureModel {
 /// # let _ = (fixed, growing);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct OpenDuration {
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub(crate) initial: Duration,
     pub(crate) multiplier: f64,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub(crate) max: Duration,
     pub(crate) jitter: f64,
+}
+
+/// Fixed, 30 s (the builder's default).
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::circuit_breaker::OpenDuration;
+/// assert_eq!(OpenDuration::default(), OpenDuration::fixed(Duration::from_secs(30)));
+/// ```
+impl Default for OpenDuration {
+    fn default() -> OpenDuration {
+        OpenDuration::fixed(Duration::from_secs(30))
+    }
 }
 
 impl OpenDuration {
@@ -186,10 +209,13 @@ impl OpenDuration {
 /// # let _ = half_open;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct HalfOpen {
     pub(crate) max_probes: u32,
     pub(crate) probes: u32,
     pub(crate) success_rate: f64,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub(crate) timeout: Duration,
 }
 
@@ -280,8 +306,11 @@ impl Default for HalfOpen {
 /// # let _ = slow;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct SlowCalls {
     /// A call that takes at least this long is slow.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub threshold: Duration,
     /// The share of slow calls in the window that opens the breaker, in
     /// (0, 1].
@@ -327,6 +356,43 @@ pub struct Settings {
     /// How the half-open breaker probes.
     pub half_open: HalfOpen,
 }
+
+/// The builder's defaults: a count window of 100 calls, 50 % failures over
+/// at least 20, no slow-call detection, open 30 s, pushback up to 5 min,
+/// [`HalfOpen::new`].
+///
+/// ```
+/// use palisade::circuit_breaker::{FailureModel, Settings};
+/// assert_eq!(Settings::default().failure_model, FailureModel::CountWindow(100));
+/// ```
+impl Default for Settings {
+    fn default() -> Settings {
+        Config::default().settings()
+    }
+}
+
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(
+    remote = "Settings",
+    default = "Settings::default",
+    deny_unknown_fields
+)]
+struct Form {
+    failure_model: FailureModel,
+    failure_rate: f64,
+    minimum_calls: u32,
+    slow_calls: Option<SlowCalls>,
+    open_duration: OpenDuration,
+    #[serde(with = "humantime_serde")]
+    max_pushback: Duration,
+    half_open: HalfOpen,
+}
+
+#[cfg(feature = "serde")]
+crate::settings::checked_serde!(Settings, Form, |settings| Config::default()
+    .with(*settings)
+    .validate());
 
 /// Whether the breaker decides in `call` or holds callers in `poll_ready`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -461,7 +461,11 @@ impl Observer {
     /// setting changed at `at` from `old` to `new`: the one way every
     /// layer's handle tells of a change.
     pub(crate) fn changed(&self, at: Instant, setting: &'static str, old: f64, new: f64) {
-        self.emit(at, EventKind::Reconfigured { setting, old, new });
+        // A setting given its own value again (a configuration reloaded
+        // unchanged) is no change.
+        if old != new {
+            self.emit(at, EventKind::Reconfigured { setting, old, new });
+        }
     }
 
     /// The layer's name.

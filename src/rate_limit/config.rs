@@ -28,10 +28,86 @@ pub(crate) const LAYER: &str = "rate_limit";
 /// assert_eq!(Rate::per_second(100), Rate::new(100, Duration::from_secs(1)));
 /// assert_eq!(Rate::per_minute(30).interval(), Duration::from_secs(2));
 /// ```
+///
+/// With feature `serde`, a rate is the string `"tokens/period"`: `"100/s"`,
+/// `"600/min"`, `"5/250ms"` (a period without a number is one of its unit).
+///
+/// ```
+/// use palisade::rate_limit::Rate;
+/// use std::time::Duration;
+///
+/// assert_eq!("5/250ms".parse::<Rate>(), Ok(Rate::new(5, Duration::from_millis(250))));
+/// assert_eq!("100/s".parse::<Rate>(), Ok(Rate::per_second(100)));
+/// assert_eq!(Rate::per_minute(30).to_string(), "30/1m");
+/// assert!("fast".parse::<Rate>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
     tokens: u32,
     per: Duration,
+}
+
+/// Why a string is not a [`Rate`].
+///
+/// ```
+/// let err = "100 per second".parse::<palisade::rate_limit::Rate>().unwrap_err();
+/// assert!(err.to_string().contains("tokens/period"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a rate is `tokens/period`, such as `100/s` or `5/250ms`: {0}")]
+pub struct ParseRateError(String);
+
+impl std::str::FromStr for Rate {
+    type Err = ParseRateError;
+
+    fn from_str(text: &str) -> Result<Rate, ParseRateError> {
+        let (tokens, per) = text
+            .split_once('/')
+            .ok_or_else(|| ParseRateError(format!("no `/` in {text:?}")))?;
+        let tokens = tokens
+            .trim()
+            .parse()
+            .map_err(|err| ParseRateError(format!("tokens {tokens:?}: {err}")))?;
+        let per = per.trim();
+        let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+            humantime_parse(per)
+        } else {
+            humantime_parse(&format!("1{per}"))
+        }
+        .map_err(|err| ParseRateError(format!("period {per:?}: {err}")))?;
+        Ok(Rate::new(tokens, per))
+    }
+}
+
+/// A duration read as humans write it (`"250ms"`, `"1m 30s"`).
+fn humantime_parse(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text)
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            self.tokens,
+            humantime::format_duration(self.per)
+        )
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Rate {
@@ -138,6 +214,14 @@ pub enum MissingKey {
 /// assert_eq!(layer.limit(), limit);
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
+///
+/// With feature `serde`, a limit reads and writes as one of
+/// `token_bucket = { rate = "100/s", burst = 20 }`,
+/// `sliding_window = { limit = 1000, window = "1m", segments = 12 }`,
+/// `sliding_log = { limit = 10, window = "1s" }`,
+/// `fixed_window = { limit = 100, window = "1s" }` (in TOML), checked as the
+/// builder checks it: a zero burst is refused while reading, naming
+/// `burst`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
     /// A token bucket of `burst` tokens refilled at `rate`.
@@ -171,6 +255,41 @@ pub enum Limit {
         window: Duration,
     },
 }
+
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(remote = "Limit", rename_all = "snake_case", deny_unknown_fields)]
+enum Form {
+    TokenBucket {
+        rate: Rate,
+        burst: u32,
+    },
+    SlidingWindow {
+        limit: u32,
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+        segments: u32,
+    },
+    SlidingLog {
+        limit: u32,
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+    },
+    FixedWindow {
+        limit: u32,
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+    },
+}
+
+#[cfg(feature = "serde")]
+crate::settings::checked_serde!(Limit, Form, |limit| {
+    let config = Config {
+        limit: *limit,
+        ..Config::default()
+    };
+    config.algorithm(false, false).map(drop)
+});
 
 impl Limit {
     /// The algorithm's name.

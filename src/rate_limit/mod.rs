@@ -216,7 +216,7 @@ mod sliding_log;
 mod sliding_window;
 mod token_bucket;
 
-pub use config::{Check, Limit, MissingKey, Rate};
+pub use config::{Check, Limit, MissingKey, ParseRateError, Rate};
 pub use layer::{RateLimitBuilder, RateLimitLayer};
 pub use request::{Cost, KeyExtractor, NoKey, UnitCost};
 pub use service::RateLimit;

@@ -40,17 +40,60 @@ use crate::{
 /// assert!(jittered.delays(FastRandom::seeded(1)).take(100).all(|d| d <= Duration::from_secs(1)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Backoff {
+    #[cfg_attr(feature = "serde", serde(flatten))]
     growth: Growth,
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "max_delay",
+            with = "humantime_serde",
+            default = "thirty_seconds"
+        )
+    )]
     max: Duration,
+    #[cfg_attr(feature = "serde", serde(default))]
     jitter: Jitter,
 }
 
+/// The default maximum delay.
+#[cfg(feature = "serde")]
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 enum Growth {
-    Constant(Duration),
-    Linear { base: Duration, step: Duration },
-    Exponential { base: Duration, multiplier: f64 },
+    Constant(#[cfg_attr(feature = "serde", serde(with = "humantime_serde"))] Duration),
+    Linear {
+        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        base: Duration,
+        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        step: Duration,
+    },
+    Exponential {
+        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        base: Duration,
+        multiplier: f64,
+    },
+}
+
+/// An exponential backoff from 100 ms, doubling, with full jitter, at most
+/// 30 s: the retry builder's default.
+///
+/// ```
+/// use std::time::Duration;
+/// use palisade::retry::{Backoff, Jitter};
+/// let default = Backoff::exponential(Duration::from_millis(100), 2.0).jitter(Jitter::Full);
+/// assert_eq!(Backoff::default(), default);
+/// ```
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::exponential(Duration::from_millis(100), 2.0).jitter(Jitter::Full)
+    }
 }
 
 /// How a delay `d` is spread at random, so that clients that failed together
@@ -66,6 +109,8 @@ enum Growth {
 /// let _ = Backoff::exponential(Duration::from_millis(50), 2.0).jitter(Jitter::Equal);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Jitter {
     /// `d` exactly.
     #[default]

@@ -3,7 +3,7 @@
 
 use std::{fmt, time::Duration};
 
-use super::layer::LAYER;
+use super::{layer::LAYER, settings::BudgetSettings};
 use crate::{
     clock::Instant,
     error::{ConfigError, check},
@@ -74,6 +74,8 @@ enum Budget {
 /// Deposits and withdrawals in slots of `ttl / SLOTS`.
 #[derive(Clone)]
 struct Ttl {
+    /// The numbers it was made with.
+    numbers: BudgetSettings,
     /// Nanoseconds per slot.
     slot: u64,
     /// The reserve, in units.
@@ -86,6 +88,8 @@ struct Ttl {
 
 #[derive(Clone)]
 struct Tokens {
+    /// The numbers it was made with.
+    numbers: BudgetSettings,
     /// In units.
     max: u64,
     ratio: u64,
@@ -120,6 +124,11 @@ impl RetryBudget {
         // min_per_second · ttl retries, in units, rounded down.
         let reserve = u128::from(min_per_second) * ttl_nanos * u128::from(UNIT) / 1_000_000_000;
         Ok(RetryBudget::new(Budget::Ttl(Ttl {
+            numbers: BudgetSettings::Ttl {
+                ttl,
+                min_per_second,
+                ratio: ratio as f64 / UNIT as f64,
+            },
             slot: u64::try_from(ttl_nanos.div_ceil(u128::from(SLOTS))).unwrap_or(u64::MAX),
             reserve: u64::try_from(reserve).unwrap_or(u64::MAX),
             ratio,
@@ -165,6 +174,10 @@ impl RetryBudget {
         }
         let max = u64::from(max_tokens) * UNIT;
         Ok(RetryBudget::new(Budget::Tokens(Tokens {
+            numbers: BudgetSettings::Tokens {
+                max_tokens,
+                token_ratio,
+            },
             max,
             ratio,
             tokens: max,
@@ -343,6 +356,23 @@ impl RetryBudget {
 }
 
 impl RetryBudget {
+    /// The numbers it was made with (or last given by
+    /// [`reconfigure`](Self::reconfigure)); a TTL budget's ratio as kept,
+    /// to six decimal places.
+    ///
+    /// ```
+    /// use palisade::retry::{BudgetSettings, RetryBudget};
+    /// let budget = RetryBudget::tokens(10, 0.5)?;
+    /// assert_eq!(budget.settings(), BudgetSettings::Tokens { max_tokens: 10, token_ratio: 0.5 });
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn settings(&self) -> BudgetSettings {
+        match &*lock(&self.inner) {
+            Budget::Ttl(ttl) => ttl.numbers,
+            Budget::Tokens(tokens) => tokens.numbers,
+        }
+    }
+
     /// Its numbers by name, as the events of a change report them: a TTL
     /// budget's `budget.ttl` (seconds), `budget.reserve` (retries) and
     /// `budget.ratio`; a token budget's `budget.max_tokens` and

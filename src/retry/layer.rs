@@ -9,6 +9,7 @@ use super::{
     budget::RetryBudget,
     policy::{RetryErrors, ViaClone},
     service::Retry,
+    settings::{Settings, check_max_pushback},
 };
 use crate::{
     clock::{Clock, TokioClock, nanos},
@@ -20,9 +21,6 @@ use crate::{
 
 /// The kind of layer, and the name of one not given its own.
 pub(crate) const LAYER: &str = "retry";
-
-/// The longest pushback a layer may be told to honour.
-const MAX_PUSHBACK: Duration = Duration::from_secs(3600);
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<P, Q, C, R> {
@@ -91,12 +89,8 @@ impl RetryLayer {
     /// ```
     pub fn builder() -> RetryBuilder {
         RetryBuilder {
-            settings: Settings {
-                backoff: Backoff::exponential(Duration::from_millis(100), 2.0)
-                    .jitter(super::Jitter::Full),
-                max_attempts: 3,
-                deadline: None,
-                max_pushback: Duration::from_secs(60),
+            settings: Given {
+                settings: Settings::default(),
                 pushback_may_shorten: false,
                 budget: None,
                 observe: ObserverBuilder::new(),
@@ -337,19 +331,78 @@ impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn set_budget(&self, numbers: &RetryBudget) -> Result<(), ConfigError> {
-        let budget = self.shared.budget.as_ref().ok_or_else(|| {
-            ConfigError::new(
-                LAYER,
-                "budget",
-                "the layer has no budget to change (give it one when built)",
-            )
-        })?;
+        let budget = self.shared.budget.as_ref().ok_or_else(budget_mismatch)?;
         let old = budget.numbers();
         budget.reconfigure(numbers, self.shared.clock.now())?;
         for ((setting, old), (_, new)) in old.into_iter().zip(budget.numbers()) {
             if old != new {
                 self.changed(setting, old, new);
             }
+        }
+        Ok(())
+    }
+
+    /// The settings now (the budget's numbers as it holds them).
+    ///
+    /// ```
+    /// let layer = palisade::retry::RetryLayer::builder().max_attempts(4).build().unwrap();
+    /// assert_eq!(layer.settings().max_attempts, 4);
+    /// ```
+    pub fn settings(&self) -> Settings {
+        let shared = &self.shared;
+        Settings {
+            max_attempts: self.max_attempts(),
+            backoff: shared.backoff(),
+            deadline: shared.deadline(),
+            max_pushback: shared.max_pushback(),
+            budget: shared.budget.as_ref().map(RetryBudget::settings),
+        }
+    }
+
+    /// Changes every setting at once on the running layer, as
+    /// [`set_max_attempts`](Self::set_max_attempts),
+    /// [`set_backoff`](Self::set_backoff),
+    /// [`set_deadline`](Self::set_deadline),
+    /// [`set_max_pushback`](Self::set_max_pushback) and
+    /// [`set_budget`](Self::set_budget) do (what is kept is theirs); all are
+    /// checked before any changes. A setting given its own value again is
+    /// no change, and no event.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of the first invalid setting (the field named),
+    /// or one on `budget` when the settings have a budget and the layer none
+    /// (or the other way round, or of the other kind): a budget is given
+    /// when the layer is built. The layer is then left as it was.
+    ///
+    /// ```
+    /// use palisade::retry::RetryLayer;
+    /// let layer = RetryLayer::builder().build()?;
+    /// let mut settings = layer.settings();
+    /// settings.max_attempts = 0;
+    /// assert_eq!(layer.reconfigure(settings).unwrap_err().field(), "max_attempts");
+    /// assert_eq!(layer.max_attempts(), 3);
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        settings.check()?;
+        let budget = match (&self.shared.budget, settings.budget) {
+            (None, None) => None,
+            (Some(budget), Some(numbers)) => {
+                let kind = |numbers: &super::BudgetSettings| std::mem::discriminant(numbers);
+                if kind(&budget.settings()) != kind(&numbers) {
+                    return Err(budget_mismatch());
+                }
+                Some(numbers.budget()?)
+            }
+            _ => return Err(budget_mismatch()),
+        };
+        self.set_max_attempts(settings.max_attempts)?;
+        self.set_backoff(settings.backoff)?;
+        self.set_deadline(settings.deadline)?;
+        self.set_max_pushback(settings.max_pushback)?;
+        if let Some(numbers) = budget {
+            self.set_budget(&numbers)?;
         }
         Ok(())
     }
@@ -432,7 +485,7 @@ impl<P, Q, C, R> fmt::Debug for Shared<P, Q, C, R> {
 /// # Ok::<(), palisade::error::ConfigError>(())
 /// ```
 pub struct RetryBuilder<P = RetryErrors, Q = ViaClone, C = TokioClock, R = FastRandom> {
-    settings: Settings,
+    settings: Given,
     policy: P,
     requests: Q,
     clock: C,
@@ -441,12 +494,12 @@ pub struct RetryBuilder<P = RetryErrors, Q = ViaClone, C = TokioClock, R = FastR
 
 /// The builder's settings whose types do not change as it is configured.
 #[derive(Debug)]
-struct Settings {
-    backoff: Backoff,
-    max_attempts: u32,
-    deadline: Option<Duration>,
-    max_pushback: Duration,
+struct Given {
+    /// Those a running layer can change (the budget's numbers made into a
+    /// budget when built, unless `budget` gives one).
+    settings: Settings,
     pushback_may_shorten: bool,
+    /// A budget given as such, perhaps shared with other layers.
     budget: Option<RetryBudget>,
     observe: ObserverBuilder,
 }
@@ -465,7 +518,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().max_attempts(4);
     /// ```
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.settings.max_attempts = attempts;
+        self.settings.settings.max_attempts = attempts;
         self
     }
 
@@ -477,7 +530,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = RetryLayer::builder().backoff(Backoff::constant(Duration::from_millis(250)));
     /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.settings.backoff = backoff;
+        self.settings.settings.backoff = backoff;
         self
     }
 
@@ -491,7 +544,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().deadline(Duration::from_secs(3));
     /// ```
     pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.settings.deadline = Some(deadline);
+        self.settings.settings.deadline = Some(deadline);
         self
     }
 
@@ -505,7 +558,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = palisade::retry::RetryLayer::builder().max_pushback(Duration::from_secs(10));
     /// ```
     pub fn max_pushback(mut self, max: Duration) -> Self {
-        self.settings.max_pushback = max;
+        self.settings.settings.max_pushback = max;
         self
     }
 
@@ -524,6 +577,24 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
         self
     }
 
+    /// Every setting that can also change live, at once, as a [`Settings`]
+    /// value (what a configuration file holds). Its budget's numbers make a
+    /// new budget when the layer is built (give a budget shared with other
+    /// layers with [`budget`](Self::budget) instead).
+    ///
+    /// ```
+    /// use palisade::retry::RetryLayer;
+    /// let running = RetryLayer::builder().max_attempts(5).build()?;
+    /// let twin = RetryLayer::builder().settings(running.settings()).build()?;
+    /// assert_eq!(twin.settings(), running.settings());
+    /// # Ok::<(), palisade::error::ConfigError>(())
+    /// ```
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings.settings = settings;
+        self.settings.budget = None;
+        self
+    }
+
     /// Bounds retries by a [`RetryBudget`], shared with every layer given a
     /// clone of it.
     ///
@@ -535,6 +606,7 @@ impl<P, Q, C, R> RetryBuilder<P, Q, C, R> {
     /// let _ = RetryLayer::builder().budget(budget);
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.settings.settings.budget = Some(budget.settings());
         self.settings.budget = Some(budget);
         self
     }
@@ -617,25 +689,31 @@ impl<P, Q, C: Clock, R: Random> RetryBuilder<P, Q, C, R> {
     /// assert_eq!(err.field(), "max_attempts");
     /// ```
     pub fn build(self) -> Result<RetryLayer<P, Q, C, R>, ConfigError> {
-        check::at_least_one(LAYER, "max_attempts", self.settings.max_attempts)?;
-        if let Some(deadline) = self.settings.deadline {
-            check::positive(LAYER, "deadline", deadline)?;
-        }
-        check_max_pushback(self.settings.max_pushback)?;
-        self.settings.backoff.validate()?;
+        let Given {
+            settings,
+            pushback_may_shorten,
+            budget,
+            observe,
+        } = self.settings;
+        settings.check()?;
+        let budget = match (budget, settings.budget) {
+            (Some(budget), _) => Some(budget),
+            (None, Some(numbers)) => Some(numbers.budget()?),
+            (None, None) => None,
+        };
         Ok(RetryLayer {
             shared: Arc::new(Shared {
-                backoff: Mutex::new(self.settings.backoff),
-                max_attempts: AtomicU64::new(u64::from(self.settings.max_attempts)),
-                deadline: AtomicU64::new(self.settings.deadline.map_or(0, nanos)),
-                max_pushback: AtomicU64::new(nanos(self.settings.max_pushback)),
-                pushback_may_shorten: self.settings.pushback_may_shorten,
-                budget: self.settings.budget,
+                backoff: Mutex::new(settings.backoff),
+                max_attempts: AtomicU64::new(u64::from(settings.max_attempts)),
+                deadline: AtomicU64::new(settings.deadline.map_or(0, nanos)),
+                max_pushback: AtomicU64::new(nanos(settings.max_pushback)),
+                pushback_may_shorten,
+                budget,
                 policy: self.policy,
                 requests: self.requests,
                 clock: self.clock,
                 random: self.random,
-                observer: self.settings.observe.build(LAYER),
+                observer: observe.build(LAYER),
             }),
         })
     }
@@ -649,17 +727,12 @@ impl<P, Q, C, R> fmt::Debug for RetryBuilder<P, Q, C, R> {
     }
 }
 
-/// The check of `max_pushback`, when built and when changed.
-fn check_max_pushback(max: Duration) -> Result<(), ConfigError> {
-    check::positive(LAYER, "max_pushback", max)?;
-    if max > MAX_PUSHBACK {
-        return Err(ConfigError::new(
-            LAYER,
-            "max_pushback",
-            format!(
-                "must be at most 1 hour (a server could hold a request that long), got {max:?}"
-            ),
-        ));
-    }
-    Ok(())
+/// The refusal of a budget the layer cannot take live.
+fn budget_mismatch() -> ConfigError {
+    ConfigError::new(
+        LAYER,
+        "budget",
+        "a running layer keeps the budget it was built with, or none, and its kind (TTL or \
+         tokens); change its numbers, or build another layer",
+    )
 }

@@ -93,6 +93,7 @@ mod interop;
 mod layer;
 mod policy;
 mod service;
+mod settings;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
@@ -102,3 +103,4 @@ pub use interop::{BackoffSession, TowerBackoff, TowerPolicy};
 pub use layer::{RetryBuilder, RetryLayer};
 pub use policy::{Decision, RequestCloner, RetryErrors, RetryPolicy, ViaClone};
 pub use service::Retry;
+pub use settings::{BudgetSettings, Settings};

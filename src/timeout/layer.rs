@@ -4,10 +4,10 @@ use std::{fmt, time::Duration};
 
 use tower::Layer;
 
-use super::service::Timeout;
+use super::{service::Timeout, settings::Settings};
 use crate::{
     clock::{Clock, TokioClock, nanos},
-    error::{ConfigError, check},
+    error::ConfigError,
     observe::{Observer, ObserverBuilder},
     sync::{Arc, AtomicU64, Ordering},
 };
@@ -178,7 +178,7 @@ impl<T, C: Clock> TimeoutLayer<T, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn set_timeout(&self, timeout: Duration) -> Result<(), ConfigError> {
-        check::positive(LAYER, "timeout", timeout)?;
+        Settings { timeout }.check()?;
         let shared = &self.shared;
         let old = shared.timeout.swap(nanos(timeout), Ordering::Relaxed);
         let old = Duration::from_nanos(old).as_secs_f64();
@@ -187,6 +187,38 @@ impl<T, C: Clock> TimeoutLayer<T, C> {
             .observer
             .changed(at, "timeout", old, timeout.as_secs_f64());
         Ok(())
+    }
+
+    /// The settings now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::timeout::TimeoutLayer::new(Duration::from_secs(2));
+    /// assert_eq!(layer.settings().timeout, Duration::from_secs(2));
+    /// ```
+    pub fn settings(&self) -> Settings {
+        Settings {
+            timeout: self.timeout(),
+        }
+    }
+
+    /// Changes the settings of the running layer: see
+    /// [`set_timeout`](Self::set_timeout). The same value again is no
+    /// change, and no event.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] on `timeout` when it is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let layer = palisade::timeout::TimeoutLayer::new(Duration::from_secs(2));
+    /// let mut settings = layer.settings();
+    /// settings.timeout = Duration::ZERO;
+    /// assert_eq!(layer.reconfigure(settings).unwrap_err().field(), "timeout");
+    /// ```
+    pub fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
+        self.set_timeout(settings.timeout)
     }
 }
 
@@ -293,7 +325,10 @@ impl<T, C> TimeoutBuilder<T, C> {
     /// assert_eq!(err.field(), "timeout");
     /// ```
     pub fn build(self) -> Result<TimeoutLayer<T, C>, ConfigError> {
-        check::positive(LAYER, "timeout", self.timeout)?;
+        Settings {
+            timeout: self.timeout,
+        }
+        .check()?;
         let observer = self.observe.build(LAYER);
         Ok(TimeoutLayer {
             shared: Arc::new(Shared {

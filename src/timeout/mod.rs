@@ -62,6 +62,8 @@ pub mod future;
 pub mod http;
 mod layer;
 mod service;
+mod settings;
 
 pub use layer::{FixedTimeout, TimeoutBuilder, TimeoutFor, TimeoutLayer};
 pub use service::Timeout;
+pub use settings::Settings;

@@ -279,7 +279,6 @@ fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision(
         *changes.lock().unwrap(),
         [
             ("backoff.base", 0.1, 0.01),
-            ("backoff.max_delay", 30.0, 30.0),
             ("max_attempts", 5.0, 3.0),
             ("deadline", 0.0, 0.05),
             ("max_attempts", 3.0, 10.0),
@@ -290,3 +289,5 @@ fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision(
 mod circuit_breaker;
 mod rate_limit;
 mod retry;
+#[cfg(feature = "serde")]
+mod serde;
