@@ -80,6 +80,33 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
         self.shared.tracked_keys()
     }
 
+    /// Requests refused since the layer was built: over the limit (each
+    /// refusal a [`RateLimited`](crate::error::RateLimited), or a
+    /// backpressure `poll_ready` told to wait) or costing more than the
+    /// limit ever admits ([`Unsatisfiable`](crate::error::Unsatisfiable)).
+    /// Requests refused for want of a key are not counted here (they emit
+    /// `KeyMissing`). Counted on the refusal's path only.
+    ///
+    /// ```
+    /// use palisade::{clock::ManualClock, rate_limit::{Rate, RateLimitLayer}};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(1), 1)
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// let mut service = layer.layer(service_fn(|x: u8| async move { Ok::<_, tower::BoxError>(x) }));
+    /// for _ in 0..3 {
+    ///     let _ = service.ready().await?.call(1).await;
+    /// }
+    /// assert_eq!(layer.refused(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn refused(&self) -> u64 {
+        self.shared.refused()
+    }
+
     /// The limit as a quota per window — a window's limit and length, or a
     /// bucket's capacity and the time it takes to refill it — as the
     /// `RateLimit-Policy` header states it.

@@ -16,7 +16,7 @@ use crate::{
     clock::{Clock, Instant},
     error::{ConfigError, KeyMissing, RateLimited, RejectionKind, Unsatisfiable},
     observe::{EventKind, Observer},
-    sync::{CachePadded, Mutex, lock},
+    sync::{AtomicU64, CachePadded, Mutex, Ordering, lock},
 };
 
 pub(crate) struct Shared<X, W, C> {
@@ -33,6 +33,8 @@ pub(crate) struct Shared<X, W, C> {
     observer: Observer,
     /// Whether anything receives events: decided once, read per call.
     observed: bool,
+    /// Requests refused since the limit was built (a refusal's path only).
+    refused: AtomicU64,
 }
 
 /// The limit's numbers now, as given and as made.
@@ -97,6 +99,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             clock,
             observed: observer.is_active(),
             observer,
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -178,6 +181,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                     Denied::Wait(wait) => wait,
                     Denied::Never => unreachable!("every limit is at least 1"),
                 };
+                self.refused.fetch_add(1, Ordering::Relaxed);
                 self.emit_rejected(now, Some(Duration::from_nanos(wait)));
                 Err(now.saturating_add(Duration::from_nanos(wait)))
             }
@@ -232,6 +236,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     /// The refusal of a request of `cost` at `now`, with its event.
     #[cold]
     pub(crate) fn refusal(&self, now: Instant, cost: u64, denied: Denied) -> BoxError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
         let name = self.observer.name().clone();
         match denied {
             Denied::Wait(wait) => {
@@ -279,6 +284,12 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             }
         };
         (answer, now)
+    }
+
+    /// Requests refused so far: over the limit, or costing more than it
+    /// ever admits (not those refused for want of a key).
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// How many keys a keyed limit tracks (0 for a shared one).

@@ -297,6 +297,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
     let mut model = Model::new(algorithm, start);
     // The admissions under each set of numbers.
     let mut epochs: Vec<(Algorithm, Vec<(u64, u64)>)> = vec![(algorithm, Vec::new())];
+    let refusals = std::cell::Cell::new(0u64);
 
     let mut request = |cost: u32,
                        model: &mut Model,
@@ -327,6 +328,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
                 Ok(None)
             }
             (Verdict::Wait(wait), Err(err)) => {
+                refusals.set(refusals.get() + 1);
                 let refused = err.downcast_ref::<RateLimited>();
                 prop_assert_eq!(
                     refused.and_then(RateLimited::retry_after),
@@ -338,6 +340,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
                 Ok(Some(wait))
             }
             (Verdict::Never, Err(err)) => {
+                refusals.set(refusals.get() + 1);
                 prop_assert!(err.is::<Unsatisfiable>(), "{}", err);
                 Ok(None)
             }
@@ -378,6 +381,7 @@ fn run(algorithm: Algorithm, start: u64, ops: &[Op]) -> Result<(), TestCaseError
         }
     }
 
+    prop_assert_eq!(layer.refused(), refusals.get(), "refusals counted");
     // The guarantee each algorithm promises, over everything admitted under
     // the same numbers.
     for (algorithm, admissions) in &epochs {
