@@ -2,6 +2,9 @@
 //! cancellations and time, the calls in flight seen by the wrapped service
 //! never exceed the bound, the queue never exceeds its size, every call that
 //! is neither refused nor dropped completes, and every permit comes back.
+//! The bound and the queue also change mid-run (`reconfigure`): a call is
+//! only ever let in under the bound in force, and a queue made smaller
+//! takes no newcomer until it has room.
 
 use std::{
     sync::{
@@ -12,7 +15,11 @@ use std::{
     time::Duration,
 };
 
-use palisade::{bulkhead::BulkheadLayer, clock::ManualClock, error::BulkheadFull};
+use palisade::{
+    bulkhead::{BulkheadLayer, QueueBounds},
+    clock::ManualClock,
+    error::BulkheadFull,
+};
 use proptest::prelude::*;
 use tokio_test::task;
 use tower::{BoxError, Layer, Service, service_fn};
@@ -24,6 +31,8 @@ enum Op {
     /// Drop the n-th live call (modulo their number).
     Drop(usize),
     Advance(u64),
+    /// New settings: a bound, and a queue (size, wait in ms) or none.
+    Reconfigure(u32, Option<(u32, u64)>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -31,6 +40,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..50u64).prop_map(Op::Call),
         1 => any::<usize>().prop_map(Op::Drop),
         3 => (0..60u64).prop_map(Op::Advance),
+        1 => (1..4u32, proptest::option::of((1..4u32, 1..40u64)))
+            .prop_map(|(max, queue)| Op::Reconfigure(max, queue)),
     ]
 }
 
@@ -80,6 +91,7 @@ proptest! {
                 }
             }
         });
+        let (mut max, mut queue) = (max, queue);
         let mut builder = BulkheadLayer::builder(max).clock(clock.clone());
         if let Some((max_waiting, wait_ms)) = queue {
             builder = builder.queue(max_waiting, Duration::from_millis(wait_ms));
@@ -87,7 +99,11 @@ proptest! {
         let layer = builder.build().unwrap();
         let mut service = layer.layer(inner);
         let mut live = Vec::new();
+        // What may wait: the room, or more while a smaller queue empties.
+        let mut waiting_cap = 0u64;
         for op in ops {
+            // The most calls in flight at a call's entry, this step.
+            most.store(0, Ordering::SeqCst);
             match op {
                 Op::Call(takes) => live.push(task::spawn(service.call(takes))),
                 Op::Drop(n) if !live.is_empty() => {
@@ -96,12 +112,23 @@ proptest! {
                 }
                 Op::Drop(_) => {}
                 Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
+                Op::Reconfigure(new_max, new_queue) => {
+                    let mut settings = layer.settings();
+                    settings.max_concurrent = new_max;
+                    settings.queue = new_queue.map(|(max_waiting, wait_ms)| QueueBounds {
+                        max_waiting,
+                        max_wait: Duration::from_millis(wait_ms),
+                    });
+                    layer.reconfigure(settings).unwrap();
+                    prop_assert_eq!(layer.settings(), settings);
+                    (max, queue) = (new_max, new_queue);
+                }
             }
             poll_all(&mut live);
-            prop_assert!(most.load(Ordering::SeqCst) <= max as usize);
-            prop_assert!(layer.in_flight() <= u64::from(max));
+            prop_assert!(most.load(Ordering::SeqCst) <= max as usize, "let in above the bound");
             let room = queue.map_or(0, |(max_waiting, _)| u64::from(max_waiting));
-            prop_assert!(layer.waiting() <= room);
+            waiting_cap = room.max(waiting_cap.min(layer.waiting()));
+            prop_assert!(layer.waiting() <= waiting_cap);
         }
         // Drain: every call still live either completes or times out.
         for _ in 0..200 {

@@ -6,7 +6,9 @@
 //!   deadline; server pushback is capped by `max_pushback`;
 //! - a TTL budget never goes below zero, and when it allows a retry the
 //!   retries of the window are within its reserve plus its ratio of the
-//!   window's requests.
+//!   window's requests — also when its numbers change mid-run
+//!   (`RetryBudget::reconfigure`): the window's deposits and retries are
+//!   kept and judged by the numbers in force.
 
 use std::{
     sync::{Arc, Mutex},
@@ -130,16 +132,24 @@ proptest! {
     fn a_ttl_budget_allows_its_reserve_plus_its_ratio_of_the_window(
         min_per_second in 0..5u32,
         ratio in 0.0..2.0f64,
-        steps in proptest::collection::vec((0..3_000u64, 0..4u32, 0..4u32), 1..60),
+        steps in proptest::collection::vec(
+            (0..3_000u64, 0..4u32, 0..4u32, proptest::option::weighted(0.1, (0..5u32, 0.0..2.0f64))),
+            1..60,
+        ),
     ) {
+        let (mut min_per_second, mut ratio) = (min_per_second, ratio);
         let ttl = Duration::from_secs(10);
         let budget = RetryBudget::ttl(ttl, min_per_second, ratio).unwrap();
         let slot = ttl.as_nanos() as u64 / 10;
         let mut now = Instant::ZERO;
         // (slot number, deposits, retries allowed)
         let mut history: Vec<(u64, u64, u64)> = Vec::new();
-        for (advance_ms, deposits, withdrawals) in steps {
+        for (advance_ms, deposits, withdrawals, change) in steps {
             now += Duration::from_millis(advance_ms);
+            if let Some((new_min, new_ratio)) = change {
+                budget.reconfigure(&RetryBudget::ttl(ttl, new_min, new_ratio).unwrap(), now).unwrap();
+                (min_per_second, ratio) = (new_min, new_ratio);
+            }
             let number = now.as_nanos() / slot;
             for _ in 0..deposits {
                 budget.deposit(now);
