@@ -212,7 +212,11 @@ fn racing_callers_never_get_more_probes_than_allowed() {
 fn racing_callers_admit_exactly_the_bucket_capacity() {
     use palisade::rate_limit::{Rate, RateLimitLayer};
 
-    loom::model(|| {
+    let mut model = loom::model::Builder::new();
+    // Five calls on three threads: every interleaving with up to three
+    // preemptions (unbounded, the model runs for hours).
+    model.preemption_bound = Some(3);
+    model.check(|| {
         let layer = RateLimitLayer::builder()
             .token_bucket(Rate::per_second(1), 3)
             .clock(ManualClock::new())
