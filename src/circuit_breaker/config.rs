@@ -339,8 +339,8 @@ pub struct SlowCalls {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
-    /// How a closed breaker decides that the service is failing. Live, its
-    /// numbers may change but not its kind; see
+    /// How a closed breaker decides that the service is failing. Live, it
+    /// keeps its kind, and a window its memory; see
     /// [`reconfigure`](super::CircuitBreakerHandle::reconfigure).
     pub failure_model: FailureModel,
     /// The failure rate that opens the breaker, in (0, 1].

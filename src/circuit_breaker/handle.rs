@@ -302,12 +302,18 @@ impl CircuitBreakerHandle {
     ///   observer: a listener or a sink compiled in); turned off, it judges
     ///   none.
     ///
-    /// The failure model keeps its kind and, for a window, its size — a
-    /// window's memory is allocated when the layer is built; the
-    /// consecutive-failures model may change its limit. Emits
+    /// The failure model keeps its kind. The consecutive-failures model may
+    /// change its limit. A window may change its size within the memory
+    /// allocated for it when the layer was built — build it with the largest
+    /// window it may need, and lower it: a **count window** made smaller
+    /// keeps its latest outcomes (grown back, it does not find the others
+    /// again); a **time window** of another length or fewer buckets moves
+    /// each bucket's outcomes to the new bucket holding its last instant and
+    /// lets go of those the new length no longer reaches. Emits
     /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) for each
     /// number that changed, named as the builder's fields
     /// (`failure_rate`, `minimum_calls`, `consecutive_failures`,
+    /// `count_window`, `time_window.window`, `time_window.buckets`,
     /// `slow_calls.threshold`, `slow_calls.rate`, `open_duration.initial`,
     /// `open_duration.multiplier`, `open_duration.max`,
     /// `open_duration.jitter`, `max_pushback`, `half_open.max_probes`,
@@ -317,8 +323,9 @@ impl CircuitBreakerHandle {
     /// # Errors
     ///
     /// The [`ConfigError`] the builder would return for these settings (the
-    /// field named), or one on `failure_model` for a window of another kind
-    /// or size. The breaker is then left as it was.
+    /// field named), or one on `failure_model` for a model of another kind or
+    /// a window larger than the one built. The breaker is then left as it
+    /// was.
     ///
     /// ```
     /// use std::time::Duration;
@@ -334,6 +341,8 @@ impl CircuitBreakerHandle {
     /// settings.failure_rate = 1.5;
     /// assert_eq!(handle.reconfigure(settings).unwrap_err().field(), "failure_rate");
     /// settings.failure_rate = 0.8;
+    /// settings.failure_model = FailureModel::CountWindow(50); // within the 100 built
+    /// handle.reconfigure(settings)?;
     /// settings.failure_model = FailureModel::CountWindow(200);
     /// assert_eq!(handle.reconfigure(settings).unwrap_err().field(), "failure_model");
     /// # Ok::<(), palisade::error::ConfigError>(())

@@ -69,9 +69,10 @@
 //!
 //! The handle also changes the [`Settings`] of the running breaker
 //! ([`CircuitBreakerHandle::reconfigure`]): thresholds, minimum calls,
-//! slow-call detection, open duration, pushback bound and probes. The window
-//! keeps its outcomes and the state is kept; the new numbers judge from the
-//! next outcome or decision on.
+//! slow-call detection, open duration, pushback bound, probes, and the
+//! window's size within the memory it was built with. The window keeps its
+//! outcomes and the state is kept; the new numbers judge from the next
+//! outcome or decision on.
 //!
 //! # Modes
 //!

@@ -538,32 +538,32 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
 
     /// Changes the settings, checked as the builder checks them: the
     /// thresholds apply from the next counted outcome, the machine's numbers
-    /// from its next decision. The window keeps its outcomes; its kind and
-    /// size stay as built. Emits an event per number changed.
+    /// from its next decision. The window keeps its outcomes, resized within
+    /// the memory it was built with. Emits an event per number changed.
     pub(crate) fn reconfigure(&self, settings: Settings) -> Result<(), ConfigError> {
         let mut core = lock(&self.core);
         let config = core.config.with(settings);
         config.validate()?;
-        let kept = match (core.config.model, config.model) {
-            (FailureModel::ConsecutiveFailures(_), FailureModel::ConsecutiveFailures(_)) => true,
-            (old, new) => old == new,
-        };
-        if !kept {
+        if !self.window.fits(config.model) {
             return Err(ConfigError::new(
                 super::config::LAYER,
                 "failure_model",
                 format!(
-                    "a running breaker keeps its window as built ({:?}): its calls are counted \
-                     in memory allocated for it; change the thresholds, or build another layer",
-                    core.config.model
+                    "a running breaker keeps its kind of window, within the memory allocated \
+                     when built ({}), got {:?}; build it with the largest window it may need",
+                    self.window.allocated(),
+                    config.model
                 ),
             ));
+        }
+        let now = self.clock.now();
+        if config.model != core.config.model {
+            self.window.resize(config.model, now);
         }
         self.thresholds.set(&config);
         self.timing.set(config.slow_calls.is_some());
         let old = std::mem::replace(&mut core.config, config).settings();
         drop(core);
-        let now = self.clock.now();
         for (setting, old, new) in changes(&old, &settings) {
             self.observer.changed(now, setting, old, new);
         }
@@ -614,16 +614,22 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
 /// (durations in seconds; no slow-call detection is a rate and threshold
 /// of 0).
 fn changes(old: &Settings, new: &Settings) -> Vec<(&'static str, f64, f64)> {
-    fn numbers(settings: &Settings) -> [(&'static str, f64); 14] {
-        let consecutive = match settings.failure_model {
-            FailureModel::ConsecutiveFailures(limit) => f64::from(limit),
-            _ => 0.0,
+    fn numbers(settings: &Settings) -> [(&'static str, f64); 17] {
+        let (consecutive, count, (window, buckets)) = match settings.failure_model {
+            FailureModel::ConsecutiveFailures(limit) => (f64::from(limit), 0.0, (0.0, 0.0)),
+            FailureModel::CountWindow(size) => (0.0, f64::from(size), (0.0, 0.0)),
+            FailureModel::TimeWindow { window, buckets } => {
+                (0.0, 0.0, (window.as_secs_f64(), f64::from(buckets)))
+            }
         };
         let slow = settings.slow_calls;
         let open = settings.open_duration;
         let half_open = settings.half_open;
         [
             ("consecutive_failures", consecutive),
+            ("count_window", count),
+            ("time_window.window", window),
+            ("time_window.buckets", buckets),
             ("failure_rate", settings.failure_rate),
             ("minimum_calls", f64::from(settings.minimum_calls)),
             (

@@ -113,6 +113,50 @@ impl Window {
         }
     }
 
+    /// Whether the window can become `model` while it runs: the same kind,
+    /// within the memory allocated for it when built (a count window's
+    /// slots, a time window's buckets).
+    pub(crate) fn fits(&self, model: FailureModel) -> bool {
+        match (self, model) {
+            (Window::Consecutive(_), FailureModel::ConsecutiveFailures(_)) => true,
+            (Window::Count(window), FailureModel::CountWindow(size)) => {
+                size as usize <= window.slots.len()
+            }
+            (Window::Time(window), FailureModel::TimeWindow { buckets, .. }) => {
+                buckets as usize <= window.buckets.len()
+            }
+            _ => false,
+        }
+    }
+
+    /// How much memory it holds, as the failure model that would fill it.
+    pub(crate) fn allocated(&self) -> String {
+        match self {
+            Window::Consecutive(_) => "no window".to_owned(),
+            Window::Count(window) => format!("a count window of {} calls", window.slots.len()),
+            Window::Time(window) => format!("a time window of {} buckets", window.buckets.len()),
+        }
+    }
+
+    /// Becomes `model` (which it [`fits`](Self::fits)) at `now`, keeping
+    /// its calls: a count window its latest ones, a time window those of
+    /// the new window, each counted from its bucket's last instant.
+    pub(crate) fn resize(&self, model: FailureModel, now: Instant) {
+        match (self, model) {
+            (Window::Count(window), FailureModel::CountWindow(size)) => window.resize(size),
+            (
+                Window::Time(window),
+                FailureModel::TimeWindow {
+                    window: length,
+                    buckets,
+                },
+            ) => {
+                window.resize(length.as_nanos(), buckets, now);
+            }
+            _ => {}
+        }
+    }
+
     /// Forgets every call (the breaker has just closed).
     pub(crate) fn reset(&self) {
         match self {
@@ -186,9 +230,12 @@ impl Totals {
     }
 }
 
-/// The last `n` calls, one byte each.
+/// The last `n` calls, one byte each, in slots allocated for the size the
+/// window was built with (it may be made smaller, and grow back, live).
 pub(crate) struct CountWindow {
     slots: Box<[AtomicU8]>,
+    /// The slots in use: `n`.
+    size: AtomicU64,
     cursor: AtomicU64,
     totals: Totals,
 }
@@ -218,6 +265,7 @@ impl CountWindow {
     fn new(size: u32) -> CountWindow {
         CountWindow {
             slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            size: AtomicU64::new(u64::from(size)),
             cursor: AtomicU64::new(0),
             totals: Totals::new(),
         }
@@ -226,19 +274,16 @@ impl CountWindow {
     #[inline]
     fn record(&self, sample: Sample) -> Stats {
         let stats = self.totals.stats();
+        let size = self.size.load(Ordering::Relaxed);
         // A window full of fast successes is left as it is by one more: the
         // slots all hold the same, so neither the slot overwritten nor the
         // place of later calls in the ring changes anything. The healthy
         // steady state thus writes nothing, and threads sharing the breaker
         // do not contend on the cursor.
-        if sample == HEALTHY
-            && stats.calls == self.slots.len() as u64
-            && stats.failures == 0
-            && stats.slow == 0
-        {
+        if sample == HEALTHY && stats.calls == size && stats.failures == 0 && stats.slow == 0 {
             return stats;
         }
-        let index = self.cursor.fetch_add(1, Ordering::Relaxed) % self.slots.len() as u64;
+        let index = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
         let slot = &self.slots[index as usize];
         let new = encode(sample);
         // A load first: overwriting a call with one that ended the same way
@@ -262,11 +307,40 @@ impl CountWindow {
         self.cursor.store(0, Ordering::Release);
         self.totals.clear();
     }
+
+    /// Uses `size` slots from now on, keeping the latest calls that fit,
+    /// in their order.
+    fn resize(&self, size: u32) {
+        let old = self.size.load(Ordering::Relaxed);
+        let cursor = self.cursor.load(Ordering::Acquire);
+        // The calls held, newest first: the slots before the cursor.
+        let kept: Vec<u8> = (1..=old)
+            .map(|back| self.slots[((cursor + old - back) % old) as usize].load(Ordering::Acquire))
+            .filter(|slot| slot & PRESENT != 0)
+            .take(size as usize)
+            .collect();
+        self.reset();
+        self.size.store(u64::from(size), Ordering::Relaxed);
+        for (index, &slot) in kept.iter().rev().enumerate() {
+            self.slots[index].store(slot, Ordering::Release);
+            self.totals.add(
+                1,
+                bit(slot, FAILURE),
+                bit(slot, SLOW),
+                bit(slot, SLOW_FAILURE),
+            );
+        }
+        self.cursor.store(kept.len() as u64, Ordering::Release);
+    }
 }
 
-/// The calls of the last `buckets` periods of `width` nanoseconds.
+/// The calls of the last `len` periods of `width` nanoseconds, in buckets
+/// allocated for the number the window was built with (both may change
+/// live, the number up to that).
 pub(crate) struct TimeWindow {
-    width: u64,
+    width: AtomicU64,
+    /// The buckets in use.
+    len: AtomicU64,
     buckets: Box<[Bucket]>,
     /// The newest period any bucket holds.
     head: AtomicU64,
@@ -288,7 +362,8 @@ impl TimeWindow {
     fn new(window_nanos: u128, buckets: u32) -> TimeWindow {
         let width = u64::try_from(window_nanos / u128::from(buckets)).unwrap_or(u64::MAX);
         TimeWindow {
-            width,
+            width: AtomicU64::new(width),
+            len: AtomicU64::new(u64::from(buckets)),
             buckets: (0..u64::from(buckets))
                 .map(|period| Bucket {
                     period: AtomicU64::new(period),
@@ -302,13 +377,14 @@ impl TimeWindow {
     }
 
     fn period(&self, now: Instant) -> u64 {
-        now.as_nanos() / self.width
+        now.as_nanos() / self.width.load(Ordering::Relaxed)
     }
 
     fn record(&self, now: Instant, sample: Sample) -> Stats {
         let period = self.period(now);
         self.advance(period);
-        let bucket = &self.buckets[(period % self.buckets.len() as u64) as usize];
+        let len = self.len.load(Ordering::Relaxed);
+        let bucket = &self.buckets[(period % len) as usize];
         // A call that finished in a period already aged out (its thread was
         // descheduled across a whole window) is not counted.
         if bucket.period.load(Ordering::Acquire) == period {
@@ -329,7 +405,7 @@ impl TimeWindow {
         if period <= head {
             return;
         }
-        let len = self.buckets.len() as u64;
+        let len = self.len.load(Ordering::Relaxed);
         // Periods head+1..=period take over the buckets of periods len
         // earlier; if more than len periods passed, every bucket is renewed.
         let first = (head + 1).max(period.saturating_sub(len - 1));
@@ -351,5 +427,159 @@ impl TimeWindow {
             bucket.counts.clear();
         }
         self.totals.clear();
+    }
+
+    /// Becomes a window of `window_nanos` in `buckets` buckets at `now`:
+    /// each bucket's calls move to the new bucket holding its last instant
+    /// (`now` at the latest), and those the new window no longer reaches
+    /// are let go.
+    fn resize(&self, window_nanos: u128, buckets: u32, now: Instant) {
+        let _rotation = lock(&self.rotation);
+        let (old_width, old_len) = (
+            self.width.load(Ordering::Relaxed),
+            self.len.load(Ordering::Relaxed),
+        );
+        let head = self.head.load(Ordering::Acquire);
+        // (last instant, calls, failures, slow, slow failures)
+        let held: Vec<(u64, [i64; 4])> = self.buckets[..old_len as usize]
+            .iter()
+            .filter_map(|bucket| {
+                let period = bucket.period.load(Ordering::Acquire);
+                if period > head || head - period >= old_len {
+                    return None;
+                }
+                let counts = &bucket.counts;
+                let counts = [
+                    counts.calls.load(Ordering::Acquire),
+                    counts.failures.load(Ordering::Acquire),
+                    counts.slow.load(Ordering::Acquire),
+                    counts.slow_failures.load(Ordering::Acquire),
+                ];
+                let last = period.saturating_add(1).saturating_mul(old_width) - 1;
+                Some((last.min(now.as_nanos()), counts))
+            })
+            .collect();
+        let len = u64::from(buckets);
+        let width = u64::try_from(window_nanos / u128::from(buckets)).unwrap_or(u64::MAX);
+        let newest = now.as_nanos() / width;
+        let oldest = newest.saturating_sub(len - 1);
+        self.width.store(width, Ordering::Relaxed);
+        self.len.store(len, Ordering::Relaxed);
+        self.totals.clear();
+        for (index, bucket) in self.buckets[..len as usize].iter().enumerate() {
+            // The period of `oldest..=newest` this bucket holds.
+            let offset = (index as u64 + len - oldest % len) % len;
+            bucket.counts.clear();
+            bucket.period.store(oldest + offset, Ordering::Release);
+        }
+        self.head.store(newest, Ordering::Release);
+        for (last, [calls, failures, slow, slow_failures]) in held {
+            let period = last / width;
+            if period < oldest {
+                continue;
+            }
+            let bucket = &self.buckets[(period % len) as usize];
+            bucket.counts.add(calls, failures, slow, slow_failures);
+            self.totals.add(calls, failures, slow, slow_failures);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const FAILED: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+
+    fn at(secs: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(secs)
+    }
+
+    fn counts(window: &Window, now: Instant) -> (u64, u64) {
+        let stats = window.stats(now);
+        (stats.calls, stats.failures)
+    }
+
+    #[test]
+    fn a_count_window_made_smaller_keeps_its_latest_calls_and_grows_back_empty() {
+        let window = Window::new(FailureModel::CountWindow(6));
+        for i in 0..8 {
+            // F F S S F S S F: the last six are S S F S S F.
+            let sample = if [0, 1, 4, 7].contains(&i) {
+                FAILED
+            } else {
+                HEALTHY
+            };
+            window.record(at(0), sample);
+        }
+        assert_eq!(counts(&window, at(0)), (6, 2));
+        window.resize(FailureModel::CountWindow(3), at(0));
+        assert_eq!(counts(&window, at(0)), (3, 1), "S S F");
+        window.record(at(0), FAILED);
+        assert_eq!(counts(&window, at(0)), (3, 2), "S F F: the oldest went");
+        window.resize(FailureModel::CountWindow(6), at(0));
+        assert_eq!(
+            counts(&window, at(0)),
+            (3, 2),
+            "room again, nothing found again"
+        );
+        for _ in 0..3 {
+            window.record(at(0), HEALTHY);
+        }
+        assert_eq!(counts(&window, at(0)), (6, 2));
+        window.record(at(0), HEALTHY);
+        assert_eq!(counts(&window, at(0)), (6, 2), "the oldest (S) went");
+        assert!(window.fits(FailureModel::CountWindow(6)));
+        assert!(!window.fits(FailureModel::CountWindow(7)));
+        assert!(!window.fits(FailureModel::ConsecutiveFailures(3)));
+    }
+
+    #[test]
+    fn a_time_window_resized_keeps_the_calls_its_new_length_reaches() {
+        // 10 s in 5 buckets of 2 s.
+        let window = Window::new(FailureModel::TimeWindow {
+            window: Duration::from_secs(10),
+            buckets: 5,
+        });
+        window.record(at(1), FAILED); // bucket 0-2 s
+        window.record(at(5), HEALTHY); // bucket 4-6 s
+        window.record(at(9), FAILED); // bucket 8-10 s
+        assert_eq!(counts(&window, at(9)), (3, 2));
+        // 4 s in 4 buckets of 1 s, at 9 s: the buckets end at 2, 6 and 10 s
+        // (9 s at the latest), so their calls count as made at 1.999, 5.999
+        // and 9 s; the new window at 9 s, 6-10 s, keeps the last one.
+        window.resize(
+            FailureModel::TimeWindow {
+                window: Duration::from_secs(4),
+                buckets: 4,
+            },
+            at(9),
+        );
+        assert_eq!(counts(&window, at(9)), (1, 1));
+        // It leaves the window at 13 s.
+        assert_eq!(counts(&window, at(12)), (1, 1));
+        assert_eq!(counts(&window, at(13)), (0, 0));
+        window.record(at(13), HEALTHY);
+        assert_eq!(counts(&window, at(13)), (1, 0));
+        // Longer again, in 2 buckets: the call of 13 s stays.
+        window.resize(
+            FailureModel::TimeWindow {
+                window: Duration::from_secs(20),
+                buckets: 2,
+            },
+            at(14),
+        );
+        assert_eq!(counts(&window, at(14)), (1, 0));
+        assert_eq!(counts(&window, at(29)), (1, 0));
+        assert_eq!(counts(&window, at(30)), (0, 0));
+        assert!(!window.fits(FailureModel::TimeWindow {
+            window: Duration::from_secs(20),
+            buckets: 6,
+        }));
     }
 }

@@ -453,6 +453,9 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
         }
     }));
+    // The window's memory, fixed when built: a count window may shrink and
+    // grow back to this.
+    let built = cfg.model;
     let mut model = Model::new(cfg, seed);
     let mut in_flight: Vec<InFlight> = Vec::new();
 
@@ -540,15 +543,22 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 model.force(target, reset);
             }
             Step::Reconfigure(new) => {
+                let window = match (built, model.cfg.model, new.model) {
+                    (
+                        _,
+                        FailureModel::ConsecutiveFailures(_),
+                        limit @ FailureModel::ConsecutiveFailures(_),
+                    ) => limit,
+                    (
+                        FailureModel::CountWindow(room),
+                        FailureModel::CountWindow(_),
+                        FailureModel::CountWindow(n),
+                    ) => FailureModel::CountWindow(n.min(room)),
+                    (_, kept, _) => kept,
+                };
                 let new = Cfg {
-                    model: match (model.cfg.model, new.model) {
-                        (
-                            FailureModel::ConsecutiveFailures(_),
-                            limit @ FailureModel::ConsecutiveFailures(_),
-                        ) => limit,
-                        (kept, _) => kept,
-                    },
-                    minimum_calls: match model.cfg.model {
+                    model: window,
+                    minimum_calls: match window {
                         FailureModel::CountWindow(n) => new.minimum_calls.min(n),
                         _ => new.minimum_calls,
                     },
@@ -575,6 +585,15 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                     .reconfigure(settings)
                     .expect("generated settings are valid");
                 prop_assert_eq!(handle.settings(), settings);
+                if let (FailureModel::CountWindow(old), FailureModel::CountWindow(n)) =
+                    (model.cfg.model, new.model)
+                {
+                    // A count window made smaller keeps its latest calls, and
+                    // grown back does not find the others again.
+                    let held = model.calls.len().min(old as usize);
+                    let gone = model.calls.len() - held.min(n as usize);
+                    model.calls.drain(..gone);
+                }
                 model.cfg = new;
                 model.most_probes = model.most_probes.max(new.max_probes);
             }

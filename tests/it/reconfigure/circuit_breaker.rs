@@ -65,6 +65,55 @@ fn a_lowered_threshold_judges_the_kept_window_at_the_next_outcome() {
 }
 
 #[test]
+fn a_window_made_smaller_keeps_its_latest_outcomes_and_may_grow_back_to_its_size() {
+    let changes = Changes::default();
+    let layer = CircuitBreakerLayer::builder()
+        .count_window(10)
+        .minimum_calls(4)
+        .failure_rate(0.5)
+        .clock(ManualClock::new())
+        .on_event(record(&changes))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(flaky());
+    // S S S F S F S F: never 50 % of the calls so far.
+    for i in 0..8 {
+        assert!(through(&mut service, [3, 5, 7].contains(&i)));
+    }
+    let mut settings = handle.settings();
+    settings.failure_model = FailureModel::CountWindow(4);
+    handle.reconfigure(settings).unwrap();
+    let metrics = handle.metrics();
+    assert_eq!(
+        (metrics.calls, metrics.failures),
+        (4, 2),
+        "the latest 4: S F S F"
+    );
+    assert_eq!(
+        handle.state(),
+        CircuitState::Closed,
+        "judged at the next outcome"
+    );
+    settings.failure_model = FailureModel::CountWindow(10);
+    handle.reconfigure(settings).unwrap();
+    assert_eq!(
+        handle.metrics().calls,
+        4,
+        "grown back, the others are not found again"
+    );
+    settings.failure_model = FailureModel::CountWindow(11);
+    assert_eq!(
+        handle.reconfigure(settings).unwrap_err().field(),
+        "failure_model"
+    );
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [("count_window", 10.0, 4.0), ("count_window", 4.0, 10.0)]
+    );
+}
+
+#[test]
 fn an_open_breaker_keeps_its_instant_and_the_next_opening_takes_the_new_duration() {
     let clock = ManualClock::new();
     let layer = CircuitBreakerLayer::builder()
@@ -228,7 +277,8 @@ fn bad_breaker_settings_are_refused_with_their_field_and_change_nothing() {
     assert_eq!(refused(&|s| s.minimum_calls = 11), "minimum_calls");
     assert_eq!(
         refused(&|s| s.failure_model = FailureModel::CountWindow(20)),
-        "failure_model"
+        "failure_model",
+        "larger than the window built"
     );
     assert_eq!(
         refused(&|s| s.failure_model = FailureModel::ConsecutiveFailures(3)),
