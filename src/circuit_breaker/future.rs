@@ -73,7 +73,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             self.started = now;
             self.stage = Stage::Timed;
             if self.shared.observed() {
-                self.shared.observer.emit(now, EventKind::Permitted);
+                self.shared.permitted(now);
             }
         }
     }

@@ -83,6 +83,12 @@ pub struct CircuitMetrics {
     /// Calls refused since the breaker was built (open, forced open, or
     /// half-open with every probe taken).
     pub not_permitted: u64,
+    /// Calls permitted since the breaker was built, when it is observed (a
+    /// listener, or the `metrics` or `tracing` sink compiled in): the count
+    /// of its [`Permitted`](crate::observe::EventKind::Permitted) events.
+    /// `None` when nothing observes it: counting every call would add a
+    /// write shared by every thread to the path that makes none.
+    pub permitted: Option<u64>,
     /// When the open state ends, on the breaker's clock (then half-open);
     /// `None` in any other state.
     pub open_until: Option<crate::clock::Instant>,
@@ -142,6 +148,7 @@ impl CircuitBreakerHandle {
             slow_call_rate: stats.slow_call_rate(),
             enough_calls: readings.windowless || stats.calls >= u64::from(readings.minimum_calls),
             not_permitted: readings.not_permitted,
+            permitted: readings.permitted,
             open_until: readings.open_until,
             consecutive_failures: stats.consecutive_failures,
             probes_in_flight: readings.probes_in_flight,

@@ -39,6 +39,8 @@ pub(crate) struct Readings {
     pub(crate) stats: Stats,
     pub(crate) probes_in_flight: usize,
     pub(crate) not_permitted: u64,
+    /// Calls permitted, when they are counted (the breaker is observed).
+    pub(crate) permitted: Option<u64>,
     pub(crate) open_until: Option<Instant>,
     pub(crate) minimum_calls: u32,
     /// The consecutive-failures model: no window, no minimum.
@@ -78,6 +80,10 @@ pub(crate) struct Shared<K, C, R> {
     core: Mutex<Core>,
     /// Calls refused since the breaker was built (a refusal's path only).
     not_permitted: AtomicU64,
+    /// Calls permitted since the breaker was built, counted only when it is
+    /// observed: then each permitted call is timed and evented anyway, and
+    /// the count costs no write the unobserved fast path would not make.
+    permitted: AtomicU64,
 }
 
 /// What a call must read from the clock: decided when the layer is built,
@@ -243,6 +249,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
                 waiters: Vec::new(),
             }),
             not_permitted: AtomicU64::new(0),
+            permitted: AtomicU64::new(0),
         }
     }
 
@@ -330,6 +337,13 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         drop(guard);
         self.announce(now, transition, woken);
         result.map_err(|until| self.refuse(now, until))
+    }
+
+    /// A permitted call starts at `now`, in an observed breaker: counted,
+    /// and evented.
+    pub(crate) fn permitted(&self, now: Instant) {
+        self.permitted.fetch_add(1, Ordering::Relaxed);
+        self.observer.emit(now, EventKind::Permitted);
     }
 
     /// A call refused at `now`, until `until` if known: the event, and what
@@ -502,6 +516,9 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             stats,
             probes_in_flight: core.machine.probes_in_flight(),
             not_permitted: self.not_permitted.load(Ordering::Relaxed),
+            permitted: self
+                .observed()
+                .then(|| self.permitted.load(Ordering::Relaxed)),
             open_until,
             minimum_calls: core.config.minimum_calls,
             windowless: self.window.is_consecutive(),

@@ -618,6 +618,11 @@ fn run(cfg: Cfg, seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
         permitted.load(Ordering::SeqCst),
         finished.load(Ordering::SeqCst)
     );
+    prop_assert_eq!(
+        handle.metrics().permitted,
+        Some(permitted.load(Ordering::SeqCst) as u64),
+        "the handle counts what the events say"
+    );
     Ok(())
 }
 

@@ -258,6 +258,34 @@ fn thresholds_changed_racing_callers_lose_no_outcome_and_open_once() {
 }
 
 #[test]
+fn permitted_calls_are_counted_when_the_breaker_is_observed() {
+    let unobserved = !cfg!(any(feature = "metrics", feature = "tracing"));
+    let layer = CircuitBreakerLayer::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(flaky());
+    through(&mut service, false);
+    let expected = if unobserved { None } else { Some(1) };
+    assert_eq!(layer.handle().metrics().permitted, expected);
+
+    let layer = CircuitBreakerLayer::builder()
+        .clock(ManualClock::new())
+        .on_event(|_| {})
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(flaky());
+    for _ in 0..3 {
+        through(&mut service, false);
+    }
+    handle.force_open();
+    through(&mut service, false);
+    let metrics = handle.metrics();
+    assert_eq!((metrics.permitted, metrics.not_permitted), (Some(3), 1));
+}
+
+#[test]
 fn bad_breaker_settings_are_refused_with_their_field_and_change_nothing() {
     let changes = Changes::default();
     let layer = CircuitBreakerLayer::builder()
