@@ -169,6 +169,28 @@
 //! `rate_limit::redis` for why. A flood from refused clients then costs
 //! Redis nothing.
 //!
+//! # Changing limits while the service runs
+//!
+//! A downstream announces a lower quota; a breaker is too twitchy; an
+//! incident needs a tighter bulkhead. Each layer changes its settings while
+//! it runs, from any thread, checked as its builder checks them, and keeps
+//! what it has learned:
+//!
+//! | layer | change | what is kept |
+//! |---|---|---|
+//! | rate limit | `set_limit(Limit)` | a bucket's debt in tokens (no fresh burst), a window's counts, a log's entries; every key's |
+//! | circuit breaker | `handle().reconfigure(Settings)` | the window's outcomes (judged at the next outcome), the state; a window resized within the memory built |
+//! | bulkhead | `reconfigure(Settings)`, `set_max_concurrent`, `set_queue` | the calls in flight (lowered: none admitted until below), the waiters' places |
+//! | timeout | `reconfigure(Settings)`, `set_timeout` | a running call's own timeout |
+//! | retry | `reconfigure(Settings)`, `set_budget`, … | a call's deadline; the budget's deposits and tokens |
+//!
+//! Each layer's `settings()` reads the settings back as one value, its
+//! builder's `settings(…)` (`limit(…)` for the rate limit) takes them, and
+//! each change emits one `Reconfigured` event per number changed. With
+//! feature `serde` the settings are configuration-file data, durations
+//! humane (`"250ms"`), checked while read — the `live_config` example
+//! reloads a TOML file into a running axum server.
+//!
 //! # Testing with `ManualClock`
 //!
 //! Every layer reads time from its [`Clock`](crate::clock::Clock). Give it a
