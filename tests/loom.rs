@@ -430,3 +430,26 @@ fn a_limit_changed_racing_callers_keeps_exactly_their_debt() {
         assert_eq!(layer.available(), 2 - admitted as u64);
     });
 }
+
+/// A reset racing a call that records its failure: whichever comes first,
+/// the window's counts stay equal to what its slots hold — two healthy
+/// calls afterwards fill a window of two with exactly two healthy calls.
+#[test]
+fn a_reset_racing_a_recorded_call_leaves_the_counts_equal_to_the_window() {
+    loom::model(|| {
+        let (_clock, layer, _) = breaker(|b| b.count_window(2).minimum_calls(2).failure_rate(1.0));
+        let handle = layer.handle();
+        let mut failing = layer.layer(service_fn(failing_or_not));
+        let recorder = thread::spawn(move || {
+            let _ = block_on(failing.call(true));
+        });
+        handle.reset();
+        recorder.join().unwrap();
+        let mut service = layer.layer(service_fn(failing_or_not));
+        for _ in 0..2 {
+            block_on(service.call(false)).unwrap();
+        }
+        let metrics = handle.metrics();
+        assert_eq!((metrics.calls, metrics.failures), (2, 0));
+    });
+}

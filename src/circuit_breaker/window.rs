@@ -222,11 +222,20 @@ impl Totals {
         }
     }
 
-    fn clear(&self) {
-        self.calls.store(0, Ordering::Release);
-        self.failures.store(0, Ordering::Release);
-        self.slow.store(0, Ordering::Release);
-        self.slow_failures.store(0, Ordering::Release);
+    /// Takes every count, leaving zeros: what it held, to subtract from
+    /// totals that summed it.
+    fn take(&self) -> [i64; 4] {
+        [
+            self.calls.swap(0, Ordering::AcqRel),
+            self.failures.swap(0, Ordering::AcqRel),
+            self.slow.swap(0, Ordering::AcqRel),
+            self.slow_failures.swap(0, Ordering::AcqRel),
+        ]
+    }
+
+    /// Subtracts `counts` taken from a part of what these totals sum.
+    fn subtract(&self, [calls, failures, slow, slow_failures]: [i64; 4]) {
+        self.add(-calls, -failures, -slow, -slow_failures);
     }
 }
 
@@ -289,7 +298,25 @@ impl CountWindow {
         // A load first: overwriting a call with one that ended the same way
         // (the steady state of a healthy service) changes nothing.
         if slot.load(Ordering::Relaxed) != new {
-            let old = slot.swap(new, Ordering::AcqRel);
+            self.put(slot, new);
+        }
+        self.totals.stats()
+    }
+
+    /// Empties every slot. Each slot is swapped out and its call
+    /// subtracted from the totals, as a recorder adds what it swaps in:
+    /// however they interleave, the totals end equal to the slots.
+    fn reset(&self) {
+        for slot in self.slots.iter() {
+            self.put(slot, 0);
+        }
+        self.cursor.store(0, Ordering::Release);
+    }
+
+    /// Stores `new` in `slot` and moves the totals by the difference.
+    fn put(&self, slot: &AtomicU8, new: u8) {
+        let old = slot.swap(new, Ordering::AcqRel);
+        if old != new {
             self.totals.add(
                 bit(new, PRESENT) - bit(old, PRESENT),
                 bit(new, FAILURE) - bit(old, FAILURE),
@@ -297,15 +324,6 @@ impl CountWindow {
                 bit(new, SLOW_FAILURE) - bit(old, SLOW_FAILURE),
             );
         }
-        self.totals.stats()
-    }
-
-    fn reset(&self) {
-        for slot in self.slots.iter() {
-            slot.store(0, Ordering::Release);
-        }
-        self.cursor.store(0, Ordering::Release);
-        self.totals.clear();
     }
 
     /// Uses `size` slots from now on, keeping the latest calls that fit,
@@ -322,13 +340,7 @@ impl CountWindow {
         self.reset();
         self.size.store(u64::from(size), Ordering::Relaxed);
         for (index, &slot) in kept.iter().rev().enumerate() {
-            self.slots[index].store(slot, Ordering::Release);
-            self.totals.add(
-                1,
-                bit(slot, FAILURE),
-                bit(slot, SLOW),
-                bit(slot, SLOW_FAILURE),
-            );
+            self.put(&self.slots[index], slot);
         }
         self.cursor.store(kept.len() as u64, Ordering::Release);
     }
@@ -411,22 +423,20 @@ impl TimeWindow {
         let first = (head + 1).max(period.saturating_sub(len - 1));
         for renewed in first..=period {
             let bucket = &self.buckets[(renewed % len) as usize];
-            let calls = bucket.counts.calls.swap(0, Ordering::AcqRel);
-            let failures = bucket.counts.failures.swap(0, Ordering::AcqRel);
-            let slow = bucket.counts.slow.swap(0, Ordering::AcqRel);
-            let slow_failures = bucket.counts.slow_failures.swap(0, Ordering::AcqRel);
-            self.totals.add(-calls, -failures, -slow, -slow_failures);
+            self.totals.subtract(bucket.counts.take());
             bucket.period.store(renewed, Ordering::Release);
         }
         self.head.store(period, Ordering::Release);
     }
 
+    /// Empties every bucket, subtracting what each held from the totals
+    /// (as ageing out does): a recorder adding meanwhile to a bucket and
+    /// the totals leaves them equal.
     fn reset(&self) {
         let _rotation = lock(&self.rotation);
         for bucket in self.buckets.iter() {
-            bucket.counts.clear();
+            self.totals.subtract(bucket.counts.take());
         }
-        self.totals.clear();
     }
 
     /// Becomes a window of `window_nanos` in `buckets` buckets at `now`:
@@ -441,20 +451,20 @@ impl TimeWindow {
         );
         let head = self.head.load(Ordering::Acquire);
         // (last instant, calls, failures, slow, slow failures)
-        let held: Vec<(u64, [i64; 4])> = self.buckets[..old_len as usize]
+        // Every bucket emptied, its counts subtracted from the totals (a
+        // recorder adding meanwhile leaves them equal); those still in the
+        // window kept to be counted again.
+        let held: Vec<(u64, [i64; 4])> = self
+            .buckets
             .iter()
-            .filter_map(|bucket| {
+            .enumerate()
+            .filter_map(|(index, bucket)| {
+                let counts = bucket.counts.take();
+                self.totals.subtract(counts);
                 let period = bucket.period.load(Ordering::Acquire);
-                if period > head || head - period >= old_len {
+                if index as u64 >= old_len || period > head || head - period >= old_len {
                     return None;
                 }
-                let counts = &bucket.counts;
-                let counts = [
-                    counts.calls.load(Ordering::Acquire),
-                    counts.failures.load(Ordering::Acquire),
-                    counts.slow.load(Ordering::Acquire),
-                    counts.slow_failures.load(Ordering::Acquire),
-                ];
                 let last = period.saturating_add(1).saturating_mul(old_width) - 1;
                 Some((last.min(now.as_nanos()), counts))
             })
@@ -465,11 +475,9 @@ impl TimeWindow {
         let oldest = newest.saturating_sub(len - 1);
         self.width.store(width, Ordering::Relaxed);
         self.len.store(len, Ordering::Relaxed);
-        self.totals.clear();
         for (index, bucket) in self.buckets[..len as usize].iter().enumerate() {
             // The period of `oldest..=newest` this bucket holds.
             let offset = (index as u64 + len - oldest % len) % len;
-            bucket.counts.clear();
             bucket.period.store(oldest + offset, Ordering::Release);
         }
         self.head.store(newest, Ordering::Release);
