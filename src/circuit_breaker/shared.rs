@@ -581,9 +581,8 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
         self.timing.set(config.slow_calls.is_some());
         let old = std::mem::replace(&mut core.config, config).settings();
         drop(core);
-        for (setting, old, new) in changes(&old, &settings) {
-            self.observer.changed(now, setting, old, new);
-        }
+        self.observer
+            .changes(now, numbers(&old), numbers(&settings));
         Ok(())
     }
 
@@ -627,50 +626,42 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     }
 }
 
-/// The numbers that differ between `old` and `new`: name, old, new
+/// The numbers of `settings` by name, as its change events report them
 /// (durations in seconds; no slow-call detection is a rate and threshold
 /// of 0).
-fn changes(old: &Settings, new: &Settings) -> Vec<(&'static str, f64, f64)> {
-    fn numbers(settings: &Settings) -> [(&'static str, f64); 17] {
-        let (consecutive, count, (window, buckets)) = match settings.failure_model {
-            FailureModel::ConsecutiveFailures(limit) => (f64::from(limit), 0.0, (0.0, 0.0)),
-            FailureModel::CountWindow(size) => (0.0, f64::from(size), (0.0, 0.0)),
-            FailureModel::TimeWindow { window, buckets } => {
-                (0.0, 0.0, (window.as_secs_f64(), f64::from(buckets)))
-            }
-        };
-        let slow = settings.slow_calls;
-        let open = settings.open_duration;
-        let half_open = settings.half_open;
-        [
-            ("consecutive_failures", consecutive),
-            ("count_window", count),
-            ("time_window.window", window),
-            ("time_window.buckets", buckets),
-            ("failure_rate", settings.failure_rate),
-            ("minimum_calls", f64::from(settings.minimum_calls)),
-            (
-                "slow_calls.threshold",
-                slow.map_or(0.0, |s| s.threshold.as_secs_f64()),
-            ),
-            ("slow_calls.rate", slow.map_or(0.0, |s| s.rate)),
-            ("open_duration.initial", open.initial.as_secs_f64()),
-            ("open_duration.multiplier", open.multiplier),
-            ("open_duration.max", open.max.as_secs_f64()),
-            ("open_duration.jitter", open.jitter),
-            ("max_pushback", settings.max_pushback.as_secs_f64()),
-            ("half_open.max_probes", f64::from(half_open.max_probes)),
-            ("half_open.probes", f64::from(half_open.probes)),
-            ("half_open.success_rate", half_open.success_rate),
-            ("half_open.timeout", half_open.timeout.as_secs_f64()),
-        ]
-    }
-    numbers(old)
-        .into_iter()
-        .zip(numbers(new))
-        .filter(|((_, old), (_, new))| old != new)
-        .map(|((setting, old), (_, new))| (setting, old, new))
-        .collect()
+fn numbers(settings: &Settings) -> [(&'static str, f64); 17] {
+    let (consecutive, count, (window, buckets)) = match settings.failure_model {
+        FailureModel::ConsecutiveFailures(limit) => (f64::from(limit), 0.0, (0.0, 0.0)),
+        FailureModel::CountWindow(size) => (0.0, f64::from(size), (0.0, 0.0)),
+        FailureModel::TimeWindow { window, buckets } => {
+            (0.0, 0.0, (window.as_secs_f64(), f64::from(buckets)))
+        }
+    };
+    let slow = settings.slow_calls;
+    let open = settings.open_duration;
+    let half_open = settings.half_open;
+    [
+        ("consecutive_failures", consecutive),
+        ("count_window", count),
+        ("time_window.window", window),
+        ("time_window.buckets", buckets),
+        ("failure_rate", settings.failure_rate),
+        ("minimum_calls", f64::from(settings.minimum_calls)),
+        (
+            "slow_calls.threshold",
+            slow.map_or(0.0, |s| s.threshold.as_secs_f64()),
+        ),
+        ("slow_calls.rate", slow.map_or(0.0, |s| s.rate)),
+        ("open_duration.initial", open.initial.as_secs_f64()),
+        ("open_duration.multiplier", open.multiplier),
+        ("open_duration.max", open.max.as_secs_f64()),
+        ("open_duration.jitter", open.jitter),
+        ("max_pushback", settings.max_pushback.as_secs_f64()),
+        ("half_open.max_probes", f64::from(half_open.max_probes)),
+        ("half_open.probes", f64::from(half_open.probes)),
+        ("half_open.success_rate", half_open.success_rate),
+        ("half_open.timeout", half_open.timeout.as_secs_f64()),
+    ]
 }
 
 impl<K, C, R> fmt::Debug for Shared<K, C, R> {

@@ -468,6 +468,20 @@ impl Observer {
         }
     }
 
+    /// The [`changed`](Self::changed) events of settings whose numbers, by
+    /// name and in the same order, were `old` and are `new`: one event per
+    /// number that differs.
+    pub(crate) fn changes(
+        &self,
+        at: Instant,
+        old: impl IntoIterator<Item = (&'static str, f64)>,
+        new: impl IntoIterator<Item = (&'static str, f64)>,
+    ) {
+        for ((setting, old), (_, new)) in old.into_iter().zip(new) {
+            self.changed(at, setting, old, new);
+        }
+    }
+
     /// The layer's name.
     ///
     /// ```

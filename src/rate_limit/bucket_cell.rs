@@ -201,12 +201,8 @@ impl BucketCell {
         let _changing = lock(&self.changing);
         // From here on, no decision made on the old numbers commits.
         let word = self.word.swap(CLOSED, Ordering::Acquire);
-        let from = TokenBucket::new(
-            self.interval.load(Ordering::Relaxed),
-            self.capacity.load(Ordering::Relaxed),
-        );
-        let tat = word.wrapping_sub(self.offset.load(Ordering::Relaxed));
-        let carried = from.carry(&into, tat, now);
+        let from = self.numbers(word);
+        let carried = from.bucket.carry(&into, from.tat(), now);
         let opened = word.wrapping_add(1);
         // Release: a request that reads any new number sees the word closed
         // when it reads the word next.

@@ -302,8 +302,9 @@ impl Limit {
         }
     }
 
-    /// Its numbers, by name: rates in tokens a second, windows in seconds.
-    fn numbers(&self) -> Vec<(&'static str, f64)> {
+    /// Its numbers, by name, as its change events report them: rates in
+    /// tokens a second, windows in seconds.
+    pub(crate) fn numbers(&self) -> Vec<(&'static str, f64)> {
         match *self {
             Limit::TokenBucket { rate, burst } => vec![
                 ("rate", f64::from(rate.tokens) / rate.per.as_secs_f64()),
@@ -323,17 +324,6 @@ impl Limit {
                 ("window", window.as_secs_f64()),
             ],
         }
-    }
-
-    /// The numbers that differ in `new` (of the same algorithm): name, old,
-    /// new.
-    pub(crate) fn changes(&self, new: &Limit) -> Vec<(&'static str, f64, f64)> {
-        self.numbers()
-            .into_iter()
-            .zip(new.numbers())
-            .filter(|((_, old), (_, new))| old != new)
-            .map(|((setting, old), (_, new))| (setting, old, new))
-            .collect()
     }
 }
 

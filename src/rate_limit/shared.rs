@@ -348,9 +348,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         let old = std::mem::replace(&mut current.config.limit, limit);
         current.algorithm = algorithm;
         drop(current);
-        for (setting, old, new) in old.changes(&limit) {
-            self.observer.changed(now, setting, old, new);
-        }
+        self.observer.changes(now, old.numbers(), limit.numbers());
         Ok(())
     }
 

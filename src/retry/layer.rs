@@ -333,12 +333,9 @@ impl<P, Q, C: Clock, R: Random> RetryLayer<P, Q, C, R> {
     pub fn set_budget(&self, numbers: &RetryBudget) -> Result<(), ConfigError> {
         let budget = self.shared.budget.as_ref().ok_or_else(budget_mismatch)?;
         let old = budget.numbers();
-        budget.reconfigure(numbers, self.shared.clock.now())?;
-        for ((setting, old), (_, new)) in old.into_iter().zip(budget.numbers()) {
-            if old != new {
-                self.changed(setting, old, new);
-            }
-        }
+        let now = self.shared.clock.now();
+        budget.reconfigure(numbers, now)?;
+        self.shared.observer.changes(now, old, budget.numbers());
         Ok(())
     }
 
