@@ -33,7 +33,7 @@ use palisade::{
     },
     timeout::TimeoutLayer,
 };
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpSocket;
 use tower::{BoxError, ServiceBuilder};
 
 #[path = "support/mod.rs"]
@@ -81,14 +81,7 @@ async fn main() -> Result<(), BoxError> {
         );
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port = match args.iter().position(|arg| arg == "--port") {
-        Some(at) => args
-            .get(at + 1)
-            .and_then(|port| port.parse::<u16>().ok())
-            .ok_or("--port takes a port number, such as --port 3000")?,
-        None => 0,
-    };
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let listener = support::listener(&args).await?;
     let server = listener.local_addr()?;
     let serve = axum::serve(
         listener,

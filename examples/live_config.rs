@@ -15,7 +15,7 @@
 //! `cargo run --example live_config --features axum,serde -- --serve --config palisade.toml`.
 
 use std::{
-    net::{Ipv4Addr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -35,7 +35,7 @@ use palisade::{
     timeout::{self, TimeoutLayer},
 };
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tower::{BoxError, ServiceBuilder};
 
 #[path = "support/mod.rs"]
@@ -156,14 +156,7 @@ async fn main() -> Result<(), BoxError> {
             ),
     );
 
-    let port = match args.iter().position(|arg| arg == "--port") {
-        Some(at) => args
-            .get(at + 1)
-            .and_then(|port| port.parse::<u16>().ok())
-            .ok_or("--port takes a port number, such as --port 3000")?,
-        None => 0,
-    };
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    let listener = support::listener(&args).await?;
     let server = listener.local_addr()?;
     let serve = axum::serve(listener, app);
 

@@ -1,9 +1,23 @@
-//! What the HTTP examples share: firing requests at once, and a summary of
-//! the statuses they got.
+//! What the HTTP examples share: their listener, firing requests at once,
+//! and a summary of the statuses they got.
 
-use std::future::Future;
+use std::{future::Future, net::Ipv4Addr};
 
+use tokio::net::TcpListener;
 use tower::BoxError;
+
+/// A listener on loopback: on the port `--port N` among `args` names, or a
+/// free one.
+pub async fn listener(args: &[String]) -> Result<TcpListener, BoxError> {
+    let port = match args.iter().position(|arg| arg == "--port") {
+        Some(at) => args
+            .get(at + 1)
+            .and_then(|port| port.parse::<u16>().ok())
+            .ok_or("--port takes a port number, such as --port 3000")?,
+        None => 0,
+    };
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?)
+}
 
 /// `count` requests made at once by `request`, each its own task; their
 /// statuses, in order.
