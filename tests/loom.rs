@@ -437,19 +437,32 @@ fn a_limit_changed_racing_callers_keeps_exactly_their_debt() {
 #[test]
 fn a_reset_racing_a_recorded_call_leaves_the_counts_equal_to_the_window() {
     loom::model(|| {
-        let (_clock, layer, _) = breaker(|b| b.count_window(2).minimum_calls(2).failure_rate(1.0));
+        let (clock, layer, _) = breaker(|b| b.count_window(2).minimum_calls(2).failure_rate(1.0));
         let handle = layer.handle();
-        let mut failing = layer.layer(service_fn(failing_or_not));
+        // Each call takes `millis` on the clock: its duration is kept too.
+        let taking = |millis: u64| {
+            let clock = clock.clone();
+            service_fn(move |fail: bool| {
+                clock.advance(Duration::from_millis(millis));
+                failing_or_not(fail)
+            })
+        };
+        let mut failing = layer.layer(taking(5));
         let recorder = thread::spawn(move || {
             let _ = block_on(failing.call(true));
         });
         handle.reset();
         recorder.join().unwrap();
-        let mut service = layer.layer(service_fn(failing_or_not));
+        let mut service = layer.layer(taking(1));
         for _ in 0..2 {
             block_on(service.call(false)).unwrap();
         }
         let metrics = handle.metrics();
         assert_eq!((metrics.calls, metrics.failures), (2, 0));
+        let durations = metrics.durations.expect("an observed breaker");
+        assert_eq!(
+            (durations.total, durations.max),
+            (Duration::from_millis(2), Duration::from_millis(1))
+        );
     });
 }

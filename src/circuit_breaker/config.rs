@@ -8,7 +8,7 @@ use crate::error::{ConfigError, check};
 
 pub(crate) const LAYER: &str = "circuit_breaker";
 
-/// The most calls a count window remembers (a byte each).
+/// The most calls a count window remembers (a word each).
 const MAX_COUNT_WINDOW: u32 = 1 << 20;
 
 /// The longest a server's pushback may keep a breaker open.
@@ -478,9 +478,9 @@ impl Config {
                         LAYER,
                         "count_window",
                         format!(
-                            "must be at most {MAX_COUNT_WINDOW} calls (a byte a call: {} for \
+                            "must be at most {MAX_COUNT_WINDOW} calls (8 bytes a call: {} for \
                              {n}), got {n}",
-                            check::bytes(u128::from(n))
+                            check::bytes(u128::from(n) * 8)
                         ),
                     ));
                 }

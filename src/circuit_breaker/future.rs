@@ -15,7 +15,7 @@ use tower::BoxError;
 use super::shared::{CloneRef, Permit, Report};
 use crate::{
     classify::{Classify, DeferredOutcome, Outcome},
-    clock::{Clock, Instant},
+    clock::{Clock, Instant, nanos},
     error::{CircuitOpen, Rejection, RejectionKind},
     observe::EventKind,
     random::Random,
@@ -126,6 +126,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             slow: false,
             pushback,
             now: None,
+            nanos: None,
         };
         self.shared.finish(&self.permit, report);
     }
@@ -145,6 +146,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             (Some(threshold), Some(elapsed)) => outcome != Outcome::Ignored && elapsed >= threshold,
             _ => false,
         };
+        let nanos = elapsed.filter(|_| self.shared.keeps_durations()).map(nanos);
         self.shared.finish(
             &self.permit,
             Report {
@@ -152,6 +154,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
                 slow,
                 pushback,
                 now: Some(now),
+                nanos,
             },
         );
         if let Some(elapsed) = elapsed {

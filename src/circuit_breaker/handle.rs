@@ -89,6 +89,11 @@ pub struct CircuitMetrics {
     /// `None` when nothing observes it: counting every call would add a
     /// write shared by every thread to the path that makes none.
     pub permitted: Option<u64>,
+    /// How long the calls in the window took, when the breaker is observed
+    /// (as for `permitted`: it then times every call anyway) and has a
+    /// window. `None` for a breaker nothing observes, and for the
+    /// consecutive-failures model.
+    pub durations: Option<CallDurations>,
     /// When the open state ends, on the breaker's clock (then half-open);
     /// `None` in any other state.
     pub open_until: Option<crate::clock::Instant>,
@@ -96,6 +101,74 @@ pub struct CircuitMetrics {
     pub consecutive_failures: u64,
     /// Half-open probes admitted and not yet finished.
     pub probes_in_flight: usize,
+}
+
+/// How long the calls in a breaker's window took: those its
+/// [`calls`](CircuitMetrics::calls) count, leaving the window with them. See
+/// [`CircuitMetrics::durations`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use palisade::{
+///     circuit_breaker::{CircuitBreakerLayer, FailureModel},
+///     clock::{Clock, ManualClock},
+/// };
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+///
+/// let clock = ManualClock::new();
+/// let layer = CircuitBreakerLayer::builder()
+///     .model(FailureModel::CountWindow(2))
+///     .minimum_calls(2)
+///     .clock(clock.clone())
+///     .on_event(|_| {}) // observed: calls are timed
+///     .build()?;
+/// let handle = layer.handle();
+/// let mut service = layer.layer(service_fn({
+///     let clock = clock.clone();
+///     move |millis: u64| {
+///         let sleep = clock.sleep(Duration::from_millis(millis));
+///         async move {
+///             sleep.await;
+///             Ok::<_, std::io::Error>(())
+///         }
+///     }
+/// }));
+/// for millis in [30, 10, 20] {
+///     clock.block_on(async { service.ready().await?.call(millis).await })?;
+/// }
+/// let durations = handle.metrics().durations.expect("observed");
+/// // The last two calls: 10 ms and 20 ms.
+/// assert_eq!(durations.count, 2);
+/// assert_eq!(durations.total, Duration::from_millis(30));
+/// assert_eq!(durations.max, Duration::from_millis(20));
+/// assert_eq!(durations.mean(), Some(Duration::from_millis(15)));
+/// # Ok::<_, tower::BoxError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallDurations {
+    /// Calls in the window.
+    pub count: u64,
+    /// Their durations summed.
+    pub total: Duration,
+    /// The longest of them.
+    pub max: Duration,
+}
+
+impl CallDurations {
+    /// The mean duration, when the window holds calls.
+    ///
+    /// ```
+    /// let none = palisade::circuit_breaker::CallDurations::default();
+    /// assert_eq!(none.mean(), None);
+    /// ```
+    pub fn mean(&self) -> Option<Duration> {
+        let count = u32::try_from(self.count).ok().filter(|&count| count > 0)?;
+        Some(self.total / count)
+    }
 }
 
 impl CircuitBreakerHandle {
@@ -149,6 +222,11 @@ impl CircuitBreakerHandle {
             enough_calls: readings.windowless || stats.calls >= u64::from(readings.minimum_calls),
             not_permitted: readings.not_permitted,
             permitted: readings.permitted,
+            durations: readings.durations.map(|durations| CallDurations {
+                count: stats.calls,
+                total: Duration::from_nanos(durations.nanos),
+                max: Duration::from_nanos(durations.max_nanos),
+            }),
             open_until: readings.open_until,
             consecutive_failures: stats.consecutive_failures,
             probes_in_flight: readings.probes_in_flight,

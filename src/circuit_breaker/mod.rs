@@ -74,6 +74,17 @@
 //! outcomes and the state is kept; the new numbers judge from the next
 //! outcome or decision on.
 //!
+//! [`CircuitBreakerHandle::metrics`] reads the window as the breaker sees it
+//! ([`CircuitMetrics`]): calls, successes, failures, slow successes and slow
+//! failures, both rates (`None` before any call, and `enough_calls` to tell
+//! "too few calls to judge" from a healthy 0), the calls refused, and when an
+//! open state ends. A breaker that is observed — a listener, or the
+//! `metrics` or `tracing` sink compiled in — times every call for its events
+//! anyway, so it also counts the calls it permitted and keeps each call's
+//! duration in the window ([`CallDurations`]: count, sum and longest, leaving
+//! the window with their calls); one nothing observes reads neither, so that
+//! its fast path writes nothing for them.
+//!
 //! # Modes
 //!
 //! - **Fail fast** (default): `poll_ready` is the wrapped service's; a call
@@ -142,7 +153,7 @@ mod window;
 
 pub use self::{
     config::{FailureModel, HalfOpen, OpenDuration, Settings, SlowCalls},
-    handle::{CircuitBreakerHandle, CircuitMetrics},
+    handle::{CallDurations, CircuitBreakerHandle, CircuitMetrics},
     layer::{CircuitBreakerBuilder, CircuitBreakerLayer},
     service::CircuitBreaker,
     state::CircuitState,

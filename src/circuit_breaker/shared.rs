@@ -14,7 +14,7 @@ use std::{fmt, task::Waker, time::Duration};
 use super::{
     config::{Config, FailureModel, Mode, Settings},
     state::{Admission, CircuitState, Machine, ProbeOutcome, Reason, Transition},
-    window::{Sample, Stats, Window},
+    window::{Durations, Sample, Stats, Window},
 };
 use crate::{
     classify::Outcome,
@@ -41,6 +41,8 @@ pub(crate) struct Readings {
     pub(crate) not_permitted: u64,
     /// Calls permitted, when they are counted (the breaker is observed).
     pub(crate) permitted: Option<u64>,
+    /// The durations of the window's calls, when it keeps them.
+    pub(crate) durations: Option<Durations>,
     pub(crate) open_until: Option<Instant>,
     pub(crate) minimum_calls: u32,
     /// The consecutive-failures model: no window, no minimum.
@@ -210,6 +212,8 @@ pub(crate) struct Report {
     pub(crate) pushback: Option<Duration>,
     /// When it finished, if the clock was read.
     pub(crate) now: Option<Instant>,
+    /// How long it took in nanoseconds, when the window keeps durations.
+    pub(crate) nanos: Option<u64>,
 }
 
 impl<K, C: Clock, R: Random> Shared<K, C, R> {
@@ -285,6 +289,13 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
     #[inline]
     pub(crate) fn observed(&self) -> bool {
         self.timing.observed
+    }
+
+    /// Whether the window keeps its calls' durations: when the breaker is
+    /// observed, and so times every call and writes for each anyway.
+    #[inline]
+    pub(crate) fn keeps_durations(&self) -> bool {
+        self.timing.observed && !self.window.is_consecutive()
     }
 
     /// May a call go through now?
@@ -419,6 +430,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             Sample {
                 failure,
                 slow: report.slow,
+                nanos: report.nanos,
             },
         );
         if self.observed() {
@@ -519,6 +531,7 @@ impl<K, C: Clock, R: Random> Shared<K, C, R> {
             permitted: self
                 .observed()
                 .then(|| self.permitted.load(Ordering::Relaxed)),
+            durations: self.keeps_durations().then(|| self.window.durations()),
             open_until,
             minimum_calls: core.config.minimum_calls,
             windowless: self.window.is_consecutive(),

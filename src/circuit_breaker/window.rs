@@ -7,11 +7,16 @@
 //! written before the totals, so concurrent writers leave the totals equal to
 //! the sum of the slots once they are done; a reader in between may see them
 //! off by the calls in flight, which is clamped to stay a valid rate.
+//!
+//! A breaker that is observed also keeps each call's duration: a count
+//! window in the call's slot, a time window as a sum and a maximum per
+//! bucket. The sum is a total like the others; the maximum is found when the
+//! handle reads it, by scanning the slots or buckets.
 
 use super::config::FailureModel;
 use crate::{
     clock::Instant,
-    sync::{AtomicI64, AtomicU8, AtomicU64, Mutex, Ordering, lock},
+    sync::{AtomicI64, AtomicU64, Mutex, Ordering, lock},
 };
 
 /// What one finished call adds to the window.
@@ -19,6 +24,58 @@ use crate::{
 pub(crate) struct Sample {
     pub(crate) failure: bool,
     pub(crate) slow: bool,
+    /// How long it took in nanoseconds, when durations are kept.
+    pub(crate) nanos: Option<u64>,
+}
+
+/// One call as a count window's slot holds it: flags, and above them how
+/// long it took when durations are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot(u64);
+
+/// A slot that holds a call (an empty slot is 0).
+const PRESENT: u64 = 1;
+const FAILURE: u64 = 2;
+const SLOW: u64 = 4;
+/// Its duration is kept: no two calls are then alike, even of 0 ns.
+const TIMED: u64 = 8;
+/// The bits of a slot below its duration.
+const FLAG_BITS: u32 = 4;
+/// The longest duration a slot holds (36 years): longer is counted as this.
+const MAX_NANOS: u64 = u64::MAX >> FLAG_BITS;
+
+/// A fast success whose duration is not kept: the healthy steady state.
+const HEALTHY: Sample = Sample {
+    failure: false,
+    slow: false,
+    nanos: None,
+};
+
+impl Slot {
+    fn of(sample: Sample) -> Slot {
+        let flag = |set: bool, flag: u64| if set { flag } else { 0 };
+        let duration = sample
+            .nanos
+            .map_or(0, |nanos| nanos.min(MAX_NANOS) << FLAG_BITS | TIMED);
+        Slot(duration | PRESENT | flag(sample.failure, FAILURE) | flag(sample.slow, SLOW))
+    }
+
+    /// How long its call took, in nanoseconds (0 if not kept).
+    fn nanos(self) -> u64 {
+        self.0 >> FLAG_BITS
+    }
+
+    /// What it adds to a window's totals (nothing for an empty slot).
+    fn counts(self) -> Counts {
+        let bit = |flag: u64| i64::from(self.0 & flag == flag);
+        Counts {
+            calls: bit(PRESENT),
+            failures: bit(FAILURE),
+            slow: bit(SLOW),
+            slow_failures: bit(FAILURE | SLOW),
+            nanos: self.nanos() as i64,
+        }
+    }
 }
 
 /// The window's counts at one moment.
@@ -33,6 +90,14 @@ pub(crate) struct Stats {
     pub(crate) slow_failures: u64,
     /// Failures since the last success (consecutive-failures model only).
     pub(crate) consecutive_failures: u64,
+}
+
+/// The durations of a window's calls, in nanoseconds: summed, and the
+/// longest (read for the handle only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Durations {
+    pub(crate) nanos: u64,
+    pub(crate) max_nanos: u64,
 }
 
 impl Stats {
@@ -113,6 +178,19 @@ impl Window {
         }
     }
 
+    /// The durations of the calls its last [`stats`](Self::stats) counted.
+    pub(crate) fn durations(&self) -> Durations {
+        let (totals, max_nanos) = match self {
+            Window::Consecutive(_) => return Durations::default(),
+            Window::Count(window) => (&window.totals, window.max_nanos()),
+            Window::Time(window) => (&window.totals, window.max_nanos()),
+        };
+        Durations {
+            nanos: totals.nanos.load(Ordering::Acquire).max(0) as u64,
+            max_nanos,
+        }
+    }
+
     /// Whether the window can become `model` while it runs: the same kind,
     /// within the memory allocated for it when built (a count window's
     /// slots, a time window's buckets).
@@ -167,13 +245,49 @@ impl Window {
     }
 }
 
-/// Calls, failures, slow calls and slow failures, signed so that a
-/// subtraction racing ahead of its addition cannot wrap around.
+/// What some calls add to a window's totals: signed, to take away as well.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    calls: i64,
+    failures: i64,
+    slow: i64,
+    slow_failures: i64,
+    /// Their durations summed, in nanoseconds (wrapping: exact as long as
+    /// the true sum of a window fits).
+    nanos: i64,
+}
+
+impl Counts {
+    fn fields(self) -> [i64; 5] {
+        [
+            self.calls,
+            self.failures,
+            self.slow,
+            self.slow_failures,
+            self.nanos,
+        ]
+    }
+
+    /// `self − other`.
+    fn minus(self, other: Counts) -> Counts {
+        Counts {
+            calls: self.calls - other.calls,
+            failures: self.failures - other.failures,
+            slow: self.slow - other.slow,
+            slow_failures: self.slow_failures - other.slow_failures,
+            nanos: self.nanos.wrapping_sub(other.nanos),
+        }
+    }
+}
+
+/// Calls, failures, slow calls, slow failures and durations, signed so that
+/// a subtraction racing ahead of its addition cannot wrap around.
 struct Totals {
     calls: AtomicI64,
     failures: AtomicI64,
     slow: AtomicI64,
     slow_failures: AtomicI64,
+    nanos: AtomicI64,
 }
 
 impl Totals {
@@ -183,16 +297,23 @@ impl Totals {
             failures: AtomicI64::new(0),
             slow: AtomicI64::new(0),
             slow_failures: AtomicI64::new(0),
+            nanos: AtomicI64::new(0),
         }
     }
 
-    fn add(&self, calls: i64, failures: i64, slow: i64, slow_failures: i64) {
-        for (total, delta) in [
-            (&self.calls, calls),
-            (&self.failures, failures),
-            (&self.slow, slow),
-            (&self.slow_failures, slow_failures),
-        ] {
+    fn each(&self) -> [&AtomicI64; 5] {
+        [
+            &self.calls,
+            &self.failures,
+            &self.slow,
+            &self.slow_failures,
+            &self.nanos,
+        ]
+    }
+
+    #[inline]
+    fn add(&self, counts: Counts) {
+        for (total, delta) in self.each().into_iter().zip(counts.fields()) {
             if delta != 0 {
                 total.fetch_add(delta, Ordering::AcqRel);
             }
@@ -207,8 +328,7 @@ impl Totals {
             calls,
             failures: clamp(self.failures.load(Ordering::Acquire)),
             slow: clamp(self.slow.load(Ordering::Acquire)),
-            slow_failures: 0,
-            consecutive_failures: 0,
+            ..Stats::default()
         }
     }
 
@@ -224,56 +344,39 @@ impl Totals {
 
     /// Takes every count, leaving zeros: what it held, to subtract from
     /// totals that summed it.
-    fn take(&self) -> [i64; 4] {
-        [
-            self.calls.swap(0, Ordering::AcqRel),
-            self.failures.swap(0, Ordering::AcqRel),
-            self.slow.swap(0, Ordering::AcqRel),
-            self.slow_failures.swap(0, Ordering::AcqRel),
-        ]
+    fn take(&self) -> Counts {
+        let [calls, failures, slow, slow_failures, nanos] =
+            self.each().map(|total| total.swap(0, Ordering::AcqRel));
+        Counts {
+            calls,
+            failures,
+            slow,
+            slow_failures,
+            nanos,
+        }
     }
 
     /// Subtracts `counts` taken from a part of what these totals sum.
-    fn subtract(&self, [calls, failures, slow, slow_failures]: [i64; 4]) {
-        self.add(-calls, -failures, -slow, -slow_failures);
+    fn subtract(&self, counts: Counts) {
+        self.add(Counts::default().minus(counts));
     }
 }
 
-/// The last `n` calls, one byte each, in slots allocated for the size the
-/// window was built with (it may be made smaller, and grow back, live).
+/// The last `n` calls, a word each (how it ended, and how long it took when
+/// durations are kept), in slots allocated for the size the window was
+/// built with (it may be made smaller, and grow back, live).
 pub(crate) struct CountWindow {
-    slots: Box<[AtomicU8]>,
+    slots: Box<[AtomicU64]>,
     /// The slots in use: `n`.
     size: AtomicU64,
     cursor: AtomicU64,
     totals: Totals,
 }
 
-const HEALTHY: Sample = Sample {
-    failure: false,
-    slow: false,
-};
-
-const PRESENT: u8 = 1;
-const FAILURE: u8 = 2;
-const SLOW: u8 = 4;
-
-fn encode(sample: Sample) -> u8 {
-    PRESENT | if sample.failure { FAILURE } else { 0 } | if sample.slow { SLOW } else { 0 }
-}
-
-/// Both flags: a slow failure.
-const SLOW_FAILURE: u8 = FAILURE | SLOW;
-
-/// 1 when `slot` has every bit of `flag`.
-fn bit(slot: u8, flag: u8) -> i64 {
-    i64::from(slot & flag == flag)
-}
-
 impl CountWindow {
     fn new(size: u32) -> CountWindow {
         CountWindow {
-            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            slots: (0..size).map(|_| AtomicU64::new(0)).collect(),
             size: AtomicU64::new(u64::from(size)),
             cursor: AtomicU64::new(0),
             totals: Totals::new(),
@@ -288,13 +391,14 @@ impl CountWindow {
         // slots all hold the same, so neither the slot overwritten nor the
         // place of later calls in the ring changes anything. The healthy
         // steady state thus writes nothing, and threads sharing the breaker
-        // do not contend on the cursor.
+        // do not contend on the cursor. (Not so when durations are kept:
+        // each slot holds its own.)
         if sample == HEALTHY && stats.calls == size && stats.failures == 0 && stats.slow == 0 {
             return stats;
         }
         let index = self.cursor.fetch_add(1, Ordering::Relaxed) % size;
         let slot = &self.slots[index as usize];
-        let new = encode(sample);
+        let new = Slot::of(sample).0;
         // A load first: overwriting a call with one that ended the same way
         // (the steady state of a healthy service) changes nothing.
         if slot.load(Ordering::Relaxed) != new {
@@ -314,16 +418,22 @@ impl CountWindow {
     }
 
     /// Stores `new` in `slot` and moves the totals by the difference.
-    fn put(&self, slot: &AtomicU8, new: u8) {
+    fn put(&self, slot: &AtomicU64, new: u64) {
         let old = slot.swap(new, Ordering::AcqRel);
         if old != new {
-            self.totals.add(
-                bit(new, PRESENT) - bit(old, PRESENT),
-                bit(new, FAILURE) - bit(old, FAILURE),
-                bit(new, SLOW) - bit(old, SLOW),
-                bit(new, SLOW_FAILURE) - bit(old, SLOW_FAILURE),
-            );
+            self.totals
+                .add(Slot(new).counts().minus(Slot(old).counts()));
         }
+    }
+
+    /// The longest duration in the window, in nanoseconds.
+    fn max_nanos(&self) -> u64 {
+        let size = self.size.load(Ordering::Relaxed) as usize;
+        self.slots[..size]
+            .iter()
+            .map(|slot| Slot(slot.load(Ordering::Relaxed)).nanos())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Uses `size` slots from now on, keeping the latest calls that fit,
@@ -332,7 +442,7 @@ impl CountWindow {
         let old = self.size.load(Ordering::Relaxed);
         let cursor = self.cursor.load(Ordering::Acquire);
         // The calls held, newest first: the slots before the cursor.
-        let kept: Vec<u8> = (1..=old)
+        let kept: Vec<u64> = (1..=old)
             .map(|back| self.slots[((cursor + old - back) % old) as usize].load(Ordering::Acquire))
             .filter(|slot| slot & PRESENT != 0)
             .take(size as usize)
@@ -365,6 +475,17 @@ struct Bucket {
     /// The period this bucket holds: `now / width`.
     period: AtomicU64,
     counts: Totals,
+    /// The longest duration of its calls, in nanoseconds.
+    max_nanos: AtomicU64,
+}
+
+impl Bucket {
+    /// Takes its calls, leaving it empty: their counts and longest
+    /// duration.
+    fn take(&self) -> (Counts, u64) {
+        let max_nanos = self.max_nanos.swap(0, Ordering::AcqRel);
+        (self.counts.take(), max_nanos)
+    }
 }
 
 /// The bytes of one bucket of a time window.
@@ -380,6 +501,7 @@ impl TimeWindow {
                 .map(|period| Bucket {
                     period: AtomicU64::new(period),
                     counts: Totals::new(),
+                    max_nanos: AtomicU64::new(0),
                 })
                 .collect(),
             head: AtomicU64::new(u64::from(buckets) - 1),
@@ -400,11 +522,25 @@ impl TimeWindow {
         // A call that finished in a period already aged out (its thread was
         // descheduled across a whole window) is not counted.
         if bucket.period.load(Ordering::Acquire) == period {
-            let (failure, slow) = (i64::from(sample.failure), i64::from(sample.slow));
-            bucket.counts.add(1, failure, slow, failure * slow);
-            self.totals.add(1, failure, slow, failure * slow);
+            let counts = Slot::of(sample).counts();
+            bucket.counts.add(counts);
+            if let Some(nanos) = sample.nanos {
+                bucket.max_nanos.fetch_max(nanos, Ordering::AcqRel);
+            }
+            self.totals.add(counts);
         }
         self.totals.stats()
+    }
+
+    /// The longest duration in the window, in nanoseconds (moved forward
+    /// to the time read).
+    fn max_nanos(&self) -> u64 {
+        let len = self.len.load(Ordering::Relaxed) as usize;
+        self.buckets[..len]
+            .iter()
+            .map(|bucket| bucket.max_nanos.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Ages out the buckets older than the window ending in `period`.
@@ -423,7 +559,7 @@ impl TimeWindow {
         let first = (head + 1).max(period.saturating_sub(len - 1));
         for renewed in first..=period {
             let bucket = &self.buckets[(renewed % len) as usize];
-            self.totals.subtract(bucket.counts.take());
+            self.totals.subtract(bucket.take().0);
             bucket.period.store(renewed, Ordering::Release);
         }
         self.head.store(period, Ordering::Release);
@@ -435,7 +571,7 @@ impl TimeWindow {
     fn reset(&self) {
         let _rotation = lock(&self.rotation);
         for bucket in self.buckets.iter() {
-            self.totals.subtract(bucket.counts.take());
+            self.totals.subtract(bucket.take().0);
         }
     }
 
@@ -450,23 +586,23 @@ impl TimeWindow {
             self.len.load(Ordering::Relaxed),
         );
         let head = self.head.load(Ordering::Acquire);
-        // (last instant, calls, failures, slow, slow failures)
+        // (last instant, counts, longest duration)
         // Every bucket emptied, its counts subtracted from the totals (a
         // recorder adding meanwhile leaves them equal); those still in the
         // window kept to be counted again.
-        let held: Vec<(u64, [i64; 4])> = self
+        let held: Vec<(u64, Counts, u64)> = self
             .buckets
             .iter()
             .enumerate()
             .filter_map(|(index, bucket)| {
-                let counts = bucket.counts.take();
+                let (counts, max_nanos) = bucket.take();
                 self.totals.subtract(counts);
                 let period = bucket.period.load(Ordering::Acquire);
                 if index as u64 >= old_len || period > head || head - period >= old_len {
                     return None;
                 }
                 let last = period.saturating_add(1).saturating_mul(old_width) - 1;
-                Some((last.min(now.as_nanos()), counts))
+                Some((last.min(now.as_nanos()), counts, max_nanos))
             })
             .collect();
         let len = u64::from(buckets);
@@ -481,14 +617,15 @@ impl TimeWindow {
             bucket.period.store(oldest + offset, Ordering::Release);
         }
         self.head.store(newest, Ordering::Release);
-        for (last, [calls, failures, slow, slow_failures]) in held {
+        for (last, counts, max_nanos) in held {
             let period = last / width;
             if period < oldest {
                 continue;
             }
             let bucket = &self.buckets[(period % len) as usize];
-            bucket.counts.add(calls, failures, slow, slow_failures);
-            self.totals.add(calls, failures, slow, slow_failures);
+            bucket.counts.add(counts);
+            bucket.max_nanos.fetch_max(max_nanos, Ordering::AcqRel);
+            self.totals.add(counts);
         }
     }
 }
@@ -501,7 +638,7 @@ mod tests {
 
     const FAILED: Sample = Sample {
         failure: true,
-        slow: false,
+        ..HEALTHY
     };
 
     fn at(secs: u64) -> Instant {
@@ -545,6 +682,65 @@ mod tests {
         assert!(window.fits(FailureModel::CountWindow(6)));
         assert!(!window.fits(FailureModel::CountWindow(7)));
         assert!(!window.fits(FailureModel::ConsecutiveFailures(3)));
+    }
+
+    /// A call that took `millis`.
+    fn took(millis: u64) -> Sample {
+        Sample {
+            nanos: Some(millis * 1_000_000),
+            ..HEALTHY
+        }
+    }
+
+    /// The durations' sum and maximum, in milliseconds.
+    fn durations(window: &Window, now: Instant) -> (u64, u64) {
+        window.stats(now);
+        let durations = window.durations();
+        (durations.nanos / 1_000_000, durations.max_nanos / 1_000_000)
+    }
+
+    #[test]
+    fn a_count_window_keeps_the_durations_of_its_calls_through_a_resize() {
+        let window = Window::new(FailureModel::CountWindow(3));
+        for millis in [50, 10, 20, 30] {
+            window.record(at(0), took(millis));
+        }
+        assert_eq!(durations(&window, at(0)), (60, 30), "the 50 ms call left");
+        // Healthy calls of no duration still push the others out.
+        window.record(at(0), took(0));
+        window.record(at(0), took(0));
+        assert_eq!(durations(&window, at(0)), (30, 30));
+        window.record(at(0), took(5));
+        window.resize(FailureModel::CountWindow(2), at(0));
+        assert_eq!(durations(&window, at(0)), (5, 5), "the latest two: 0 and 5");
+        window.reset();
+        assert_eq!(durations(&window, at(0)), (0, 0));
+    }
+
+    #[test]
+    fn a_time_window_keeps_the_durations_of_its_calls_through_a_resize() {
+        // 10 s in 5 buckets of 2 s.
+        let window = Window::new(FailureModel::TimeWindow {
+            window: Duration::from_secs(10),
+            buckets: 5,
+        });
+        window.record(at(1), took(70));
+        window.record(at(9), took(20));
+        window.record(at(9), took(40));
+        assert_eq!(durations(&window, at(9)), (130, 70));
+        // 4 s in 2 buckets at 9 s: only the calls of 9 s stay.
+        window.resize(
+            FailureModel::TimeWindow {
+                window: Duration::from_secs(4),
+                buckets: 2,
+            },
+            at(9),
+        );
+        assert_eq!(durations(&window, at(9)), (60, 40));
+        assert_eq!(durations(&window, at(12)), (0, 0), "aged out");
+        window.record(at(12), took(3));
+        window.reset();
+        assert_eq!(durations(&window, at(12)), (0, 0));
     }
 
     #[test]

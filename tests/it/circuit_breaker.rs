@@ -1097,3 +1097,75 @@ fn a_breaker_opened_by_hand_for_a_while_half_opens_after_it_and_can_be_half_open
     let err = handle.open_for(Duration::from_secs(200 * 365 * 24 * 3600));
     assert_eq!(err.unwrap_err().field(), "duration");
 }
+
+/// The handle reads how long the window's calls took: overlapping calls
+/// each timed on the clock, the sum and the longest leaving the window with
+/// their calls. Failures and slow calls count like the rest; ignored calls
+/// (dropped) do not.
+#[test]
+fn the_handle_reads_the_durations_of_the_calls_in_the_window() {
+    let rig = Rig::new();
+    let layer = rig
+        .builder()
+        .time_window(Duration::from_secs(10), 10)
+        .minimum_calls(100)
+        .slow_calls(Duration::from_millis(250), 1.0)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&rig.clock, &rig.reached));
+    let ms = Duration::from_millis;
+    let mut calls: Vec<_> = [(100, false), (300, true), (50, false), (700, false)]
+        .into_iter()
+        .map(|(millis, fail)| task::spawn(service.call(Call::Take(ms(millis), fail))))
+        .collect();
+    let mut dropped = task::spawn(service.call(Call::Hang));
+    assert_pending!(dropped.poll());
+    for call in &mut calls {
+        assert_pending!(call.poll());
+    }
+    // Each call's end is seen when the clock reaches it.
+    for _ in 0..14 {
+        rig.clock.advance(ms(50));
+        calls.retain_mut(|call| call.poll().is_pending());
+    }
+    assert!(calls.is_empty());
+    drop(dropped);
+    let metrics = handle.metrics();
+    assert_eq!(
+        (metrics.calls, metrics.failures, metrics.slow_calls),
+        (4, 1, 2)
+    );
+    let durations = metrics.durations.expect("the rig observes the breaker");
+    assert_eq!(
+        (durations.count, durations.total, durations.max),
+        (4, ms(1150), ms(700))
+    );
+    assert_eq!(durations.mean(), Some(ms(287) + Duration::from_micros(500)));
+    // The calls of the first second age out at 10 s.
+    rig.clock.advance(Duration::from_secs(9));
+    assert_eq!(handle.metrics().durations.unwrap().max, ms(700));
+    rig.clock.advance(Duration::from_secs(1));
+    let durations = handle.metrics().durations.unwrap();
+    assert_eq!((durations.count, durations.total), (0, Duration::ZERO));
+    assert_eq!((durations.max, durations.mean()), (Duration::ZERO, None));
+}
+
+/// A breaker nothing observes does not time its calls, so it has no
+/// durations to tell (the `metrics` and `tracing` sinks observe every
+/// breaker when compiled in); nor has the consecutive-failures model, which
+/// keeps no window.
+#[tokio::test]
+async fn durations_are_kept_only_by_an_observed_breaker_with_a_window() {
+    let rig = Rig::new();
+    let unobserved = CircuitBreakerLayer::builder().build().unwrap();
+    let mut service = unobserved.layer(upstream(&rig.clock, &rig.reached));
+    send(&mut service, Call::Ok).await.unwrap();
+    let observed_anyway = cfg!(any(feature = "metrics", feature = "tracing"));
+    let metrics = unobserved.handle().metrics();
+    assert_eq!(metrics.durations.is_some(), observed_anyway);
+    assert_eq!(metrics.permitted.is_some(), observed_anyway);
+
+    let consecutive = rig.builder().consecutive_failures(3).build().unwrap();
+    assert_eq!(consecutive.handle().metrics().durations, None);
+}

@@ -61,6 +61,8 @@ enum Permit {
     Probe(u64),
 }
 
+type Call = (Instant, bool, bool, Duration);
+
 struct Model {
     cfg: Cfg,
     random: FastRandom,
@@ -72,8 +74,9 @@ struct Model {
     successes: u32,
     failures: u32,
     generation: u64,
-    /// Counted calls of the window, oldest first: (finished at, failure, slow).
-    calls: Vec<(Instant, bool, bool)>,
+    /// Counted calls of the window, oldest first: (finished at, failure,
+    /// slow, took).
+    calls: Vec<Call>,
     consecutive: u64,
     transitions: Vec<(CircuitState, CircuitState, &'static str)>,
     /// Calls refused so far.
@@ -196,6 +199,17 @@ impl Model {
         self.live(now).iter().filter(|c| c.1 && c.2).count() as u64
     }
 
+    /// The durations of the calls in the window: count, sum, longest.
+    fn durations(&self, now: Instant) -> (u64, Duration, Duration) {
+        let live = self.live(now);
+        let took = live.iter().map(|c| c.3);
+        (
+            live.len() as u64,
+            took.clone().sum(),
+            took.max().unwrap_or_default(),
+        )
+    }
+
     fn window(&self, now: Instant) -> (u64, u64, u64) {
         let live = self.live(now);
         let failures = live.iter().filter(|c| c.1).count() as u64;
@@ -204,7 +218,7 @@ impl Model {
     }
 
     /// The calls the window holds at `now`.
-    fn live(&self, now: Instant) -> Vec<(Instant, bool, bool)> {
+    fn live(&self, now: Instant) -> Vec<Call> {
         match self.cfg.model {
             FailureModel::ConsecutiveFailures(_) => Vec::new(),
             FailureModel::CountWindow(n) => {
@@ -215,7 +229,7 @@ impl Model {
                 let current = now.as_nanos() / width;
                 self.calls
                     .iter()
-                    .filter(|(at, _, _)| at.as_nanos() / width + u64::from(buckets) > current)
+                    .filter(|(at, ..)| at.as_nanos() / width + u64::from(buckets) > current)
                     .copied()
                     .collect()
             }
@@ -235,7 +249,7 @@ impl Model {
                     return;
                 }
                 let failure = outcome == Outcome::Failure;
-                self.calls.push((now, failure, slow));
+                self.calls.push((now, failure, slow, elapsed));
                 self.consecutive = if failure { self.consecutive + 1 } else { 0 };
                 if self.state != CircuitState::Closed {
                     return;
@@ -370,7 +384,15 @@ fn check_state(
     prop_assert!(metrics.probes_in_flight <= model.most_probes as usize);
     if let FailureModel::ConsecutiveFailures(_) = model.cfg.model {
         prop_assert_eq!(metrics.consecutive_failures, model.consecutive);
+        prop_assert_eq!(metrics.durations, None, "no window, no durations");
     } else {
+        let durations = metrics
+            .durations
+            .expect("an observed breaker keeps durations");
+        prop_assert_eq!(
+            (durations.count, durations.total, durations.max),
+            model.durations(now)
+        );
         let (calls, failures, slow) = model.window(now);
         prop_assert_eq!(
             (metrics.calls, metrics.failures, metrics.slow_calls),
