@@ -178,7 +178,7 @@
 //!
 //! | layer | change | what is kept |
 //! |---|---|---|
-//! | rate limit | `set_limit(Limit)` | a bucket's debt in tokens (no fresh burst), a window's counts, a log's entries; every key's |
+//! | rate limit | `set_limit(Limit)` | a bucket's debt in tokens (no fresh burst), a window's counts, a log's entries; every key's (on Redis, each key at its next decision) |
 //! | circuit breaker | `handle().reconfigure(Settings)` | the window's outcomes (judged at the next outcome), the state; a window resized within the memory built |
 //! | bulkhead | `reconfigure(Settings)`, `set_max_concurrent`, `set_queue` | the calls in flight (lowered: none admitted until below), the waiters' places |
 //! | timeout | `reconfigure(Settings)`, `set_timeout` | a running call's own timeout |

@@ -304,6 +304,23 @@ impl Limit {
 
     /// Its numbers, by name, as its change events report them: rates in
     /// tokens a second, windows in seconds.
+    /// Refuses `new` unless it is of this limit's algorithm: a running
+    /// limit changes its numbers only.
+    pub(crate) fn same_kind(&self, new: Limit) -> Result<(), ConfigError> {
+        if std::mem::discriminant(self) == std::mem::discriminant(&new) {
+            return Ok(());
+        }
+        Err(ConfigError::new(
+            LAYER,
+            "algorithm",
+            format!(
+                "a running limit keeps its algorithm ({}); change its numbers, or build another \
+                 layer",
+                self.kind()
+            ),
+        ))
+    }
+
     pub(crate) fn numbers(&self) -> Vec<(&'static str, f64)> {
         match *self {
             Limit::TokenBucket { rate, burst } => vec![

@@ -158,8 +158,8 @@
 //! so no decision made on the old numbers can commit, and reopens it with
 //! the new ones ([`RateLimitLayer::limit`] reads them back). The algorithm,
 //! the mode and the keys are fixed when built. A limit kept in Redis
-//! (`rate_limit::redis`, feature `redis`) is shared by instances that
-//! each hold its numbers, so it changes by redeploying them, not here.
+//! (`rate_limit::redis`, feature `redis`) changes the same way, key by key
+//! in Redis, with its own `set_limit`.
 //!
 //! # Events
 //!

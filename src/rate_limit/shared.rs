@@ -7,7 +7,7 @@ use tower::BoxError;
 
 use super::{
     bucket_cell::BucketCell,
-    config::{Config, LAYER, Limit, MissingKey, Mode},
+    config::{Config, Limit, MissingKey, Mode},
     core::{Algorithm, Denied, Question, Rule, State},
     keyed::Keyed,
     request::{Cost, KeyExtractor},
@@ -315,18 +315,17 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     /// [`RateLimitLayer::set_limit`](super::RateLimitLayer::set_limit));
     /// emits an event per number changed.
     pub(crate) fn reconfigure(&self, limit: Limit) -> Result<(), ConfigError> {
+        let old = self.change(limit)?;
+        self.observer
+            .changes(self.clock.now(), old.numbers(), limit.numbers());
+        Ok(())
+    }
+
+    /// [`reconfigure`](Self::reconfigure) without the events: the limit it
+    /// replaced.
+    pub(crate) fn change(&self, limit: Limit) -> Result<Limit, ConfigError> {
         let mut current = lock(&self.current);
-        if std::mem::discriminant(&limit) != std::mem::discriminant(&current.config.limit) {
-            return Err(ConfigError::new(
-                LAYER,
-                "algorithm",
-                format!(
-                    "a running limit keeps its algorithm ({}); change its numbers, or build \
-                     another layer",
-                    current.config.limit.kind()
-                ),
-            ));
-        }
+        current.config.limit.same_kind(limit)?;
         let config = Config {
             limit,
             ..current.config.clone()
@@ -347,9 +346,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         }
         let old = std::mem::replace(&mut current.config.limit, limit);
         current.algorithm = algorithm;
-        drop(current);
-        self.observer.changes(now, old.numbers(), limit.numbers());
-        Ok(())
+        Ok(old)
     }
 
     pub(crate) fn observer(&self) -> &Observer {

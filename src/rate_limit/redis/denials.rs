@@ -44,6 +44,11 @@ impl Denials {
         (due > now).then(|| due - now)
     }
 
+    /// Forgets every key (the limit's numbers changed).
+    pub(super) fn clear(&self) {
+        self.table.clear();
+    }
+
     /// Raises what is remembered of key `id` to `tat`, if anything is (an
     /// admission: keeps the bound exact without filling the cache with
     /// keys that were never refused).

@@ -36,6 +36,9 @@ pub(super) struct Asked {
     pub(super) id: u64,
     /// When it was asked, on the layer's clock, in nanoseconds.
     pub(super) sent: u64,
+    /// The numbers it was asked with, and their generation.
+    pub(super) limit: Limit,
+    pub(super) generation: u64,
 }
 
 pin_project! {
@@ -203,13 +206,18 @@ where
     // at the sending (in whole microseconds, as Redis counts), so never
     // later than the true one.
     let tat = |ahead: u64| (asked.sent / 1_000 * 1_000).saturating_add(ahead.saturating_mul(1_000));
+    // An answer on numbers changed since says nothing the denial cache may
+    // keep: the next decision on the key changes what Redis holds.
+    let current = shared.numbers().generation == asked.generation;
     match verdict {
         Ok(Verdict::Admitted { wait, ahead, taken }) => {
-            shared.denials.raise(asked.id, tat(ahead));
+            if current {
+                shared.denials.raise(asked.id, tat(ahead));
+            }
             if taken > cost {
                 // The rest of the batch, to spend before it would have
                 // refilled.
-                if let Limit::Bucket { interval, .. } = shared.limit {
+                if let Limit::Bucket { interval, .. } = asked.limit {
                     let now = local.clock.now().as_nanos();
                     let until = asked.sent.saturating_add(shared.batch * interval * 1_000);
                     shared.leases.hold(asked.id, taken - cost, until, now);
@@ -225,12 +233,14 @@ where
         }
         Ok(Verdict::Refused { wait, ahead }) => {
             let now = local.clock.now();
-            shared
-                .denials
-                .remember(asked.id, tat(ahead), now.as_nanos());
+            if current {
+                shared
+                    .denials
+                    .remember(asked.id, tat(ahead), now.as_nanos());
+            }
             Next::Refuse(local.refusal(now, cost, Denied::Wait(wait.saturating_mul(1_000))))
         }
-        Ok(Verdict::Never) => Next::Refuse(shared.unsatisfiable(cost)),
+        Ok(Verdict::Never) => Next::Refuse(shared.unsatisfiable(cost, asked.limit)),
         Err(error) => {
             if local.observer().is_active() {
                 let answer = match shared.unavailable {

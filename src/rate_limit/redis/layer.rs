@@ -19,11 +19,11 @@ use crate::{
     random::FastRandom,
     rate_limit::{
         RateLimitBuilder,
-        config::{LAYER, Limit as Given, Mode, Rate},
+        config::{Config, LAYER, Limit as Given, Mode, Rate},
         core::Algorithm,
         shared::Shared,
     },
-    sync::Arc,
+    sync::{Arc, Mutex, lock},
     timeout::{FixedTimeout, Timeout, TimeoutLayer},
 };
 
@@ -67,8 +67,12 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     pub(super) guard: Guarded<R, C>,
     /// The breaker in `guard`.
     breaker: CircuitBreakerHandle,
-    /// The limit, as Redis keeps it.
-    pub(super) limit: Limit,
+    /// The limit's numbers now.
+    numbers: Mutex<Numbers>,
+    /// The configuration built, its limit aside: what a change is checked
+    /// against.
+    config: Config,
+    weighted: bool,
     /// The longest wait that still admits, in microseconds.
     pub(super) max_wait: u64,
     /// Whether `now` is the layer's clock's (else the server's).
@@ -82,6 +86,18 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     pub(super) batch: u64,
     pub(super) leases: Leases,
     pub(super) unavailable: Unavailable,
+}
+
+/// The limit's numbers, changed live.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Numbers {
+    /// As given, to the builder or by the last change.
+    given: Given,
+    /// As Redis keeps them.
+    pub(super) limit: Limit,
+    /// Changes made so far: what Redis answers to a decision asked before
+    /// the latest is not kept in this instance's caches.
+    pub(super) generation: u64,
 }
 
 /// A rate limiter whose state lives in Redis, shared by every instance of a
@@ -124,6 +140,72 @@ impl<X, W, C: Clock, R> RedisRateLimitLayer<X, W, C, R> {
     /// ```
     pub fn store_breaker(&self) -> &CircuitBreakerHandle {
         &self.shared.breaker
+    }
+
+    /// The limit's numbers now.
+    ///
+    /// ```no_run
+    /// use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+    /// # async fn run(connection: redis::aio::ConnectionManager) {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(100), 20)
+    ///     .redis(connection)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(layer.limit(), Limit::TokenBucket { rate: Rate::per_second(100), burst: 20 });
+    /// # }
+    /// ```
+    pub fn limit(&self) -> Given {
+        self.shared.numbers().given
+    }
+
+    /// Changes the limit's numbers on the running layer, from any thread,
+    /// checked as the builder checks them: every service and clone made
+    /// from the layer decides by the new numbers from its next request on,
+    /// and its in-process fallback ([`Unavailable::Local`]) takes its share
+    /// of them.
+    ///
+    /// What Redis holds is kept as
+    /// [`RateLimitLayer::set_limit`](super::super::RateLimitLayer::set_limit)
+    /// keeps it in a process: a token bucket's debt in tokens (rounded up to
+    /// the microsecond), a window's counts, each moved to the new segment
+    /// holding its old segment's last instant. Each key's state in Redis
+    /// carries the numbers it was written with, so the change happens key
+    /// by key, at the first decision on it with the new numbers: an idle key
+    /// has nothing to change, a busy one changes at once.
+    ///
+    /// The numbers live in each instance: change every instance of the
+    /// fleet (reload the same configuration everywhere). Until each has,
+    /// a decision by one on the old numbers changes a key back, keeping its
+    /// debt again, so that neither set of numbers forgets who is over it.
+    /// This instance's memory of refused keys (the
+    /// [denial cache](super#the-denial-cache)) is cleared, as it was worked
+    /// out with the old numbers; tokens it holds leased are kept (Redis gave
+    /// them out).
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] [`build`](RedisRateLimitBuilder::build) would
+    /// return for these numbers (the field named), or one on `algorithm`
+    /// when `limit` is of another algorithm. The layer is then left as it
+    /// was.
+    ///
+    /// ```no_run
+    /// use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+    /// # async fn run(connection: redis::aio::ConnectionManager) -> Result<(), tower::BoxError> {
+    /// let layer = RateLimitLayer::builder()
+    ///     .token_bucket(Rate::per_second(100), 20)
+    ///     .redis(connection)
+    ///     .build()?;
+    /// // The downstream announced a lower quota, to every instance.
+    /// layer.set_limit(Limit::TokenBucket { rate: Rate::per_second(50), burst: 10 })?;
+    /// // Above a token a microsecond: Redis counts in microseconds.
+    /// let err = layer.set_limit(Limit::TokenBucket { rate: Rate::per_second(2_000_000), burst: 10 });
+    /// assert_eq!(err.unwrap_err().field(), "rate");
+    /// # Ok(()) }
+    /// ```
+    pub fn set_limit(&self, limit: Given) -> Result<(), ConfigError> {
+        self.shared.reconfigure(limit)
     }
 }
 
@@ -349,60 +431,9 @@ where
                 "is not available on Redis: a decision needs a round trip (use `wait_up_to`)",
             ));
         }
-        let store_limit = match config.algorithm(limit.keyed, limit.weighted)? {
-            Algorithm::TokenBucket(bucket) => {
-                if bucket.interval() < 1_000 {
-                    return Err(ConfigError::new(
-                        LAYER,
-                        "rate",
-                        "must be at most one token a microsecond on Redis",
-                    ));
-                }
-                Limit::Bucket {
-                    interval: bucket.interval().div_ceil(1_000),
-                    capacity: bucket.capacity(),
-                }
-            }
-            Algorithm::Segments(segments) => {
-                let (limit, segment, counted) = segments.parts();
-                if segment < 1_000 {
-                    return Err(ConfigError::new(
-                        LAYER,
-                        "window",
-                        "must give each segment at least a microsecond on Redis",
-                    ));
-                }
-                let segment = segment.div_ceil(1_000);
-                Limit::Window {
-                    limit,
-                    segment,
-                    counted,
-                }
-            }
-            Algorithm::SlidingLog(_) => {
-                return Err(ConfigError::new(
-                    LAYER,
-                    "algorithm",
-                    "cannot be the sliding log on Redis (a log a key is memory Redis should not \
-                     hold): use the sliding window",
-                ));
-            }
-        };
-        crate::error::check::positive(LAYER, "timeout", self.timeout)?;
         crate::error::check::at_least_one(LAYER, "lease", self.batch)?;
-        if self.batch > 1 {
-            let fits = matches!(store_limit, Limit::Bucket { capacity, .. } if u64::from(self.batch) <= capacity);
-            if !fits || config.mode != Mode::Reject {
-                return Err(ConfigError::new(
-                    LAYER,
-                    "lease",
-                    format!(
-                        "needs a token bucket of at least {} tokens in reject mode",
-                        self.batch
-                    ),
-                ));
-            }
-        }
+        let store_limit = on_redis(config, limit.keyed, limit.weighted, u64::from(self.batch))?;
+        crate::error::check::positive(LAYER, "timeout", self.timeout)?;
         // The guards around Redis tell the limiter's listeners too, under
         // the limiter's name with `.redis` appended.
         let guards = limit.observe.clone();
@@ -426,8 +457,8 @@ where
         let mut local_config = config.clone();
         if let Unavailable::Local { instances } = self.unavailable {
             crate::error::check::at_least_one(LAYER, "on_unavailable", instances)?;
-            local_config.limit = share(config.limit, instances);
         }
+        local_config.limit = self.unavailable.local(config.limit);
         let local_algorithm = local_config.algorithm(limit.keyed, limit.weighted)?;
         let timeout = TimeoutLayer::builder(self.timeout)
             .observed(guards.clone())
@@ -447,6 +478,7 @@ where
             .build()?;
         let handle = breaker.handle();
         let guard = breaker.layer(timeout.layer(Backend::new(self.connection)));
+        let built = config.clone();
         let local = Shared::new(
             &local_config,
             local_algorithm,
@@ -461,7 +493,13 @@ where
                 local,
                 guard,
                 breaker: handle,
-                limit: store_limit,
+                numbers: Mutex::new(Numbers {
+                    given: built.limit,
+                    limit: store_limit,
+                    generation: 0,
+                }),
+                config: built,
+                weighted: limit.weighted,
                 max_wait: config.mode.max_wait() / 1_000,
                 layer_time: self.layer_time,
                 prefix,
@@ -480,6 +518,77 @@ where
                 unavailable: self.unavailable,
             }),
         })
+    }
+}
+
+/// The limit as Redis keeps it, checked as the builder checks it, and for
+/// Redis: whole microseconds, no sliding log, a lease that fits the bucket
+/// (`batch`: the lease's size, 1 for none).
+fn on_redis(
+    config: &Config,
+    keyed: bool,
+    weighted: bool,
+    batch: u64,
+) -> Result<Limit, ConfigError> {
+    let limit = match config.algorithm(keyed, weighted)? {
+        Algorithm::TokenBucket(bucket) => {
+            if bucket.interval() < 1_000 {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "rate",
+                    "must be at most one token a microsecond on Redis",
+                ));
+            }
+            Limit::Bucket {
+                interval: bucket.interval().div_ceil(1_000),
+                capacity: bucket.capacity(),
+            }
+        }
+        Algorithm::Segments(segments) => {
+            let (limit, segment, counted) = segments.parts();
+            if segment < 1_000 {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "window",
+                    "must give each segment at least a microsecond on Redis",
+                ));
+            }
+            Limit::Window {
+                limit,
+                segment: segment.div_ceil(1_000),
+                counted,
+            }
+        }
+        Algorithm::SlidingLog(_) => {
+            return Err(ConfigError::new(
+                LAYER,
+                "algorithm",
+                "cannot be the sliding log on Redis (a log a key is memory Redis should not \
+                 hold): use the sliding window",
+            ));
+        }
+    };
+    if batch > 1 {
+        let fits = matches!(limit, Limit::Bucket { capacity, .. } if batch <= capacity);
+        if !fits || config.mode != Mode::Reject {
+            return Err(ConfigError::new(
+                LAYER,
+                "lease",
+                format!("needs a token bucket of at least {batch} tokens in reject mode"),
+            ));
+        }
+    }
+    Ok(limit)
+}
+
+impl Unavailable {
+    /// The limit of the in-process fallback: with [`Unavailable::Local`],
+    /// this instance's share of `limit`.
+    fn local(self, limit: Given) -> Given {
+        match self {
+            Unavailable::Local { instances } => share(limit, instances),
+            _ => limit,
+        }
     }
 }
 
@@ -511,10 +620,42 @@ fn share(limit: Given, instances: u32) -> Given {
 }
 
 impl<X, W, C: Clock, R> RedisShared<X, W, C, R> {
-    /// The refusal of a request of `cost` above what the limit admits at once.
-    pub(super) fn unsatisfiable(&self, cost: u64) -> tower::BoxError {
+    /// The refusal of a request of `cost` above what `limit` admits at once.
+    pub(super) fn unsatisfiable(&self, cost: u64, limit: Limit) -> tower::BoxError {
         let name = self.local.observer().name().clone();
-        Unsatisfiable::new(name, cost, self.limit.capacity()).into()
+        Unsatisfiable::new(name, cost, limit.capacity()).into()
+    }
+
+    /// The numbers now.
+    pub(super) fn numbers(&self) -> Numbers {
+        *lock(&self.numbers)
+    }
+
+    /// Changes the numbers (see [`RedisRateLimitLayer::set_limit`]): checked
+    /// first, then the in-process fallback's share, then Redis's numbers,
+    /// the denial cache cleared; an event per number changed.
+    fn reconfigure(&self, limit: Given) -> Result<(), ConfigError> {
+        let mut numbers = lock(&self.numbers);
+        numbers.given.same_kind(limit)?;
+        let config = Config {
+            limit,
+            ..self.config.clone()
+        };
+        let store = on_redis(&config, self.keyed, self.weighted, self.batch)?;
+        self.local.change(self.unavailable.local(limit))?;
+        let old = *numbers;
+        *numbers = Numbers {
+            given: limit,
+            limit: store,
+            generation: old.generation + 1,
+        };
+        self.denials.clear();
+        drop(numbers);
+        let now = self.local.clock.now();
+        self.local
+            .observer()
+            .changes(now, old.given.numbers(), limit.numbers());
+        Ok(())
     }
 }
 

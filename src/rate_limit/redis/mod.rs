@@ -39,10 +39,12 @@
 //! # Memory on Redis
 //!
 //! A token bucket is one string a key, holding the bucket's theoretical
-//! arrival time, with a TTL that ends when the bucket is full again; a
-//! window is one hash a key, a field a segment still in the window, with a
-//! TTL that ends when its latest admission has left the window — an idle
-//! key leaves nothing behind. Keys are `prefix{digest}`: the prefix defaults to
+//! arrival time and the interval it was written with, with a TTL that ends
+//! when the bucket is full again; a window is one hash a key, a field a
+//! segment still in the window (besides the latest admission's segment and
+//! the segments' length), with a TTL that ends when its latest admission
+//! has left the window — an idle key leaves nothing behind. Keys are
+//! `prefix{digest}`: the prefix defaults to
 //! `palisade:{name}:`, and the digest (SHA-1 of the key's text) in braces
 //! is a Redis Cluster hash tag, so a client's keys share a slot, and a
 //! client can neither choose long keys nor break the tag.
@@ -106,6 +108,20 @@
 //! may hold leased and unspent from before the span). A lease never waits:
 //! requests the leases cannot serve ask Redis as usual. Token bucket only,
 //! reject mode only.
+//!
+//! # Changing the limit while it runs
+//!
+//! [`RedisRateLimitLayer::set_limit`] changes the numbers, checked as the
+//! builder checks them, and keeps what Redis holds as the in-process limit
+//! keeps it: a bucket's debt in tokens, a window's counts. Each key's state
+//! in Redis carries the numbers it was written with (the bucket's interval
+//! beside its TAT, the window's segment length in its hash), and the script
+//! changes a key at the first decision made on it with other numbers — an
+//! idle key has nothing to change, a busy one changes at once; until then
+//! its debt drains at the old rate. Every instance holds its own numbers:
+//! change them all (the same configuration reloaded everywhere). Meanwhile
+//! an instance still on the old numbers changes a key back, keeping its debt
+//! again, so that neither set of numbers hands out a fresh burst.
 //!
 //! # Examples
 //!

@@ -110,8 +110,10 @@ where
             Err(refused) => return ResponseFuture::rejected(refused),
         };
         let cost = shared.local.cost_of(&request);
-        if cost > shared.limit.capacity() {
-            return ResponseFuture::rejected(shared.unsatisfiable(cost));
+        let numbers = shared.numbers();
+        let limit = numbers.limit;
+        if cost > limit.capacity() {
+            return ResponseFuture::rejected(shared.unsatisfiable(cost, limit));
         }
         let now = shared.local.clock.now();
         // The key's identity in this instance's memory of it.
@@ -121,7 +123,7 @@ where
             return ResponseFuture::called(self.inner.call(request));
         }
         // Refused here while what Redis last said of the key refuses.
-        if let Limit::Bucket { interval, capacity } = shared.limit {
+        if let Limit::Bucket { interval, capacity } = limit {
             let (push, tolerance) = (cost * interval * 1_000, capacity * interval * 1_000);
             if let Some(wait) = shared.denials.refused(id, now.as_nanos(), push, tolerance) {
                 if wait > shared.max_wait * 1_000 {
@@ -136,7 +138,7 @@ where
         }
         let ask = Ask {
             key: redis_key(&shared.prefix, key.as_ref()),
-            limit: shared.limit,
+            limit,
             cost,
             batch: shared.batch.max(cost),
             max_wait: shared.max_wait,
@@ -156,6 +158,8 @@ where
             cost,
             id,
             sent: now.as_nanos(),
+            limit,
+            generation: numbers.generation,
         };
         ResponseFuture::deciding(decision, ready, request, asked, Arc::clone(shared))
     }

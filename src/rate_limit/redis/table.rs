@@ -90,6 +90,13 @@ impl<V> Table<V> {
         shard.insert(id, value);
     }
 
+    /// Empties every shard.
+    pub(super) fn clear(&self) {
+        for shard in self.shards.iter() {
+            lock(shard).clear();
+        }
+    }
+
     /// How many keys the table holds.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

@@ -1,5 +1,7 @@
 -- The token bucket as GCRA, on Redis: one key holds the bucket's
--- theoretical arrival time (TAT), in microseconds; a refusal writes nothing.
+-- theoretical arrival time (TAT) and the interval it was written with, as
+-- "TAT:interval", in microseconds. A refusal writes nothing, unless it found
+-- the bucket written with other numbers (below).
 --
 -- KEYS[1]  the bucket
 -- ARGV[1]  microseconds between two tokens
@@ -28,17 +30,40 @@ end
 if cost > capacity then
   return {-1, 0, 0, 0}
 end
-local tat = tonumber(redis.call('GET', KEYS[1]))
+local tat = nil
+-- Whether the bucket was written with another interval (the limit was
+-- changed since): its debt is then kept in tokens, refilled at the new
+-- interval, and written back even by a refusal.
+local converted = false
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local at, written = string.match(stored, '^(%d+):(%d+)$')
+  tat = tonumber(at)
+  written = tonumber(written)
+  if tat ~= nil and written ~= nil and written ~= interval and tat > now then
+    -- now + ceil(owed * interval / written), in parts that stay exact: the
+    -- whole tokens owed, then the rest of one rounded up.
+    local owed = tat - now
+    local whole = math.floor(owed / written)
+    local rest = owed - whole * written
+    tat = now + whole * interval + math.ceil(rest * interval / written)
+    converted = true
+  end
+end
 if tat == nil or tat < now then
   tat = now
+end
+-- Keeps the bucket's new TAT until it is full again, and not a moment longer.
+local function keep(new_tat)
+  redis.call('SET', KEYS[1], string.format('%.0f:%.0f', new_tat, interval), 'PX',
+    math.max(math.ceil((new_tat - now) / 1000), 1))
 end
 -- A lease takes as many tokens as the bucket holds now, up to the batch.
 local held = math.floor((now + interval * capacity - tat) / interval)
 if batch > cost and held >= cost then
   local taken = math.min(batch, held)
   local leased_tat = tat + taken * interval
-  redis.call('SET', KEYS[1], string.format('%.0f', leased_tat), 'PX',
-    math.max(math.ceil((leased_tat - now) / 1000), 1))
+  keep(leased_tat)
   return {1, 0, leased_tat - now, taken}
 end
 local new_tat = tat + cost * interval
@@ -47,12 +72,10 @@ if wait < 0 then
   wait = 0
 end
 if wait > max_wait then
+  if converted then
+    keep(tat)
+  end
   return {0, wait, tat - now, 0}
 end
--- Kept until the bucket is full again, and not a moment longer.
-local ttl = math.ceil((new_tat - now) / 1000)
-if ttl < 1 then
-  ttl = 1
-end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
+keep(new_tat)
 return {1, wait, new_tat - now, cost}

@@ -1,8 +1,9 @@
 -- The sliding window counter (and the fixed window: one segment counted),
 -- on Redis: one hash a key, a field per segment holding what it admitted,
--- and `last`, the segment of the latest admission (reservations are made in
--- order). A refusal writes nothing but the removal of segments that have
--- left every window.
+-- `last`, the segment of the latest admission (reservations are made in
+-- order), and `width`, the segment's length it was written with. A refusal
+-- writes nothing but the removal of segments that have left every window,
+-- unless it found the hash written with other segments (below).
 --
 -- KEYS[1]  the window
 -- ARGV[1]  the most admitted in any window
@@ -30,17 +31,44 @@ end
 local current = math.floor(now / segment)
 local counts = {}
 local last = 0
+local width = segment
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   if fields[i] == 'last' then
     last = tonumber(fields[i + 1])
+  elseif fields[i] == 'width' then
+    width = tonumber(fields[i + 1])
   else
-    local index = tonumber(fields[i])
-    if index + counted <= current then
-      redis.call('HDEL', KEYS[1], fields[i])
-    else
-      counts[index] = tonumber(fields[i + 1])
+    counts[tonumber(fields[i])] = tonumber(fields[i + 1])
+  end
+end
+if width ~= segment then
+  -- Written with other segments (the limit was changed since): each count
+  -- moves to the new segment that holds its old segment's last instant, so
+  -- a request is counted no shorter than before; the hash is written anew.
+  local function moved(index)
+    return math.floor(((index + 1) * width - 1) / segment)
+  end
+  local was = counts
+  counts = {}
+  for index, count in pairs(was) do
+    local into = moved(index)
+    counts[into] = (counts[into] or 0) + count
+  end
+  last = moved(last)
+  redis.call('DEL', KEYS[1])
+  for index, count in pairs(counts) do
+    if index + counted > current then
+      redis.call('HSET', KEYS[1], string.format('%.0f', index), count)
     end
+  end
+  redis.call('HSET', KEYS[1], 'last', string.format('%.0f', last), 'width', segment)
+  redis.call('PEXPIRE', KEYS[1], math.max(math.ceil(((last + counted) * segment - now) / 1000), 1))
+end
+for index in pairs(counts) do
+  if index + counted <= current then
+    counts[index] = nil
+    redis.call('HDEL', KEYS[1], string.format('%.0f', index))
   end
 end
 local function get(index)
@@ -65,7 +93,7 @@ if wait > max_wait then
   return {0, wait, 0, 0}
 end
 redis.call('HINCRBY', KEYS[1], string.format('%.0f', target), cost)
-redis.call('HSET', KEYS[1], 'last', string.format('%.0f', target))
+redis.call('HSET', KEYS[1], 'last', string.format('%.0f', target), 'width', segment)
 -- Kept until the latest admission has left the window.
 local ttl = math.ceil(((target + counted) * segment - now) / 1000)
 redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))

@@ -6,37 +6,12 @@ use std::time::Duration;
 
 use palisade::{
     clock::ManualClock,
-    error::{RateLimited, Unsatisfiable},
     rate_limit::{NoKey, Rate, RateLimitBuilder, RateLimitLayer, UnitCost},
 };
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
-use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+use tower::{BoxError, Layer, service_fn};
 
-use super::server::RedisServer;
-
-/// What a limiter said of one request.
-#[derive(Debug, PartialEq, Eq)]
-enum Said {
-    Admitted,
-    Refused(Duration),
-    Never,
-}
-
-async fn ask<S>(service: &mut S, cost: u32) -> Said
-where
-    S: Service<u32, Response = u32, Error = BoxError>,
-{
-    match service.ready().await.unwrap().call(cost).await {
-        Ok(_) => Said::Admitted,
-        Err(err) if err.is::<Unsatisfiable>() => Said::Never,
-        Err(err) => Said::Refused(
-            err.downcast_ref::<RateLimited>()
-                .unwrap_or_else(|| panic!("{err}"))
-                .retry_after()
-                .unwrap(),
-        ),
-    }
-}
+use super::{ask, server::RedisServer};
 
 proptest! {
     #![proptest_config(ProptestConfig {
