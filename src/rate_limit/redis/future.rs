@@ -36,8 +36,7 @@ pub(super) struct Asked {
     pub(super) id: u64,
     /// When it was asked, on the layer's clock, in nanoseconds.
     pub(super) sent: u64,
-    /// The numbers it was asked with, and their generation.
-    pub(super) limit: Limit,
+    /// The generation of the numbers it was asked with.
     pub(super) generation: u64,
 }
 
@@ -208,16 +207,17 @@ where
     let tat = |ahead: u64| (asked.sent / 1_000 * 1_000).saturating_add(ahead.saturating_mul(1_000));
     // An answer on numbers changed since says nothing the denial cache may
     // keep: the next decision on the key changes what Redis holds.
-    let current = shared.numbers().generation == asked.generation;
+    let current = shared.is_current(asked.generation);
     match verdict {
         Ok(Verdict::Admitted { wait, ahead, taken }) => {
             if current {
                 shared.denials.raise(asked.id, tat(ahead));
             }
-            if taken > cost {
+            if taken > cost && current {
                 // The rest of the batch, to spend before it would have
-                // refilled.
-                if let Limit::Bucket { interval, .. } = asked.limit {
+                // refilled (dropped if the numbers changed meanwhile: the
+                // fleet admits less, never more).
+                if let Limit::Bucket { interval, .. } = shared.numbers().limit {
                     let now = local.clock.now().as_nanos();
                     let until = asked.sent.saturating_add(shared.batch * interval * 1_000);
                     shared.leases.hold(asked.id, taken - cost, until, now);
@@ -240,7 +240,7 @@ where
             }
             Next::Refuse(local.refusal(now, cost, Denied::Wait(wait.saturating_mul(1_000))))
         }
-        Ok(Verdict::Never) => Next::Refuse(shared.unsatisfiable(cost, asked.limit)),
+        Ok(Verdict::Never) => Next::Refuse(shared.unsatisfiable(cost, shared.numbers().limit)),
         Err(error) => {
             if local.observer().is_active() {
                 let answer = match shared.unavailable {

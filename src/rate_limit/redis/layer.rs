@@ -23,7 +23,7 @@ use crate::{
         core::Algorithm,
         shared::Shared,
     },
-    sync::{Arc, Mutex, lock},
+    sync::{Arc, AtomicU64, Mutex, Ordering, lock},
     timeout::{FixedTimeout, Timeout, TimeoutLayer},
 };
 
@@ -67,8 +67,11 @@ pub(super) struct RedisShared<X, W, C: Clock, R> {
     pub(super) guard: Guarded<R, C>,
     /// The breaker in `guard`.
     breaker: CircuitBreakerHandle,
-    /// The limit's numbers now.
+    /// The limit's numbers now. Each service keeps a copy, and takes this
+    /// lock only when `generation` says they changed.
     numbers: Mutex<Numbers>,
+    /// The numbers' generation, moved on after each change.
+    generation: AtomicU64,
     /// The configuration built, its limit aside: what a change is checked
     /// against.
     config: Config,
@@ -498,6 +501,7 @@ where
                     limit: store_limit,
                     generation: 0,
                 }),
+                generation: AtomicU64::new(0),
                 config: built,
                 weighted: limit.weighted,
                 max_wait: config.mode.max_wait() / 1_000,
@@ -631,24 +635,37 @@ impl<X, W, C: Clock, R> RedisShared<X, W, C, R> {
         *lock(&self.numbers)
     }
 
+    /// Whether numbers of `generation` are still the numbers now: one
+    /// atomic read.
+    #[inline]
+    pub(super) fn is_current(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) == generation
+    }
+
     /// Changes the numbers (see [`RedisRateLimitLayer::set_limit`]): checked
     /// first, then the in-process fallback's share, then Redis's numbers,
     /// the denial cache cleared; an event per number changed.
     fn reconfigure(&self, limit: Given) -> Result<(), ConfigError> {
         let mut numbers = lock(&self.numbers);
-        numbers.given.same_kind(limit)?;
+        let old = *numbers;
+        old.given.same_kind(limit)?;
         let config = Config {
             limit,
             ..self.config.clone()
         };
         let store = on_redis(&config, self.keyed, self.weighted, self.batch)?;
         self.local.change(self.unavailable.local(limit))?;
-        let old = *numbers;
         *numbers = Numbers {
             given: limit,
             limit: store,
             generation: old.generation + 1,
         };
+        // Release: a service that sees the new generation finds the new
+        // numbers behind the lock.
+        self.generation.store(old.generation + 1, Ordering::Release);
+        // After the new generation: an answer to a decision asked on the
+        // old numbers is no longer cached from here on, and what was cached
+        // before is gone.
         self.denials.clear();
         drop(numbers);
         let now = self.local.clock.now();

@@ -11,7 +11,7 @@ use tower::{BoxError, Service};
 use super::{
     backend::{Ask, Limit},
     future::{Asked, ResponseFuture},
-    layer::RedisShared,
+    layer::{Numbers, RedisShared},
 };
 use crate::{
     clock::Clock,
@@ -47,11 +47,18 @@ use crate::{
 pub struct RedisRateLimit<S, X, W, C: Clock, R> {
     inner: S,
     shared: Arc<RedisShared<X, W, C, R>>,
+    /// The limit's numbers as this service last read them.
+    numbers: Numbers,
 }
 
 impl<S, X, W, C: Clock, R> RedisRateLimit<S, X, W, C, R> {
     pub(super) fn new(inner: S, shared: Arc<RedisShared<X, W, C, R>>) -> Self {
-        RedisRateLimit { inner, shared }
+        let numbers = shared.numbers();
+        RedisRateLimit {
+            inner,
+            shared,
+            numbers,
+        }
     }
 
     /// The wrapped service.
@@ -110,8 +117,10 @@ where
             Err(refused) => return ResponseFuture::rejected(refused),
         };
         let cost = shared.local.cost_of(&request);
-        let numbers = shared.numbers();
-        let limit = numbers.limit;
+        if !shared.is_current(self.numbers.generation) {
+            self.numbers = shared.numbers();
+        }
+        let (limit, generation) = (self.numbers.limit, self.numbers.generation);
         if cost > limit.capacity() {
             return ResponseFuture::rejected(shared.unsatisfiable(cost, limit));
         }
@@ -158,8 +167,7 @@ where
             cost,
             id,
             sent: now.as_nanos(),
-            limit,
-            generation: numbers.generation,
+            generation,
         };
         ResponseFuture::deciding(decision, ready, request, asked, Arc::clone(shared))
     }
@@ -167,7 +175,11 @@ where
 
 impl<S: Clone, X, W, C: Clock, R> Clone for RedisRateLimit<S, X, W, C, R> {
     fn clone(&self) -> Self {
-        RedisRateLimit::new(self.inner.clone(), Arc::clone(&self.shared))
+        RedisRateLimit {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+            numbers: self.numbers,
+        }
     }
 }
 
