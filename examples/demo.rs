@@ -1,4 +1,5 @@
-//! palisade end to end: a flaky upstream on loopback, and a client whose
+//! palisade end to end: a flaky upstream on loopback (its faults injected by
+//! palisade's chaos layers), and a client whose
 //! full stack (fallback → retry → circuit breaker → rate limit → bulkhead →
 //! timeout) keeps answering through latency spikes, a slow upstream, bursts
 //! of 5xx, a full outage, the recovery and a traffic surge — each layer acts
@@ -16,7 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Router, error_handling::HandleErrorLayer, http::StatusCode, response::IntoResponse,
+    routing::get,
+};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -26,6 +30,7 @@ use hyper_util::{
 };
 use palisade::{
     bulkhead::BulkheadLayer,
+    chaos::{self, ChaosLayer, Latency},
     circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer, OpenDuration},
     classify::ServerErrorsAsFailures,
     error::RejectionKind,
@@ -141,38 +146,69 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The upstream: a local HTTP server that follows [`SCRIPT`]: every fifth
-/// request is slow in the latency spikes, every one takes 120 ms when it is
-/// slow, every other half second answers 503 in the bursts, everything fails
-/// in the outage.
+/// The upstream: a local HTTP server whose faults are injected by chaos
+/// layers, following [`SCRIPT`]: every answer takes 5 ms; a fifth of them
+/// 400 ms more in the latency spikes; 115 ms more when it is slow; every
+/// other half second answers 503 in the bursts; everything fails in the
+/// outage. A task moves the chaos from phase to phase.
 async fn start_upstream(started: Instant) -> Result<SocketAddr, BoxError> {
-    let hits = Arc::new(AtomicU64::new(0));
-    let app = Router::new()
-        .route("/", get(upstream))
-        .with_state((started, hits));
+    let base = ChaosLayer::builder()
+        .name("upstream.base")
+        .latency(1.0, Latency::Fixed(Duration::from_millis(5)))
+        .build()?;
+    let phase = ChaosLayer::builder()
+        .name("upstream.phase")
+        .response(0.0, |_: &Request<axum::body::Body>| {
+            (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+        })
+        .disabled()
+        .build()?;
+    let app = Router::new().route("/", get(|| async { "fresh" })).layer(
+        ServiceBuilder::new()
+            // An injected error is the outage's 500.
+            .layer(HandleErrorLayer::new(|_: BoxError| async {
+                (StatusCode::INTERNAL_SERVER_ERROR, "down")
+            }))
+            .layer(base)
+            .layer(phase.clone()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            let settings = chaos_for(started.elapsed());
+            if settings != phase.settings() {
+                phase
+                    .reconfigure(settings)
+                    .expect("the script's settings are valid");
+            }
+        }
+    });
     Ok(addr)
 }
 
-async fn upstream(
-    State((started, hits)): State<(Instant, Arc<AtomicU64>)>,
-) -> (StatusCode, &'static str) {
-    let elapsed = started.elapsed();
-    let hit = hits.fetch_add(1, Ordering::Relaxed);
+/// What the upstream's phase layer injects at `elapsed`.
+fn chaos_for(elapsed: Duration) -> chaos::Settings {
+    let mut settings = chaos::Settings::default();
+    let delay = |settings: &mut chaos::Settings, probability, millis| {
+        settings.latency = probability;
+        settings.delay = Latency::Fixed(Duration::from_millis(millis));
+    };
     match script(elapsed).1 {
-        "latency spikes" if hit % 5 == 0 => tokio::time::sleep(Duration::from_millis(400)).await,
+        "latency spikes" => delay(&mut settings, 0.2, 400),
         // 100 requests a second of 120 ms each: about 12 in flight, past
         // the bulkhead's 8 (and within the timeout).
-        "slow upstream" => tokio::time::sleep(Duration::from_millis(120)).await,
-        "bursts of 5xx" if (elapsed.as_millis() / 500) % 2 == 0 => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+        "slow upstream" => delay(&mut settings, 1.0, 115),
+        "bursts of 5xx" => {
+            settings.response = f64::from(u8::from(elapsed.as_millis() / 500 % 2 == 0))
         }
-        "outage" => return (StatusCode::INTERNAL_SERVER_ERROR, "down"),
-        _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        "outage" => settings.error = 1.0,
+        _ => settings.enabled = false,
     }
-    (StatusCode::OK, "fresh")
+    settings
 }
 
 /// The line of [`SCRIPT`] in force at `elapsed`.

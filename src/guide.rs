@@ -223,3 +223,53 @@
 //! assert!(service.ready().await?.call(4).await.is_ok());
 //! # Ok(()) }
 //! ```
+//!
+//! # Testing your stack against a dependency that misbehaves
+//!
+//! Put [`chaos`](crate::chaos) layers where the dependency would be, seed
+//! their random source, give everything the same `ManualClock`, and your
+//! stack meets errors, made-up responses, hangs and latency in virtual
+//! time — the same ones on every run. Here an upstream fails 30 % of calls
+//! and hangs on 10 %; a timeout of 100 ms cuts each hang, and a retry of
+//! four attempts brings the failures down from 40 % to about 0.4⁴ ≈ 2.6 %.
+//! A thousand requests, their hangs and backoffs included, take no real
+//! time:
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{
+//!     chaos::ChaosLayer,
+//!     clock::{Clock, ManualClock},
+//!     random::FastRandom,
+//!     retry::{Backoff, RetryLayer},
+//!     timeout::TimeoutLayer,
+//! };
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # fn main() -> Result<(), tower::BoxError> {
+//! let clock = ManualClock::new();
+//! let upstream = ChaosLayer::builder()
+//!     .error(0.3)
+//!     .hang(0.1)
+//!     .clock(clock.clone())
+//!     .random(FastRandom::seeded(7))
+//!     .build()?
+//!     .layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+//! let timeout = TimeoutLayer::builder(Duration::from_millis(100)).clock(clock.clone()).build()?;
+//! let retry = RetryLayer::builder()
+//!     .max_attempts(4)
+//!     .backoff(Backoff::exponential(Duration::from_millis(10), 2.0))
+//!     .clock(clock.clone())
+//!     .random(FastRandom::seeded(8))
+//!     .build()?;
+//! let mut service = retry.layer(timeout.layer(upstream));
+//! let mut failed = 0;
+//! for request in 0..1000 {
+//!     let answer = clock.block_on(async { service.ready().await?.call(request).await });
+//!     failed += u32::from(answer.is_err());
+//! }
+//! assert!((10..=45).contains(&failed), "{failed} of 1000 failed"); // 25 with these seeds
+//! // Seconds of hangs and backoffs (27 s here), in no real time.
+//! assert!(clock.now().since_epoch() > Duration::from_secs(20));
+//! # Ok(()) }
+//! ```

@@ -11,6 +11,7 @@
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
+//! | [`chaos`] | errors, made-up responses, hangs and latency injected on purpose, seeded and switchable at runtime |
 //! | [`guide`] | one worked example per pattern; testing with [`ManualClock`](clock::ManualClock) |
 //! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default), [`ManualClock`](clock::ManualClock) (tests) and `QuantaClock` (feature `quanta`: a cheaper read) |
@@ -63,6 +64,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod bulkhead;
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;

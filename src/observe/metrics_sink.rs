@@ -20,7 +20,7 @@ const RETRY_RESULTS: [&str; 4] = [
 ];
 
 /// Every metric: its name, kind, unit and help text.
-pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 22] = [
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 23] = [
     (
         "palisade_calls_permitted_total",
         Kind::Counter,
@@ -153,6 +153,12 @@ pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 22] = [
         Some(Unit::Count),
         "Settings changed on a running layer, by setting.",
     ),
+    (
+        "palisade_chaos_injections_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Faults and delays a chaos layer injected, by kind.",
+    ),
 ];
 
 /// The kind of a metric.
@@ -211,6 +217,7 @@ pub(super) struct MetricsSink {
     states: Keyed<&'static str, Gauge>,
     fallbacks: Keyed<&'static str, Counter>,
     reconfigurations: Keyed<&'static str, Counter>,
+    injections: Keyed<&'static str, Counter>,
 }
 
 impl MetricsSink {
@@ -243,6 +250,7 @@ impl MetricsSink {
             states: Keyed::default(),
             fallbacks: Keyed::default(),
             reconfigurations: Keyed::default(),
+            injections: Keyed::default(),
         }
     }
 
@@ -345,6 +353,13 @@ impl MetricsSink {
                 .increment(1),
             EventKind::KeyMissing { .. } => self
                 .counter(&self.keys_missing, "palisade_keys_missing_total", &[])
+                .increment(1),
+            EventKind::Injected { fault } => self
+                .injections
+                .get(fault, || {
+                    let labels = [Label::new("fault", fault)];
+                    metrics::counter!("palisade_chaos_injections_total", self.with(&labels))
+                })
                 .increment(1),
             EventKind::DenialCacheHit => self
                 .counter(

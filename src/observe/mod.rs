@@ -60,6 +60,7 @@
 //! | `palisade_denial_cache_hits_total` | counter | | [`EventKind::DenialCacheHit`] |
 //! | `palisade_keys_missing_total` | counter | | [`EventKind::KeyMissing`] |
 //! | `palisade_reconfigurations_total` | counter | `setting` | [`EventKind::Reconfigured`] |
+//! | `palisade_chaos_injections_total` | counter | `fault` | [`EventKind::Injected`] |
 //!
 //! # Examples
 //!
@@ -268,6 +269,11 @@ pub enum EventKind {
         /// Why the request has no key, when known.
         hint: Option<&'static str>,
     },
+    /// A chaos layer injected a fault or a delay into a request.
+    Injected {
+        /// Which: `"error"`, `"response"`, `"hang"` or `"latency"`.
+        fault: &'static str,
+    },
 }
 
 impl EventKind {
@@ -296,6 +302,7 @@ impl EventKind {
             EventKind::StoreUnavailable { .. } => "store_unavailable",
             EventKind::DenialCacheHit => "denial_cache_hit",
             EventKind::KeyMissing { .. } => "key_missing",
+            EventKind::Injected { .. } => "injected",
         }
     }
 }

@@ -15,6 +15,7 @@ macro_rules! event {
             "bulkhead" => tracing::$level!(target: "palisade::bulkhead", $($fields)*),
             "timeout" => tracing::$level!(target: "palisade::timeout", $($fields)*),
             "fallback" => tracing::$level!(target: "palisade::fallback", $($fields)*),
+            "chaos" => tracing::$level!(target: "palisade::chaos", $($fields)*),
             _ => tracing::$level!(target: "palisade", $($fields)*),
         }
     };
@@ -146,5 +147,6 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::DenialCacheHit => {
             event!(layer, trace, layer, name, "refused from the denial cache")
         }
+        EventKind::Injected { fault } => event!(layer, debug, layer, name, fault, "injected"),
     }
 }

@@ -5,6 +5,7 @@
 
 mod bulkhead;
 mod bulkhead_model;
+mod chaos;
 mod circuit_breaker;
 mod circuit_breaker_axum;
 mod circuit_breaker_model;
