@@ -11,6 +11,7 @@
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
+//! | [`hedge`] | another attempt at a request still unanswered after a delay (fixed, or a recent quantile), within a budget; the first acceptable answer wins |
 //! | [`chaos`] | errors, made-up responses, hangs and latency injected on purpose, seeded and switchable at runtime |
 //! | [`guide`] | one worked example per pattern; testing with [`ManualClock`](clock::ManualClock) |
 //! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
@@ -71,6 +72,7 @@ pub mod clock;
 pub mod error;
 pub mod fallback;
 pub mod guide;
+pub mod hedge;
 pub mod observe;
 pub mod random;
 pub mod rate_limit;

@@ -20,7 +20,7 @@ const RETRY_RESULTS: [&str; 4] = [
 ];
 
 /// Every metric: its name, kind, unit and help text.
-pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 23] = [
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 25] = [
     (
         "palisade_calls_permitted_total",
         Kind::Counter,
@@ -159,6 +159,18 @@ pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 23] = [
         Some(Unit::Count),
         "Faults and delays a chaos layer injected, by kind.",
     ),
+    (
+        "palisade_hedges_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Extra attempts a hedging layer sent.",
+    ),
+    (
+        "palisade_hedge_wins_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Hedged requests answered, by the attempt that answered.",
+    ),
 ];
 
 /// The kind of a metric.
@@ -218,6 +230,8 @@ pub(super) struct MetricsSink {
     fallbacks: Keyed<&'static str, Counter>,
     reconfigurations: Keyed<&'static str, Counter>,
     injections: Keyed<&'static str, Counter>,
+    hedges: OnceLock<Counter>,
+    hedge_wins: Keyed<u32, Counter>,
 }
 
 impl MetricsSink {
@@ -251,6 +265,8 @@ impl MetricsSink {
             fallbacks: Keyed::default(),
             reconfigurations: Keyed::default(),
             injections: Keyed::default(),
+            hedges: OnceLock::new(),
+            hedge_wins: Keyed::default(),
         }
     }
 
@@ -353,6 +369,16 @@ impl MetricsSink {
                 .increment(1),
             EventKind::KeyMissing { .. } => self
                 .counter(&self.keys_missing, "palisade_keys_missing_total", &[])
+                .increment(1),
+            EventKind::Hedged { .. } => self
+                .counter(&self.hedges, "palisade_hedges_total", &[])
+                .increment(1),
+            EventKind::HedgeWon { attempt } => self
+                .hedge_wins
+                .get(attempt, || {
+                    let labels = [Label::new("attempt", attempt.to_string())];
+                    metrics::counter!("palisade_hedge_wins_total", self.with(&labels))
+                })
                 .increment(1),
             EventKind::Injected { fault } => self
                 .injections

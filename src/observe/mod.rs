@@ -61,6 +61,8 @@
 //! | `palisade_keys_missing_total` | counter | | [`EventKind::KeyMissing`] |
 //! | `palisade_reconfigurations_total` | counter | `setting` | [`EventKind::Reconfigured`] |
 //! | `palisade_chaos_injections_total` | counter | `fault` | [`EventKind::Injected`] |
+//! | `palisade_hedges_total` | counter | | [`EventKind::Hedged`] |
+//! | `palisade_hedge_wins_total` | counter | `attempt` | [`EventKind::HedgeWon`] |
 //!
 //! # Examples
 //!
@@ -222,7 +224,7 @@ pub enum EventKind {
         /// How many attempts were made.
         attempts: u32,
     },
-    /// A retry budget refused a retry.
+    /// A budget refused an extra attempt: a retry's, or a hedge's.
     BudgetExhausted,
     /// A request body was larger than the retry layer's buffering limit:
     /// the request is sent once, and not retried.
@@ -269,6 +271,17 @@ pub enum EventKind {
         /// Why the request has no key, when known.
         hint: Option<&'static str>,
     },
+    /// A hedging layer sent another attempt at a request still unanswered.
+    Hedged {
+        /// Which: 2 for the first extra attempt.
+        attempt: u32,
+    },
+    /// A request that was hedged was answered by attempt `attempt` (1: the
+    /// first; the others were dropped).
+    HedgeWon {
+        /// The attempt whose answer was returned.
+        attempt: u32,
+    },
     /// A chaos layer injected a fault or a delay into a request.
     Injected {
         /// Which: `"error"`, `"response"`, `"hang"` or `"latency"`.
@@ -303,6 +316,8 @@ impl EventKind {
             EventKind::DenialCacheHit => "denial_cache_hit",
             EventKind::KeyMissing { .. } => "key_missing",
             EventKind::Injected { .. } => "injected",
+            EventKind::Hedged { .. } => "hedged",
+            EventKind::HedgeWon { .. } => "hedge_won",
         }
     }
 }

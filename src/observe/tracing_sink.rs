@@ -16,6 +16,7 @@ macro_rules! event {
             "timeout" => tracing::$level!(target: "palisade::timeout", $($fields)*),
             "fallback" => tracing::$level!(target: "palisade::fallback", $($fields)*),
             "chaos" => tracing::$level!(target: "palisade::chaos", $($fields)*),
+            "hedge" => tracing::$level!(target: "palisade::hedge", $($fields)*),
             _ => tracing::$level!(target: "palisade", $($fields)*),
         }
     };
@@ -148,5 +149,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             event!(layer, trace, layer, name, "refused from the denial cache")
         }
         EventKind::Injected { fault } => event!(layer, debug, layer, name, fault, "injected"),
+        EventKind::Hedged { attempt } => event!(layer, debug, layer, name, attempt, "hedged"),
+        EventKind::HedgeWon { attempt } => {
+            event!(layer, debug, layer, name, attempt, "hedge answered")
+        }
     }
 }

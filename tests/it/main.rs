@@ -18,6 +18,7 @@ mod fallback;
 mod fallback_alternate;
 mod grpc_trailers;
 mod hardening;
+mod hedge;
 mod loopback_clients;
 mod observe;
 mod observe_sinks;
