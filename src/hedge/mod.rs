@@ -20,7 +20,8 @@
 //! call is slow — an outage, not a straggler — hedging cannot double the
 //! load. Requests are copied as the retry copies them
 //! ([`clone_request`](HedgeBuilder::clone_request): `Clone`, a closure, or
-//! replayable HTTP bodies).
+//! replayable HTTP bodies); with feature `http`, [`http::Idempotent`]
+//! hedges only the requests that may safely be sent twice.
 //!
 //! Compared with tower's `Hedge`: the delay can be fixed or a quantile read
 //! from a constant-memory histogram (within 1 % of the true value, two
@@ -81,6 +82,8 @@
 
 mod budget;
 pub mod future;
+#[cfg(feature = "http")]
+pub mod http;
 mod latencies;
 mod layer;
 mod service;

@@ -129,8 +129,8 @@ impl HttpRetry {
         }
     }
 
-    /// Whether `request` may be sent again.
-    fn repeatable<B>(request: &Request<B>) -> bool {
+    /// Whether `request` may be sent again (the hedging preset asks too).
+    pub(crate) fn repeatable<B>(request: &Request<B>) -> bool {
         matches!(
             *request.method(),
             Method::GET

@@ -6,11 +6,11 @@
 //! # The order, outermost first
 //!
 //! ```text
-//! fallback → retry → circuit breaker → rate limit → bulkhead → timeout → service
+//! fallback → retry → hedge → circuit breaker → rate limit → bulkhead → timeout → service
 //! ```
 //!
-//! [`ResilienceLayer`] takes any subset of the six and always stacks them in
-//! this order, whatever order its methods are called in:
+//! [`ResilienceLayer`] takes any subset of the seven and always stacks them
+//! in this order, whatever order its methods are called in:
 //!
 //! 1. **fallback** is outermost so that it sees every failure the stack can
 //!    produce — the service's, a timeout, a refusal, and the last error the
@@ -20,13 +20,22 @@
 //!    breaker or a full bulkhead is a refusal the retry policy can see (and
 //!    palisade's retry policies do not retry refusals), and every attempt
 //!    spends a token of the rate limit. Its deadline bounds all attempts.
-//! 3. **circuit breaker** outside the limiter and the bulkhead, so that an
+//! 3. **hedge** inside the retry, so that the retry sees one answer per
+//!    attempt — the first acceptable one of its hedges — and its budget and
+//!    the hedging budget each bound their own extra calls; outside the
+//!    breaker, the limiter and the bulkhead, so that each hedged attempt
+//!    asks them again: it takes a bulkhead permit and a rate-limit token of
+//!    its own, an open breaker refuses it (a refusal the other attempt
+//!    outlives), and the loser, dropped when the winner answers, gives its
+//!    permit back and is counted by the breaker as ignored, not failed.
+//! 4. **circuit breaker** outside the limiter and the bulkhead, so that an
 //!    open breaker spends no rate-limit tokens and takes no bulkhead permits;
 //!    the refusals of those inner layers are the caller's own limits, which
 //!    the breaker ignores rather than counting against the dependency.
-//! 4. **rate limit** before the **bulkhead**, so that a call over the rate
+//! 5. **rate limit** before the **bulkhead**, so that a call over the rate
 //!    never occupies a concurrency permit.
-//! 5. **timeout** innermost, so that it bounds *one attempt* (the retry
+//! 6. **timeout** innermost, so that it bounds *one attempt* (a hedged
+//!    one too) (the retry
 //!    layer's deadline bounds them all), and a timed-out attempt is a
 //!    failure the breaker counts and the retry layer may retry; the bulkhead
 //!    permit is given back when the timeout fires.
@@ -90,6 +99,7 @@ use crate::{
     circuit_breaker::CircuitBreakerLayer,
     clock::Clock,
     fallback::{AlternateLayer, FallbackLayer},
+    hedge::HedgeLayer,
     random::Random,
     rate_limit::RateLimitLayer,
     retry::RetryLayer,
@@ -104,7 +114,7 @@ pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 
-/// Any subset of palisade's six layers, stacked in the documented order; see
+/// Any subset of palisade's seven layers, stacked in the documented order; see
 /// [the module docs](self).
 ///
 /// Each slot starts as [`Identity`] (no layer) and holds any [`Layer`], so a
@@ -128,13 +138,14 @@ pub mod http;
 pub struct ResilienceLayer<
     F = Identity,
     R = Identity,
+    G = Identity,
     B = Identity,
     L = Identity,
     H = Identity,
     T = Identity,
 > {
     /// The slots, outermost first.
-    layers: (F, R, B, L, H, T),
+    layers: (F, R, G, B, L, H, T),
 }
 
 impl ResilienceLayer {
@@ -146,7 +157,7 @@ impl ResilienceLayer {
     pub fn new() -> ResilienceLayer {
         let none = Identity::new;
         ResilienceLayer {
-            layers: (none(), none(), none(), none(), none(), none()),
+            layers: (none(), none(), none(), none(), none(), none(), none()),
         }
     }
 }
@@ -157,7 +168,7 @@ impl Default for ResilienceLayer {
     }
 }
 
-impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
+impl<F, R, G, B, L, H, T> ResilienceLayer<F, R, G, B, L, H, T> {
     /// The outermost layer: a [`FallbackLayer`] or an [`AlternateLayer`].
     ///
     /// ```
@@ -165,10 +176,10 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// let fallback = FallbackLayer::builder(|_: palisade::fallback::Failed<'_, u32>| Some(0)).build();
     /// let _ = ResilienceLayer::new().fallback(fallback);
     /// ```
-    pub fn fallback<F2>(self, fallback: F2) -> ResilienceLayer<F2, R, B, L, H, T> {
-        let (_, r, b, l, h, t) = self.layers;
+    pub fn fallback<F2>(self, fallback: F2) -> ResilienceLayer<F2, R, G, B, L, H, T> {
+        let (_, r, g, b, l, h, t) = self.layers;
         ResilienceLayer {
-            layers: (fallback, r, b, l, h, t),
+            layers: (fallback, r, g, b, l, h, t),
         }
     }
 
@@ -178,23 +189,38 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// use palisade::{retry::RetryLayer, stack::ResilienceLayer};
     /// let _ = ResilienceLayer::new().retry(RetryLayer::builder().build().unwrap());
     /// ```
-    pub fn retry<R2>(self, retry: R2) -> ResilienceLayer<F, R2, B, L, H, T> {
-        let (f, _, b, l, h, t) = self.layers;
+    pub fn retry<R2>(self, retry: R2) -> ResilienceLayer<F, R2, G, B, L, H, T> {
+        let (f, _, g, b, l, h, t) = self.layers;
         ResilienceLayer {
-            layers: (f, retry, b, l, h, t),
+            layers: (f, retry, g, b, l, h, t),
         }
     }
 
-    /// A [`CircuitBreakerLayer`] inside the retry layer.
+    /// A [`HedgeLayer`] inside the retry layer.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::{hedge::{Delay, HedgeLayer}, stack::ResilienceLayer};
+    /// let hedge = HedgeLayer::builder(Delay::Fixed(Duration::from_millis(20))).build().unwrap();
+    /// let _ = ResilienceLayer::new().hedge(hedge);
+    /// ```
+    pub fn hedge<G2>(self, hedge: G2) -> ResilienceLayer<F, R, G2, B, L, H, T> {
+        let (f, r, _, b, l, h, t) = self.layers;
+        ResilienceLayer {
+            layers: (f, r, hedge, b, l, h, t),
+        }
+    }
+
+    /// A [`CircuitBreakerLayer`] inside the hedge.
     ///
     /// ```
     /// use palisade::{circuit_breaker::CircuitBreakerLayer, stack::ResilienceLayer};
     /// let _ = ResilienceLayer::new().circuit_breaker(CircuitBreakerLayer::builder().build().unwrap());
     /// ```
-    pub fn circuit_breaker<B2>(self, circuit_breaker: B2) -> ResilienceLayer<F, R, B2, L, H, T> {
-        let (f, r, _, l, h, t) = self.layers;
+    pub fn circuit_breaker<B2>(self, circuit_breaker: B2) -> ResilienceLayer<F, R, G, B2, L, H, T> {
+        let (f, r, g, _, l, h, t) = self.layers;
         ResilienceLayer {
-            layers: (f, r, circuit_breaker, l, h, t),
+            layers: (f, r, g, circuit_breaker, l, h, t),
         }
     }
 
@@ -204,10 +230,10 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// use palisade::{rate_limit::RateLimitLayer, stack::ResilienceLayer};
     /// let _ = ResilienceLayer::new().rate_limit(RateLimitLayer::builder().build().unwrap());
     /// ```
-    pub fn rate_limit<L2>(self, rate_limit: L2) -> ResilienceLayer<F, R, B, L2, H, T> {
-        let (f, r, b, _, h, t) = self.layers;
+    pub fn rate_limit<L2>(self, rate_limit: L2) -> ResilienceLayer<F, R, G, B, L2, H, T> {
+        let (f, r, g, b, _, h, t) = self.layers;
         ResilienceLayer {
-            layers: (f, r, b, rate_limit, h, t),
+            layers: (f, r, g, b, rate_limit, h, t),
         }
     }
 
@@ -217,10 +243,10 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// use palisade::{bulkhead::BulkheadLayer, stack::ResilienceLayer};
     /// let _ = ResilienceLayer::new().bulkhead(BulkheadLayer::builder(10).build().unwrap());
     /// ```
-    pub fn bulkhead<H2>(self, bulkhead: H2) -> ResilienceLayer<F, R, B, L, H2, T> {
-        let (f, r, b, l, _, t) = self.layers;
+    pub fn bulkhead<H2>(self, bulkhead: H2) -> ResilienceLayer<F, R, G, B, L, H2, T> {
+        let (f, r, g, b, l, _, t) = self.layers;
         ResilienceLayer {
-            layers: (f, r, b, l, bulkhead, t),
+            layers: (f, r, g, b, l, bulkhead, t),
         }
     }
 
@@ -231,50 +257,54 @@ impl<F, R, B, L, H, T> ResilienceLayer<F, R, B, L, H, T> {
     /// use palisade::{stack::ResilienceLayer, timeout::TimeoutLayer};
     /// let _ = ResilienceLayer::new().timeout(TimeoutLayer::builder(Duration::from_secs(1)).build().unwrap());
     /// ```
-    pub fn timeout<T2>(self, timeout: T2) -> ResilienceLayer<F, R, B, L, H, T2> {
-        let (f, r, b, l, h, _) = self.layers;
+    pub fn timeout<T2>(self, timeout: T2) -> ResilienceLayer<F, R, G, B, L, H, T2> {
+        let (f, r, g, b, l, h, _) = self.layers;
         ResilienceLayer {
-            layers: (f, r, b, l, h, timeout),
+            layers: (f, r, g, b, l, h, timeout),
         }
     }
 }
 
-impl<S, F, R, B, L, H, T> Layer<S> for ResilienceLayer<F, R, B, L, H, T>
+impl<S, F, R, G, B, L, H, T> Layer<S> for ResilienceLayer<F, R, G, B, L, H, T>
 where
     T: Layer<S>,
     H: Layer<T::Service>,
     L: Layer<H::Service>,
     B: Layer<L::Service>,
-    R: Layer<B::Service>,
+    G: Layer<B::Service>,
+    R: Layer<G::Service>,
     F: Layer<R::Service>,
 {
     type Service = F::Service;
 
     fn layer(&self, service: S) -> Self::Service {
-        let (fallback, retry, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
+        let (fallback, retry, hedge, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
         let service = timeout.layer(service);
         let service = bulkhead.layer(service);
         let service = rate_limit.layer(service);
         let service = circuit_breaker.layer(service);
+        let service = hedge.layer(service);
         let service = retry.layer(service);
         fallback.layer(service)
     }
 }
 
-impl<F, R, B, L, H, T> fmt::Debug for ResilienceLayer<F, R, B, L, H, T>
+impl<F, R, G, B, L, H, T> fmt::Debug for ResilienceLayer<F, R, G, B, L, H, T>
 where
     F: fmt::Debug,
     R: fmt::Debug,
+    G: fmt::Debug,
     B: fmt::Debug,
     L: fmt::Debug,
     H: fmt::Debug,
     T: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (fallback, retry, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
+        let (fallback, retry, hedge, circuit_breaker, rate_limit, bulkhead, timeout) = &self.layers;
         f.debug_struct("ResilienceLayer")
             .field("fallback", fallback)
             .field("retry", retry)
+            .field("hedge", hedge)
             .field("circuit_breaker", circuit_breaker)
             .field("rate_limit", rate_limit)
             .field("bulkhead", bulkhead)
@@ -367,6 +397,19 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
         layer: TimeoutLayer<T, C>,
     ) -> ServiceBuilder<Stack<TimeoutLayer<T, C>, L>>;
 
+    /// Adds a [`HedgeLayer`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use palisade::{hedge::{Delay, HedgeLayer}, stack::ServiceBuilderExt};
+    /// let _ = tower::ServiceBuilder::new()
+    ///     .with_hedge(HedgeLayer::builder(Delay::Fixed(Duration::from_millis(20))).build().unwrap());
+    /// ```
+    fn with_hedge<K, Q, C>(
+        self,
+        layer: HedgeLayer<K, Q, C>,
+    ) -> ServiceBuilder<Stack<HedgeLayer<K, Q, C>, L>>;
+
     /// Adds a [`FallbackLayer`].
     ///
     /// ```
@@ -425,6 +468,13 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         self,
         layer: TimeoutLayer<T, C>,
     ) -> ServiceBuilder<Stack<TimeoutLayer<T, C>, L>> {
+        self.layer(layer)
+    }
+
+    fn with_hedge<K, Q, C>(
+        self,
+        layer: HedgeLayer<K, Q, C>,
+    ) -> ServiceBuilder<Stack<HedgeLayer<K, Q, C>, L>> {
         self.layer(layer)
     }
 

@@ -394,3 +394,62 @@ proptest::proptest! {
         proptest::prop_assert_eq!(upstream.calls(), calls);
     }
 }
+
+#[cfg(feature = "http")]
+mod http_preset {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicU32, Ordering},
+        },
+        time::Duration,
+    };
+
+    use palisade::{
+        clock::{Clock, ManualClock},
+        hedge::{Delay, HedgeLayer, http::Idempotent},
+        retry::body::{ReplayBody, ReplayRequests},
+    };
+    use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+
+    type Request = ::http::Request<ReplayBody<String>>;
+
+    /// A slow GET is hedged, with its body; a slow POST is not.
+    #[test]
+    fn only_requests_that_may_be_sent_twice_are_hedged() {
+        let clock = ManualClock::new();
+        let calls = Arc::new(AtomicU32::new(0));
+        let layer = HedgeLayer::builder(Delay::Fixed(Duration::from_millis(20)))
+            .clone_request(Idempotent::new(ReplayRequests))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn({
+            let (clock, calls) = (clock.clone(), Arc::clone(&calls));
+            move |request: Request| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let sleep = clock.sleep(Duration::from_millis(100));
+                let method = request.method().clone();
+                async move {
+                    sleep.await;
+                    Ok::<_, BoxError>(method)
+                }
+            }
+        }));
+        let mut send = |request: Request| {
+            calls.store(0, Ordering::SeqCst);
+            let answer = clock.block_on(async { service.ready().await?.call(request).await });
+            (answer.unwrap(), calls.load(Ordering::SeqCst))
+        };
+        let body = || ReplayBody::whole("{}".into());
+        let get = ::http::Request::get("/items").body(body()).unwrap();
+        assert_eq!(send(get), (::http::Method::GET, 2));
+        let post = ::http::Request::post("/orders").body(body()).unwrap();
+        assert_eq!(send(post), (::http::Method::POST, 1));
+        let keyed = ::http::Request::post("/orders")
+            .header("idempotency-key", "abc")
+            .body(body())
+            .unwrap();
+        assert_eq!(send(keyed), (::http::Method::POST, 2));
+    }
+}

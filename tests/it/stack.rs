@@ -457,3 +457,65 @@ mod future_sizes {
         assert!(bytes <= words * WORD, "the stack adds {bytes} bytes");
     }
 }
+
+/// A hedge in the stack: each hedged attempt takes a bulkhead permit of
+/// its own; the loser, dropped when the winner answers, gives it back and
+/// is counted by the breaker as ignored — one success counted, no failure.
+#[test]
+fn a_hedged_attempt_takes_its_own_permit_and_the_loser_counts_for_nothing() {
+    use palisade::{
+        clock::{Clock, ManualClock},
+        hedge::{Delay, HedgeLayer},
+    };
+    let clock = ManualClock::new();
+    let bulkhead = BulkheadLayer::builder(4).build().unwrap();
+    let breaker = CircuitBreakerLayer::builder()
+        .count_window(10)
+        .minimum_calls(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let handle = breaker.handle();
+    let stack = ResilienceLayer::new()
+        .timeout(
+            TimeoutLayer::builder(Duration::from_secs(5))
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        )
+        .bulkhead(bulkhead.clone())
+        .circuit_breaker(breaker)
+        .hedge(
+            HedgeLayer::builder(Delay::Fixed(Duration::from_millis(20)))
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut service = stack.layer(service_fn({
+        let (clock, calls) = (clock.clone(), Arc::clone(&calls));
+        move |x: u32| {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            let sleep = clock.sleep(Duration::from_millis(if first { 1_000 } else { 10 }));
+            async move {
+                sleep.await;
+                Ok::<_, BoxError>(x)
+            }
+        }
+    }));
+    let mut call = tokio_test::task::spawn(service.call(9));
+    assert!(call.poll().is_pending());
+    clock.advance(Duration::from_millis(20));
+    assert!(call.poll().is_pending());
+    assert_eq!(bulkhead.in_flight(), 2, "a permit each");
+    clock.advance(Duration::from_millis(10));
+    assert!(matches!(call.poll(), std::task::Poll::Ready(Ok(9))));
+    assert_eq!(bulkhead.in_flight(), 0, "the loser's permit came back");
+    let metrics = handle.metrics();
+    assert_eq!(
+        (metrics.calls, metrics.failures),
+        (1, 0),
+        "the loser is not a failure"
+    );
+    assert_eq!(handle.state(), CircuitState::Closed);
+}

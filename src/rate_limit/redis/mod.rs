@@ -43,7 +43,9 @@
 //! when the bucket is full again; a window is one hash a key, a field a
 //! segment still in the window (besides the latest admission's segment and
 //! the segments' length), with a TTL that ends when its latest admission
-//! has left the window — an idle key leaves nothing behind. Keys are
+//! has left the window (either at least 100 ms, so that a key due to end
+//! within a round trip is not lost to a decision on a clock a little
+//! behind) — an idle key leaves nothing behind. Keys are
 //! `prefix{digest}`: the prefix defaults to
 //! `palisade:{name}:`, and the digest (SHA-1 of the key's text) in braces
 //! is a Redis Cluster hash tag, so a client's keys share a slot, and a

@@ -53,10 +53,13 @@ end
 if tat == nil or tat < now then
   tat = now
 end
--- Keeps the bucket's new TAT until it is full again, and not a moment longer.
+-- Keeps the bucket's new TAT until it is full again, and at least 100 ms:
+-- a key due to end within a round trip is not lost to the next decision
+-- on a clock a little behind (another instance's, with the layer's clock).
+-- Kept longer, a full bucket decides the same.
 local function keep(new_tat)
   redis.call('SET', KEYS[1], string.format('%.0f:%.0f', new_tat, interval), 'PX',
-    math.max(math.ceil((new_tat - now) / 1000), 1))
+    math.max(math.ceil((new_tat - now) / 1000), 100))
 end
 -- A lease takes as many tokens as the bucket holds now, up to the batch.
 local held = math.floor((now + interval * capacity - tat) / interval)

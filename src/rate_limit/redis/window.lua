@@ -63,7 +63,7 @@ if width ~= segment then
     end
   end
   redis.call('HSET', KEYS[1], 'last', string.format('%.0f', last), 'width', segment)
-  redis.call('PEXPIRE', KEYS[1], math.max(math.ceil(((last + counted) * segment - now) / 1000), 1))
+  redis.call('PEXPIRE', KEYS[1], math.max(math.ceil(((last + counted) * segment - now) / 1000), 100))
 end
 for index in pairs(counts) do
   if index + counted <= current then
@@ -96,5 +96,7 @@ redis.call('HINCRBY', KEYS[1], string.format('%.0f', target), cost)
 redis.call('HSET', KEYS[1], 'last', string.format('%.0f', target), 'width', segment)
 -- Kept until the latest admission has left the window.
 local ttl = math.ceil(((target + counted) * segment - now) / 1000)
-redis.call('PEXPIRE', KEYS[1], math.max(ttl, 1))
+-- (At least 100 ms, as the bucket's: kept longer, a window whose segments
+-- have all left decides the same.)
+redis.call('PEXPIRE', KEYS[1], math.max(ttl, 100))
 return {1, wait, 0, cost}
