@@ -81,7 +81,8 @@ impl std::error::Error for InjectedFault {}
 
 /// What every service and clone made by one layer shares.
 pub(crate) struct Shared<Req, Res, C, R> {
-    /// Read by every request: the whole cost of a disabled layer.
+    /// Read by every request: the whole cost of a disabled layer. A
+    /// mirror of `settings.enabled`, written under its lock.
     enabled: AtomicBool,
     /// The rest of the settings, read by a request of an enabled layer.
     settings: Mutex<Settings>,
@@ -219,9 +220,7 @@ impl<Req, Res, C: Clock, R: Random> ChaosLayer<Req, Res, C, R> {
     /// assert_eq!(layer.settings().hang, 0.5);
     /// ```
     pub fn settings(&self) -> Settings {
-        let mut settings = *lock(&self.shared.settings);
-        settings.enabled = self.shared.enabled();
-        settings
+        *lock(&self.shared.settings)
     }
 
     /// Changes what the running layer injects, from any thread: every
@@ -252,15 +251,11 @@ impl<Req, Res, C: Clock, R: Random> ChaosLayer<Req, Res, C, R> {
         self.shared.check(&settings)?;
         let old = {
             let mut current = lock(&self.shared.settings);
-            let old = Settings {
-                enabled: self.shared.enabled(),
-                ..*current
-            };
-            *current = settings;
+            // The switch mirrors `enabled`, written under the same lock.
             self.shared
                 .enabled
                 .store(settings.enabled, Ordering::Relaxed);
-            old
+            std::mem::replace(&mut *current, settings)
         };
         let numbers = |s: &Settings| {
             [

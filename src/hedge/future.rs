@@ -111,7 +111,7 @@ where
             if let Poll::Ready(result) = future.poll(cx) {
                 this.first.set(First::Done);
                 if let Some(started) = *this.started {
-                    shared.completed(started, shared.clock.now());
+                    shared.completed(started);
                 }
                 let answer = result.map_err(Into::into);
                 let in_flight = !this.attempts.is_empty();
@@ -182,7 +182,7 @@ where
                     Extra::Calling { future } => match future.as_mut().poll(cx) {
                         Poll::Pending => break None,
                         Poll::Ready(result) => {
-                            shared.completed(attempt.started, shared.clock.now());
+                            shared.completed(attempt.started);
                             break Some(result.map_err(Into::into));
                         }
                     },

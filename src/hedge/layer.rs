@@ -96,9 +96,11 @@ impl<K, Q, C: Clock> Shared<K, Q, C> {
         }
     }
 
-    /// An attempt started at `started` completed at `now`.
-    pub(crate) fn completed(&self, started: Instant, now: Instant) {
+    /// An attempt started at `started` completed now: its latency counted
+    /// when a quantile needs it (the clock read only then).
+    pub(crate) fn completed(&self, started: Instant) {
         if let Some(latencies) = &self.latencies {
+            let now = self.clock.now();
             latencies.record(now.as_nanos(), now - started);
         }
     }
