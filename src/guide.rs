@@ -273,3 +273,80 @@
 //! assert!(clock.now().since_epoch() > Duration::from_secs(20));
 //! # Ok(()) }
 //! ```
+//!
+//! # What does my stack do when the dependency slows down 10×?
+//!
+//! Ask [`sim`](crate::sim): a model [`Upstream`](crate::sim::Upstream)
+//! with the dependency's latency and capacity and a schedule of
+//! [`Phase`](crate::sim::Phase)s, your stack over it, a
+//! [`Load`](crate::sim::Load) of virtual clients, all on one `ManualClock`.
+//! The [`Report`](crate::sim::Report) counts each outcome with its latency
+//! percentiles, interval by interval, with probes of anything you want to
+//! watch. Here the dependency (20–60 ms, 64 calls at once) is ten times
+//! slower from second 20 to second 50, behind a timeout of 250 ms, a
+//! breaker and a bulkhead of 48: while it is slow, the timeouts open the
+//! breaker, which answers at once instead of letting calls pile up; when it
+//! is well again, the breaker closes and the answers come back. A minute
+//! and a half of traffic takes milliseconds:
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{
+//!     bulkhead::BulkheadLayer,
+//!     chaos::Latency,
+//!     circuit_breaker::{CircuitBreakerLayer, CircuitState, OpenDuration},
+//!     clock::ManualClock,
+//!     error::RejectionKind,
+//!     sim::{Load, Outcome, Phase, Simulation, Upstream},
+//!     stack::ResilienceLayer,
+//!     timeout::TimeoutLayer,
+//! };
+//! use tower::Layer;
+//!
+//! # fn main() -> Result<(), tower::BoxError> {
+//! let (ms, secs) = (Duration::from_millis, Duration::from_secs);
+//! let clock = ManualClock::new();
+//! let upstream = Upstream::<u64, _>::builder(clock.clone())
+//!     .latency(Latency::Uniform { min: ms(20), max: ms(60) })
+//!     .capacity(64)
+//!     .phase(secs(20)..secs(50), Phase::new().slower(10.0))
+//!     .build()?;
+//! let breaker = CircuitBreakerLayer::builder()
+//!     .time_window(secs(10), 10)
+//!     .minimum_calls(50)
+//!     .open_duration(OpenDuration::fixed(secs(5)))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let stack = ResilienceLayer::new()
+//!     .timeout(TimeoutLayer::builder(ms(250)).clock(clock.clone()).build()?)
+//!     .circuit_breaker(breaker.clone())
+//!     .bulkhead(BulkheadLayer::builder(48).clock(clock.clone()).build()?);
+//!
+//! let handle = breaker.handle();
+//! let simulation = Simulation::builder(clock.clone(), Load::Poisson { rate: 200.0 })
+//!     .duration(secs(90))
+//!     .seed(4)
+//!     .probe("breaker open", move || f64::from(handle.state() != CircuitState::Closed))
+//!     .build()?;
+//! let report = clock.block_on(simulation.run(stack.layer(upstream), |n| n));
+//! println!("{report}");
+//!
+//! let second = |s: usize| &report.timeline()[s];
+//! // Healthy: every call answered, none refused.
+//! assert_eq!(second(10).count(Outcome::Ok), report.timeline()[10].finished.iter().sum());
+//! // Slow: the breaker is open, and refuses at once.
+//! assert_eq!(second(40).probes[0], 1.0);
+//! assert!(second(40).count(Outcome::Rejected(RejectionKind::CircuitOpen)) > 150);
+//! // Well again: the breaker has closed, and the answers are back.
+//! assert_eq!(second(70).probes[0], 0.0);
+//! assert!(second(70).count(Outcome::Ok) > 150);
+//! # Ok(()) }
+//! ```
+//!
+//! `cargo run --release --example simulate` runs a fuller version (a retry
+//! too, the bulkhead and the upstream watched) and prints its timeline;
+//! with `--features plot`, [`Report::svg`](crate::sim::Report) draws it —
+//! latency percentiles, outcomes by kind and the probes over time — into
+//! `simulate.svg`. `cargo run --release --example tail_at_scale` is "The
+//! Tail at Scale" measured the same way: hedging against stragglers (see
+//! `BENCHMARKS.md`).

@@ -13,6 +13,7 @@
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
 //! | [`hedge`] | another attempt at a request still unanswered after a delay (fixed, or a recent quantile), within a budget; the first acceptable answer wins |
 //! | [`chaos`] | errors, made-up responses, hangs and latency injected on purpose, seeded and switchable at runtime |
+//! | [`sim`] | a stack against a model dependency (capacity, latency, failures, an outage schedule) and virtual clients, in virtual time: outcomes and latency percentiles, a chart |
 //! | [`guide`] | one worked example per pattern; testing with [`ManualClock`](clock::ManualClock) |
 //! | [`stack`] | all of them in one layer, in the order that works; `ServiceBuilder` methods; HTTP and gRPC answers for refusals |
 //! | [`clock`] | the [`Clock`](clock::Clock) trait (now + sleep), [`TokioClock`](clock::TokioClock) (default), [`ManualClock`](clock::ManualClock) (tests) and `QuantaClock` (feature `quanta`: a cheaper read) |
@@ -44,6 +45,7 @@
 //! | `quanta` | no | `clock::QuantaClock`: real time read from the CPU's time-stamp counter, for layers that read the clock on every call |
 //! | `redis` | no | `rate_limit::redis`: one limit for a whole fleet, its state in Redis (needs Rust 1.88) |
 //! | `tower-retry` | no | `retry::TowerPolicy` (a tower retry policy in palisade's retry) and `retry::TowerBackoff` (palisade's backoff in tower's retry) |
+//! | `plot` | no | `sim::Report::svg`: a simulation's timeline drawn as an SVG chart (with `plotters`) |
 //! | `full` | no | all of the above |
 //!
 //! # Example: a test that controls time
@@ -77,6 +79,8 @@ pub mod observe;
 pub mod random;
 pub mod rate_limit;
 pub mod retry;
+#[cfg(not(loom))]
+pub mod sim;
 pub mod stack;
 pub mod timeout;
 

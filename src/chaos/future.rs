@@ -5,10 +5,13 @@ use std::{
     future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use pin_project_lite::pin_project;
 use tower::BoxError;
+
+use crate::clock::{Clock, Sleep};
 
 /// What a call comes to, after its delay if it has one.
 pub(crate) enum Next<F, Res> {
@@ -23,36 +26,55 @@ pub(crate) enum Next<F, Res> {
 pin_project! {
     /// The response future of [`Chaos`](super::Chaos): the wrapped
     /// service's, or an injected answer, after an injected delay if any —
-    /// or never, for a hang.
-    pub struct ResponseFuture<F, Res, S> {
+    /// or never, for a hang. The delay starts when the future is first
+    /// polled, and the wrapped service's future is polled from its end: the
+    /// delays of chaos layers wrapping one another add up.
+    pub struct ResponseFuture<F, Res, C>
+    where
+        C: Clock,
+    {
         #[pin]
-        kind: Kind<F, Res, S>,
+        kind: Kind<F, Res, C>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, Res, S> {
+    enum Kind<F, Res, C>
+    where
+        C: Clock,
+    {
         // Untouched: the wrapped future, and nothing else to drop.
         Called { #[pin] future: F },
         // Touched by chaos: boxed, the rare path, so that the untouched
         // one stays the wrapped future plus a tag.
-        Chaos { state: Pin<Box<State<F, Res, S>>> },
+        Chaos { state: Pin<Box<State<F, Res, C>>> },
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, Res, S> {
+    enum State<F, Res, C>
+    where
+        C: Clock,
+    {
         Called { #[pin] future: F },
-        // `next` is moved out when the delay ends: never pinned before.
-        Delayed { #[pin] sleep: S, next: Option<Next<F, Res>> },
+        // The sleep is set to end `delay` after the first poll (until then,
+        // `delay` after the call). `next` is moved out when the delay ends:
+        // never pinned before.
+        Delayed {
+            clock: C,
+            delay: Option<Duration>,
+            #[pin]
+            sleep: C::Sleep,
+            next: Option<Next<F, Res>>,
+        },
         Answered { answer: Option<Result<Res, BoxError>> },
         Hanging,
     }
 }
 
-impl<F, Res, S> ResponseFuture<F, Res, S> {
+impl<F, Res, C: Clock> ResponseFuture<F, Res, C> {
     /// The wrapped service's future, untouched.
     #[inline]
     pub(crate) fn called(future: F) -> Self {
@@ -66,15 +88,17 @@ impl<F, Res, S> ResponseFuture<F, Res, S> {
         ResponseFuture::chaos(State::after(next))
     }
 
-    /// `next`, once `sleep` completes.
-    pub(crate) fn delayed(sleep: S, next: Next<F, Res>) -> Self {
+    /// `next`, `delay` after the first poll on `clock`.
+    pub(crate) fn delayed(clock: C, delay: Duration, next: Next<F, Res>) -> Self {
         ResponseFuture::chaos(State::Delayed {
-            sleep,
+            sleep: clock.sleep(delay),
+            clock,
+            delay: Some(delay),
             next: Some(next),
         })
     }
 
-    fn chaos(state: State<F, Res, S>) -> Self {
+    fn chaos(state: State<F, Res, C>) -> Self {
         ResponseFuture {
             kind: Kind::Chaos {
                 state: Box::pin(state),
@@ -83,7 +107,7 @@ impl<F, Res, S> ResponseFuture<F, Res, S> {
     }
 }
 
-impl<F, Res, S> State<F, Res, S> {
+impl<F, Res, C: Clock> State<F, Res, C> {
     fn after(next: Next<F, Res>) -> Self {
         match next {
             Next::Call(future) => State::Called { future },
@@ -100,12 +124,20 @@ impl<F, Res, S> State<F, Res, S> {
     where
         F: Future<Output = Result<Res, E>>,
         E: Into<BoxError>,
-        S: Future<Output = ()>,
     {
         loop {
             let next = match self.as_mut().project() {
                 StateProj::Called { future } => return future.poll(cx).map_err(Into::into),
-                StateProj::Delayed { sleep, next } => {
+                StateProj::Delayed {
+                    clock,
+                    delay,
+                    mut sleep,
+                    next,
+                } => {
+                    if let Some(delay) = delay.take() {
+                        let ends = clock.now() + delay;
+                        sleep.as_mut().reset(ends);
+                    }
                     ready!(sleep.poll(cx));
                     next.take().expect("a delay ends once")
                 }
@@ -120,11 +152,11 @@ impl<F, Res, S> State<F, Res, S> {
     }
 }
 
-impl<F, E, Res, S> Future for ResponseFuture<F, Res, S>
+impl<F, E, Res, C> Future for ResponseFuture<F, Res, C>
 where
     F: Future<Output = Result<Res, E>>,
     E: Into<BoxError>,
-    S: Future<Output = ()>,
+    C: Clock,
 {
     type Output = Result<Res, BoxError>;
 
@@ -137,7 +169,7 @@ where
     }
 }
 
-impl<F, Res, S> fmt::Debug for ResponseFuture<F, Res, S> {
+impl<F, Res, C: Clock> fmt::Debug for ResponseFuture<F, Res, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
             Kind::Called { .. } => "called",

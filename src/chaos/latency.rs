@@ -84,6 +84,33 @@ impl Latency {
         Duration::from_nanos(drawn.clamp(0.0, nanos(check::LONGEST)).round() as u64)
     }
 
+    /// Every time of the distribution `factor` times longer (`factor`
+    /// above 0; each time capped at 100 years).
+    pub(crate) fn scaled(self, factor: f64) -> Latency {
+        let scale = |duration: Duration| {
+            Duration::try_from_secs_f64(duration.as_secs_f64() * factor)
+                .unwrap_or(check::LONGEST)
+                .min(check::LONGEST)
+        };
+        match self {
+            Latency::Fixed(delay) => Latency::Fixed(scale(delay)),
+            Latency::Uniform { min, max } => Latency::Uniform {
+                min: scale(min),
+                max: scale(max),
+            },
+            Latency::Exponential { mean } => Latency::Exponential { mean: scale(mean) },
+            Latency::Pareto {
+                scale: s,
+                shape,
+                max,
+            } => Latency::Pareto {
+                scale: scale(s),
+                shape,
+                max: scale(max),
+            },
+        }
+    }
+
     /// Checks the numbers, as the builder does.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         const FIELD: &str = "latency";
@@ -152,6 +179,38 @@ mod tests {
         assert_eq!(pareto.sample(0.99).as_millis(), 100);
         assert_eq!(pareto.sample(0.999_999_9), Duration::from_secs(1), "capped");
         assert_eq!(pareto.sample(f64::NAN), 10 * MS, "a NaN draw is the lowest");
+    }
+
+    #[test]
+    fn a_scaled_distribution_draws_times_that_many_times_longer() {
+        let pareto = Latency::Pareto {
+            scale: 10 * MS,
+            shape: 2.0,
+            max: Duration::from_secs(1),
+        };
+        for latency in [
+            Latency::Fixed(10 * MS),
+            Latency::Uniform {
+                min: MS,
+                max: 30 * MS,
+            },
+            Latency::Exponential { mean: 20 * MS },
+            pareto,
+        ] {
+            for u in [0.0, 0.5, 0.9] {
+                let (scaled, times_ten) = (latency.scaled(10.0).sample(u), latency.sample(u) * 10);
+                // (Each draw is rounded to the nanosecond before the ×10.)
+                assert!(
+                    scaled.abs_diff(times_ten) <= Duration::from_nanos(10),
+                    "{latency:?} at {u}: {scaled:?} vs {times_ten:?}"
+                );
+            }
+        }
+        assert_eq!(
+            Latency::Fixed(Duration::from_secs(1)).scaled(1e30),
+            Latency::Fixed(check::LONGEST),
+            "capped"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ where
 {
     type Response = Res;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, Res, C::Sleep>;
+    type Future = ResponseFuture<S::Future, Res, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
@@ -86,20 +86,22 @@ where
     /// `call` in an enabled layer: out of the disabled path's way.
     #[cold]
     #[inline(never)]
-    fn call_with_chaos(&mut self, request: Req) -> ResponseFuture<S::Future, Res, C::Sleep> {
+    fn call_with_chaos(&mut self, request: Req) -> ResponseFuture<S::Future, Res, C> {
         let Plan { delay, then } = self.shared.plan(&request);
         if let (None, Then::Call) = (delay, &then) {
             return ResponseFuture::called(self.inner.call(request));
         }
         // The wrapped service is called at once, as `poll_ready` promised
-        // it: its future is polled from the end of the delay.
+        // it: its future is polled from the end of the delay, which starts
+        // at the first poll (so the delays of chaos layers wrapping one
+        // another add up).
         let next = match then {
             Then::Call => Next::Call(self.inner.call(request)),
             Then::Answer(answer) => Next::Answer(answer),
             Then::Hang => Next::Hang,
         };
         match delay {
-            Some(delay) => ResponseFuture::delayed(self.shared.clock.sleep(delay), next),
+            Some(delay) => ResponseFuture::delayed(self.shared.clock.clone(), delay, next),
             None => ResponseFuture::now(next),
         }
     }

@@ -192,14 +192,20 @@ where
                 index += 1;
                 continue;
             };
-            let number = this.attempts.swap_remove(index).number;
+            let Attempt {
+                number, started, ..
+            } = this.attempts.swap_remove(index);
             let in_flight =
                 matches!(*this.first, First::Running { .. }) || !this.attempts.is_empty();
             if let Some(answer) =
                 settle(shared, number, answer, in_flight, *this.sent, this.failure)
             {
+                let first = match *this.first {
+                    First::Running { .. } => *this.started,
+                    First::Done => None,
+                };
                 this.first.set(First::Done);
-                this.attempts.clear();
+                drop_losers(shared, started, first, this.attempts);
                 *this.timer = None;
                 return Poll::Ready(answer);
             }
@@ -213,6 +219,27 @@ where
         }
         Poll::Pending
     }
+}
+
+/// Drops the attempts still under way when an extra attempt started at
+/// `winner` answered — the first attempt, found pending at `first`, if it is
+/// one of them — and records, of those started before the winner, the time
+/// each has taken so far as its latency: a lower bound of the true one, but
+/// above the answer's, which is what a quantile's rank needs (a straggler
+/// overtaken by its hedge still counts as slow; counted for nothing, the
+/// quantile would follow the hedges' latencies down, and hedge more). Those
+/// started after the winner count for nothing: their time so far is no bound.
+fn drop_losers<K, Q, C: Clock, S: Service<Req>, Req>(
+    shared: &Shared<K, Q, C>,
+    winner: Instant,
+    first: Option<Instant>,
+    attempts: &mut Vec<Attempt<S, Req>>,
+) {
+    let losers = first.into_iter().chain(attempts.iter().map(|a| a.started));
+    for started in losers.filter(|&started| started < winner) {
+        shared.completed(started);
+    }
+    attempts.clear();
 }
 
 /// What attempt `number`'s `answer` does to the request: answers it (an

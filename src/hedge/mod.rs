@@ -37,7 +37,13 @@
 //! first poll, for the first attempt) to its answer, and recorded in the
 //! histogram of the current window (one logarithm and two atomic additions
 //! an attempt). An attempt answered at its first poll is not timed and
-//! counts for nothing; a dropped loser is not counted either.
+//! counts for nothing. A loser dropped because a later attempt answered
+//! counts with the time it had taken so far: a lower bound of its latency,
+//! but above the answer's, so the quantile keeps its rank — a straggler
+//! overtaken by its hedge still counts as slow (counted for nothing, the
+//! stragglers would vanish from the histogram, the quantile would fall to
+//! the hedges' latencies, and the layer would hedge more). A loser started
+//! after the answer's attempt counts for nothing.
 //!
 //! # Events
 //!

@@ -143,6 +143,36 @@ fn a_delay_holds_the_call_exactly_its_time_on_the_clock() {
     assert_eq!(*polled_at.lock().unwrap(), Some(started + 300 * MS));
 }
 
+#[test]
+fn the_delays_of_chaos_layers_around_one_another_add_up() {
+    let clock = ManualClock::new();
+    let delay = |millis: u32, seed: u64| {
+        ChaosLayer::<u32, u32, _, _>::builder()
+            .latency(1.0, Latency::Fixed(MS * millis))
+            .clock(clock.clone())
+            .random(FastRandom::seeded(seed))
+            .build()
+            .unwrap()
+    };
+    let (outer, inner) = (delay(200, 1), delay(50, 2));
+    let mut service = outer.layer(inner.layer(upstream(&Arc::default())));
+    let started = clock.now();
+    // Called now, polled from later: a delay counts from the first poll.
+    let call = service.call(3);
+    clock.advance(MS * 10);
+    let mut call = task::spawn(call);
+    assert_pending!(call.poll());
+    clock.advance(MS * 200);
+    assert!(call.is_woken(), "the outer delay is over");
+    assert_pending!(call.poll());
+    clock.advance(MS * 49);
+    assert_pending!(call.poll());
+    clock.advance(MS);
+    assert!(call.is_woken(), "the inner delay is over");
+    assert!(matches!(call.poll(), Poll::Ready(Ok(30))));
+    assert_eq!(clock.now() - started, MS * 260);
+}
+
 /// A hang never answers and never reaches the service; a timeout outside
 /// gives up on it at its deadline.
 #[test]

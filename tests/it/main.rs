@@ -35,6 +35,7 @@ mod retry_body;
 mod retry_http;
 mod retry_model;
 mod retry_tower;
+mod sim;
 mod stack;
 mod timeout;
 mod timeout_http;
