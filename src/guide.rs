@@ -350,3 +350,89 @@
 //! `simulate.svg`. `cargo run --release --example tail_at_scale` is "The
 //! Tail at Scale" measured the same way: hedging against stragglers (see
 //! `BENCHMARKS.md`).
+//!
+//! # Finding the right limit: adaptive concurrency
+//!
+//! A [bulkhead](crate::bulkhead)'s bound is a guess. An
+//! [`AdaptiveLayer`](crate::adaptive::AdaptiveLayer) is a bulkhead whose
+//! bound an algorithm moves from each call's round trip and outcome:
+//!
+//! - [`Aimd`](crate::adaptive::Aimd) when the dependency says "too much" by
+//!   failing or timing out: give it a `timeout` a little above the usual
+//!   latency (1.2×), and it saws just under the capacity.
+//! - [`Vegas`](crate::adaptive::Vegas) when latency is steady unless
+//!   something queues: it keeps a few calls queued and reacts before
+//!   anything fails.
+//! - [`Gradient2`](crate::adaptive::Gradient2) when latency is noisy: it
+//!   tolerates a rise (1.1 to settle near the capacity, 1.5 by default) and
+//!   ignores outliers.
+//!
+//! It takes the bulkhead's place in
+//! [`ResilienceLayer`](crate::stack::ResilienceLayer) (`.bulkhead(adaptive)`):
+//! inside the breaker and the rate limiter, so its refusals
+//! ([`BulkheadFull`](crate::error::BulkheadFull), answered `503`) are the
+//! caller's own limit — ignored by the breaker, not retried by palisade's
+//! retry policies, and spending no retry budget — and outside the timeout,
+//! so that a call that times out is a drop the algorithm sees. Watch it
+//! with [`limit`](crate::adaptive::AdaptiveLayer::limit), the
+//! `palisade_concurrency_limit` gauge, or
+//! [`LimitChanged`](crate::observe::EventKind::LimitChanged) events.
+//!
+//! Here a dependency serving 20 calls at once in about 100 ms is offered
+//! three times what it can take, by callers who give up after 250 ms; AIMD,
+//! told nothing of the capacity and starting at 100, settles a little above
+//! 20 — the capacity, and the queue a 120 ms timeout allows — and every
+//! call it lets through is answered in time:
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{
+//!     adaptive::{AdaptiveLayer, Aimd},
+//!     chaos::Latency,
+//!     clock::ManualClock,
+//!     sim::{Load, Outcome, Simulation, Upstream},
+//!     stack::ResilienceLayer,
+//!     timeout::TimeoutLayer,
+//! };
+//! use tower::Layer;
+//!
+//! # fn main() -> Result<(), tower::BoxError> {
+//! let ms = Duration::from_millis;
+//! let clock = ManualClock::new();
+//! let upstream = Upstream::<u64, _>::builder(clock.clone())
+//!     .latency(Latency::Uniform { min: ms(90), max: ms(110) })
+//!     .capacity(20)
+//!     .queue(40)
+//!     .build()?;
+//! let adaptive = AdaptiveLayer::builder(Aimd::new(100).timeout(ms(120)))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let stack = ResilienceLayer::new()
+//!     .bulkhead(adaptive.clone())
+//!     .timeout(TimeoutLayer::builder(ms(250)).clock(clock.clone()).build()?);
+//! let watched = adaptive.clone();
+//! let simulation = Simulation::builder(clock.clone(), Load::Poisson { rate: 600.0 })
+//!     .duration(Duration::from_secs(20))
+//!     .probe("limit", move || f64::from(watched.limit()))
+//!     .build()?;
+//! let report = clock.block_on(simulation.run(stack.layer(upstream), |n| n));
+//!
+//! let last_ten: Vec<f64> = report.timeline()[10..20].iter().map(|i| i.probes[0]).collect();
+//! assert!(last_ten.iter().all(|limit| (20.0..=30.0).contains(limit)), "{last_ten:?}");
+//! let answered: u64 = report.timeline()[10..20].iter().map(|i| i.count(Outcome::Ok)).sum();
+//! assert!(answered >= 1800, "{answered} in 10 s; the best is 2000");
+//! # Ok(()) }
+//! ```
+//!
+//! `cargo run --release --example adaptive` runs the three algorithms and a
+//! fixed bulkhead side by side against a capacity that halves for a while.
+//!
+//! A client of a dependency that refuses much of what it is sent (a quota,
+//! an overloaded server answering `503` fast) wants
+//! [`ThrottleLayer`](crate::adaptive::ThrottleLayer): it sends about `k`
+//! times what the dependency accepts and refuses the rest locally, so the
+//! dependency is not kept busy refusing. It fits
+//! [`ResilienceLayer`](crate::stack::ResilienceLayer)'s rate-limit slot
+//! (`.rate_limit(throttle)`): inside the retry, so that every attempt is a
+//! request it counts (as the SRE book counts them), and its refusals end the
+//! retries rather than feed them.

@@ -9,6 +9,7 @@
 //! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
 //! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
+//! | [`adaptive`] | a bound on the calls in flight whose limit an algorithm (AIMD, Vegas, Gradient2) moves from each call's latency and outcome |
 //! | [`bulkhead`] | a lock-free bound on the calls in flight, refusing when full |
 //! | [`fallback`] | an answer instead of a failure, chosen by what failed |
 //! | [`hedge`] | another attempt at a request still unanswered after a delay (fixed, or a recent quantile), within a budget; the first acceptable answer wins |
@@ -66,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod adaptive;
 pub mod bulkhead;
 pub mod chaos;
 pub mod circuit_breaker;

@@ -275,6 +275,16 @@ impl<C: Clock> BulkheadLayer<C> {
         self.changed("queue.max_wait", old_wait, new_wait);
     }
 
+    /// Moves the bound as [`set_max_concurrent`](Self::set_max_concurrent)
+    /// does, without an event: for a layer that moves it on every sample
+    /// (the adaptive limit) and reports it its own way.
+    pub(crate) fn set_bound(&self, max_concurrent: u32) {
+        let shared = &self.shared;
+        shared
+            .queue
+            .set_max(&shared.permits, u64::from(max_concurrent.max(1)));
+    }
+
     /// The event of a change.
     fn changed(&self, setting: &'static str, old: f64, new: f64) {
         let shared = &self.shared;
@@ -391,13 +401,25 @@ impl<C> BulkheadBuilder<C> {
     /// assert_eq!(err.field(), "max_concurrent");
     /// ```
     pub fn build(self) -> Result<BulkheadLayer<C>, ConfigError> {
-        check::at_least_one(LAYER, "max_concurrent", self.max_concurrent)?;
+        self.build_as(LAYER)
+    }
+
+    /// Observed as `kind` (its events' layer), for a layer built on a
+    /// bulkhead (the adaptive limit), with that layer's name and listeners.
+    pub(crate) fn observe(mut self, observe: ObserverBuilder) -> Self {
+        self.observe = observe;
+        self
+    }
+
+    /// [`build`](Self::build), the events' layer being `kind`.
+    pub(crate) fn build_as(self, kind: &'static str) -> Result<BulkheadLayer<C>, ConfigError> {
+        check::at_least_one(kind, "max_concurrent", self.max_concurrent)?;
         if let Some(waiting) = self.waiting {
             let max_waiting = u32::try_from(waiting.max_waiting).unwrap_or(u32::MAX);
-            check::at_least_one(LAYER, "queue.max_waiting", max_waiting)?;
-            check::positive(LAYER, "queue.max_wait", waiting.max_wait)?;
+            check::at_least_one(kind, "queue.max_waiting", max_waiting)?;
+            check::positive(kind, "queue.max_wait", waiting.max_wait)?;
         }
-        let observer = self.observe.build(LAYER);
+        let observer = self.observe.build(kind);
         Ok(BulkheadLayer {
             shared: Arc::new(Shared {
                 permits: Permits::new(u64::from(self.max_concurrent)),

@@ -1,9 +1,13 @@
 //! Recent latencies in constant memory, for a hedging delay at a quantile:
 //! a histogram of logarithmic buckets (as DDSketch: every value counted in
-//! the bucket `⌈log_γ x⌉`, γ = (1 + α)/(1 − α), so a quantile read from it
-//! is within a relative error α = 1 % of the true one), kept for two
+//! the bucket `⌈log_γ x⌉`, γ = (1 + α)/(1 − α), α = 1 %), kept for two
 //! rotating windows of time on the layer's clock: the quantile is read over
-//! the current window and the one before it.
+//! the current window and the one before it. A quantile is read as the
+//! upper edge of its bucket — never below the true one, at most 2 % (a
+//! factor γ) above: a hedge at the p95 is sent for at most the slowest 5 %,
+//! however the latencies fall in the buckets. (DDSketch's midpoint, within
+//! 1 % either way, would hedge up to several percent more when the latencies
+//! crowd near the quantile.)
 
 use std::time::Duration;
 
@@ -26,15 +30,11 @@ fn bucket(micros: f64) -> usize {
     ((micros.ln() / gamma().ln()).ceil() as usize).min(BUCKETS - 1)
 }
 
-/// The value a bucket stands for: within α of every value counted in it.
+/// The value a bucket stands for: its upper edge, at least every value
+/// counted in it and within a factor γ of each.
 fn value(bucket: usize) -> Duration {
-    let g = gamma();
-    let micros = if bucket == 0 {
-        1.0
-    } else {
-        2.0 * g.powi(bucket as i32) / (g + 1.0)
-    };
-    Duration::from_nanos((micros * 1_000.0).round() as u64)
+    let micros = gamma().powi(bucket as i32);
+    Duration::from_nanos((micros * 1_000.0).ceil() as u64)
 }
 
 /// One window of time's counts.
@@ -140,14 +140,15 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     #[test]
-    fn a_quantile_is_within_one_percent_and_follows_the_windows() {
+    fn a_quantile_is_at_most_two_percent_above_and_follows_the_windows() {
         let latencies = Latencies::new(Duration::from_secs(10));
         // 1..=100 ms, once each, at 1 s.
         for ms in 1..=100u32 {
             latencies.record(1_000_000_000, MS * ms);
         }
         let p95 = latencies.quantile(1_000_000_000, 0.95, 50).unwrap();
-        assert!((p95.as_secs_f64() / 0.095 - 1.0).abs() <= 0.01, "{p95:?}");
+        let above = p95.as_secs_f64() / 0.095;
+        assert!((1.0..=gamma()).contains(&above), "{p95:?}");
         assert_eq!(
             latencies.quantile(1_000_000_000, 0.95, 101),
             None,
@@ -160,10 +161,8 @@ mod tests {
         let p50 = latencies.quantile(12_000_000_000, 0.5, 1).unwrap();
         assert!(p50 > MS * 90, "the old window's and the new one's: {p50:?}");
         let later = latencies.quantile(25_000_000_000, 0.25, 1).unwrap();
-        assert!(
-            (later.as_secs_f64() / 0.5 - 1.0).abs() <= 0.01,
-            "only the new: {later:?}"
-        );
+        let above = later.as_secs_f64() / 0.5;
+        assert!((1.0..=gamma()).contains(&above), "only the new: {later:?}");
         assert_eq!(
             latencies.quantile(40_000_000_000, 0.5, 1),
             None,
@@ -172,13 +171,11 @@ mod tests {
     }
 
     #[test]
-    fn every_bucket_stands_within_alpha_of_its_values() {
-        for micros in [1.5, 10.0, 999.0, 123_456.0, 8.64e10] {
+    fn every_bucket_stands_at_or_just_above_its_values() {
+        for micros in [1.5, 10.0, 999.0, 10_900.0, 123_456.0, 8.64e10] {
             let stood = value(bucket(micros)).as_nanos() as f64 / 1_000.0;
-            assert!(
-                (stood / micros - 1.0).abs() <= ALPHA + 1e-9,
-                "{micros}: {stood}"
-            );
+            let above = stood / micros;
+            assert!((1.0..=gamma() + 1e-9).contains(&above), "{micros}: {stood}");
         }
     }
 }

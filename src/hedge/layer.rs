@@ -41,7 +41,7 @@ pub enum Delay {
     Fixed(Duration),
     /// The `quantile` of the latencies of the attempts that completed in
     /// the current `window` of time and the one before it, on the layer's
-    /// clock, read from a histogram within 1 % of the true value; `until_known`
+    /// clock, read from a histogram (never below the true value, at most 2 % above); `until_known`
     /// while the two windows hold fewer than `min_samples`.
     Quantile {
         /// In (0, 1): 0.95 hedges the slowest 5 %.

@@ -24,7 +24,7 @@
 //! hedges only the requests that may safely be sent twice.
 //!
 //! Compared with tower's `Hedge`: the delay can be fixed or a quantile read
-//! from a constant-memory histogram (within 1 % of the true value, two
+//! from a constant-memory histogram (never below the true value, at most 2 % above, two
 //! rotating windows of time) rather than only a percentile over a rotating
 //! histogram with a minimum of data points; the budget is a fraction of
 //! requests with a burst, shared by clones; up to 16 extra attempts rather

@@ -20,7 +20,7 @@ const RETRY_RESULTS: [&str; 4] = [
 ];
 
 /// Every metric: its name, kind, unit and help text.
-pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 25] = [
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 26] = [
     (
         "palisade_calls_permitted_total",
         Kind::Counter,
@@ -171,6 +171,12 @@ pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 25] = [
         Some(Unit::Count),
         "Hedged requests answered, by the attempt that answered.",
     ),
+    (
+        "palisade_concurrency_limit",
+        Kind::Gauge,
+        Some(Unit::Count),
+        "The calls an adaptive limit lets in flight.",
+    ),
 ];
 
 /// The kind of a metric.
@@ -232,6 +238,7 @@ pub(super) struct MetricsSink {
     injections: Keyed<&'static str, Counter>,
     hedges: OnceLock<Counter>,
     hedge_wins: Keyed<u32, Counter>,
+    limit: OnceLock<Gauge>,
 }
 
 impl MetricsSink {
@@ -267,6 +274,7 @@ impl MetricsSink {
             injections: Keyed::default(),
             hedges: OnceLock::new(),
             hedge_wins: Keyed::default(),
+            limit: OnceLock::new(),
         }
     }
 
@@ -380,6 +388,9 @@ impl MetricsSink {
                     metrics::counter!("palisade_hedge_wins_total", self.with(&labels))
                 })
                 .increment(1),
+            EventKind::LimitChanged { limit } => self
+                .gauge(&self.limit, "palisade_concurrency_limit")
+                .set(f64::from(limit)),
             EventKind::Injected { fault } => self
                 .injections
                 .get(fault, || {

@@ -63,6 +63,7 @@
 //! | `palisade_chaos_injections_total` | counter | `fault` | [`EventKind::Injected`] |
 //! | `palisade_hedges_total` | counter | | [`EventKind::Hedged`] |
 //! | `palisade_hedge_wins_total` | counter | `attempt` | [`EventKind::HedgeWon`] |
+//! | `palisade_concurrency_limit` | gauge | | [`EventKind::LimitChanged`] |
 //!
 //! # Examples
 //!
@@ -287,6 +288,11 @@ pub enum EventKind {
         /// Which: `"error"`, `"response"`, `"hang"` or `"latency"`.
         fault: &'static str,
     },
+    /// An adaptive limit moved: the calls it lets in flight now.
+    LimitChanged {
+        /// The new limit.
+        limit: u32,
+    },
 }
 
 impl EventKind {
@@ -318,6 +324,7 @@ impl EventKind {
             EventKind::Injected { .. } => "injected",
             EventKind::Hedged { .. } => "hedged",
             EventKind::HedgeWon { .. } => "hedge_won",
+            EventKind::LimitChanged { .. } => "limit_changed",
         }
     }
 }

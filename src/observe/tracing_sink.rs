@@ -149,6 +149,9 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
             event!(layer, trace, layer, name, "refused from the denial cache")
         }
         EventKind::Injected { fault } => event!(layer, debug, layer, name, fault, "injected"),
+        EventKind::LimitChanged { limit } => {
+            event!(layer, debug, layer, name, limit, "limit changed")
+        }
         EventKind::Hedged { attempt } => event!(layer, debug, layer, name, attempt, "hedged"),
         EventKind::HedgeWon { attempt } => {
             event!(layer, debug, layer, name, attempt, "hedge answered")

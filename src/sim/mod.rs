@@ -7,8 +7,9 @@
 //!   once, the others queued, then refused), a [`Latency`](crate::chaos::Latency)
 //!   distribution with stragglers, errors and hangs, and a schedule of
 //!   [`Phase`]s — an outage from second 30 to 60, a slowdown, a loss of
-//!   capacity. It is made of a [`BulkheadLayer`](crate::bulkhead::BulkheadLayer)
-//!   and [`ChaosLayer`](crate::chaos::ChaosLayer)s.
+//!   capacity. Its queue is exact (each call's start and end fixed when it
+//!   arrives) and, like a real server's, blind to callers who gave up; its
+//!   faults are a [`ChaosLayer`](crate::chaos::ChaosLayer)'s.
 //! - [`Simulation`] drives a [`Load`] — open (a rate, evenly or at random)
 //!   or closed (a number of clients) — through any stack over it, and
 //!   returns a [`Report`]: each [`Outcome`] (answered, failed, refused by

@@ -1,8 +1,10 @@
 //! The model upstream: a service of a given capacity whose calls take a
-//! time drawn from a distribution and fail as told, on a schedule of
-//! phases — made of a bulkhead and chaos layers.
+//! time drawn from a distribution and fail as told (by a chaos layer), on
+//! a schedule of phases.
 
 use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, VecDeque},
     fmt,
     future::{Future, Ready, ready},
     ops::Range,
@@ -15,16 +17,12 @@ use tower::{BoxError, Layer, Service};
 
 use super::LAYER;
 use crate::{
-    bulkhead::{Bulkhead, BulkheadLayer},
     chaos::{Chaos, ChaosLayer, Latency, Settings},
     clock::{Clock, Instant},
-    error::{BulkheadFull, ConfigError},
-    random::FastRandom,
+    error::ConfigError,
+    random::{FastRandom, Random},
     sync::{Arc, AtomicU64, Mutex, Ordering, lock},
 };
-
-/// How long a call may wait in the upstream's queue: for ever, in practice.
-const QUEUE_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// The error of a call the [`Upstream`] refused because its queue was
 /// full — what an overloaded server answers (a `503`, a reset
@@ -73,22 +71,11 @@ impl Condition {
         self
     }
 
-    /// The service time and the faults (the inner chaos layer's settings).
-    fn service(&self) -> Settings {
+    /// The faults: the chaos layer's settings.
+    fn faults(&self) -> Settings {
         Settings {
             error: self.errors,
             hang: self.hangs,
-            latency: 1.0,
-            delay: self.latency,
-            ..Settings::default()
-        }
-    }
-
-    /// The stragglers' extra time (the outer chaos layer's settings).
-    fn straggling(&self) -> Settings {
-        Settings {
-            latency: self.stragglers,
-            delay: self.straggle,
             ..Settings::default()
         }
     }
@@ -102,18 +89,34 @@ impl Condition {
             };
             ConfigError::new(LAYER, field, rule)
         };
-        let service = self.service();
-        service.check().map_err(|err| {
-            let field = match err.field() {
-                "error" => "errors",
-                "hang" => "hangs",
-                _ => "latency",
+        self.faults().check().map_err(|err| {
+            let field = if err.field() == "error" {
+                "errors"
+            } else {
+                "hangs"
             };
             within(err, field)
         })?;
-        self.straggling()
-            .check()
-            .map_err(|err| within(err, "stragglers"))?;
+        let latency = |latency: Latency, field| {
+            let settings = Settings {
+                latency: 1.0,
+                delay: latency,
+                ..Settings::default()
+            };
+            settings.check().map_err(|err| within(err, field))
+        };
+        latency(self.latency, "latency")?;
+        latency(self.straggle, "stragglers")?;
+        if !(0.0..=1.0).contains(&self.stragglers) {
+            return Err(within(
+                ConfigError::new(
+                    LAYER,
+                    "stragglers",
+                    format!("must be a share, in [0, 1], got {}", self.stragglers),
+                ),
+                "stragglers",
+            ));
+        }
         if self.capacity == 0 {
             return Err(within(
                 ConfigError::new(LAYER, "capacity", "must be at least 1"),
@@ -263,7 +266,69 @@ impl<Req> Service<Req> for Echo {
     }
 }
 
-type Model<Req, C> = Bulkhead<Chaos<Chaos<Echo, Req, Req, C>, Req, Req, C>, C>;
+/// The upstream's servers and queue, in time: when each busy server is
+/// free, when each queued call starts, when each call under way ends.
+/// Calls are served in arrival order by the first server free; a call's
+/// times are fixed when it arrives, and nothing its caller does changes
+/// them.
+#[derive(Debug, Default)]
+struct Servers {
+    /// When each busy server is free (those free by now are dropped).
+    busy: BinaryHeap<Reverse<Instant>>,
+    /// When each queued call starts: in arrival order, which is start order.
+    queued: VecDeque<Instant>,
+    /// When each call under way (queued or served) ends.
+    ends: BinaryHeap<Reverse<Instant>>,
+}
+
+impl Servers {
+    /// Forgets what is over by `now`.
+    fn catch_up(&mut self, now: Instant) {
+        for heap in [&mut self.busy, &mut self.ends] {
+            while heap.peek().is_some_and(|&Reverse(at)| at <= now) {
+                heap.pop();
+            }
+        }
+        while self.queued.front().is_some_and(|&at| at <= now) {
+            self.queued.pop_front();
+        }
+    }
+
+    /// A call arriving at `now` and taking `service` once started, with
+    /// `capacity` servers and at most `max_queued` calls waiting: when it
+    /// ends, or `None` if the queue is full.
+    fn admit(
+        &mut self,
+        now: Instant,
+        service: Duration,
+        capacity: u32,
+        max_queued: Option<u32>,
+    ) -> Option<Instant> {
+        self.catch_up(now);
+        let capacity = capacity as usize;
+        // Servers taken away (a phase of less capacity) leave once free:
+        // here, the first to be free go first.
+        while self.busy.len() > capacity {
+            self.busy.pop();
+        }
+        let start = if self.busy.len() < capacity {
+            now
+        } else {
+            if max_queued.is_some_and(|max| self.queued.len() >= max as usize) {
+                return None;
+            }
+            let Reverse(free) = self.busy.pop().expect("capacity is at least 1");
+            free.max(now)
+        };
+        let end = start.saturating_add(service);
+        self.busy.push(Reverse(end));
+        self.ends.push(Reverse(end));
+        if start > now {
+            self.queued.push_back(start);
+        }
+        Some(end)
+    }
+}
 
 struct Shared<Req, C> {
     clock: C,
@@ -272,42 +337,47 @@ struct Shared<Req, C> {
     normal: Condition,
     /// In order of their start, not overlapping.
     phases: Vec<(Range<Duration>, Phase)>,
-    /// The phase in force (`usize::MAX`: none), as last applied.
-    current: Mutex<usize>,
-    capacity: BulkheadLayer<C>,
-    service: ChaosLayer<Req, Req, C>,
-    straggling: ChaosLayer<Req, Req, C>,
+    max_queued: Option<u32>,
+    /// The phase in force (`usize::MAX`: none) and its condition, as last
+    /// applied; and the servers.
+    state: Mutex<(usize, Condition, Servers)>,
+    /// The faults.
+    faults: ChaosLayer<Req, Req, C>,
+    /// The service times and the stragglers' draws.
+    random: FastRandom,
     calls: AtomicU64,
 }
 
 impl<Req, C: Clock> Shared<Req, C> {
-    /// Brings the layers to the condition of the phase in force now.
-    fn follow_schedule(&self) {
-        if self.phases.is_empty() {
-            return;
+    /// When a call arriving now ends, or `None` if it is refused; the
+    /// condition of the phase in force brought to the fault layer first.
+    fn arrive(&self) -> Option<Instant> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        let (current, condition, servers) = &mut *state;
+        if !self.phases.is_empty() {
+            let at = now - self.start;
+            let phase = self
+                .phases
+                .iter()
+                .position(|(range, _)| range.contains(&at))
+                .unwrap_or(usize::MAX);
+            if *current != phase {
+                *current = phase;
+                *condition = match self.phases.get(phase) {
+                    Some((_, phase)) => self.normal.with(phase),
+                    None => self.normal,
+                };
+                // Checked when built, so this cannot fail.
+                let applied = self.faults.reconfigure(condition.faults());
+                debug_assert!(applied.is_ok(), "{applied:?}");
+            }
         }
-        let at = self.clock.now() - self.start;
-        let phase = self
-            .phases
-            .iter()
-            .position(|(range, _)| range.contains(&at))
-            .unwrap_or(usize::MAX);
-        let mut current = lock(&self.current);
-        if *current == phase {
-            return;
+        let mut service = condition.latency.sample(self.random.next_f64());
+        if condition.stragglers > 0.0 && self.random.next_f64() < condition.stragglers {
+            service = service.saturating_add(condition.straggle.sample(self.random.next_f64()));
         }
-        *current = phase;
-        let condition = match self.phases.get(phase) {
-            Some((_, phase)) => self.normal.with(phase),
-            None => self.normal,
-        };
-        // Checked when built, so none of these can fail.
-        let applied = [
-            self.service.reconfigure(condition.service()),
-            self.straggling.reconfigure(condition.straggling()),
-            self.capacity.set_max_concurrent(condition.capacity),
-        ];
-        debug_assert!(applied.iter().all(Result::is_ok), "{applied:?}");
+        servers.admit(now, service, condition.capacity, self.max_queued)
     }
 }
 
@@ -319,14 +389,18 @@ impl<Req, C: Clock> Shared<Req, C> {
 /// bound past which they are [`Refused`]. A schedule of [`Phase`]s changes
 /// all of it for a while: an outage, a slowdown, a loss of capacity.
 ///
+/// Like a real server, it does not know when a caller gives up: a call
+/// dropped by its caller (a timeout) keeps its place in the queue and its
+/// server until its time is up. That is how an overloaded dependency
+/// collapses — busy with calls nobody waits for any more — and what a
+/// concurrency limit is for.
+///
 /// It answers a request with the request itself (map it to the response
 /// type your stack expects with tower's `map_response`), and fails with
-/// [`InjectedFault`](crate::chaos::InjectedFault) or [`Refused`].
-///
-/// It is made of palisade's own layers: a [`BulkheadLayer`] with a queue
-/// for the capacity, over two [`ChaosLayer`]s (the service time and the
-/// faults; the stragglers), all on the given clock and seeded, so a run is
-/// repeatable to the call.
+/// [`InjectedFault`](crate::chaos::InjectedFault) or [`Refused`]. The
+/// faults are a [`ChaosLayer`]'s; the times and the queue are computed
+/// exactly, on the given clock, from seeded draws, so a run is repeatable
+/// to the call.
 ///
 /// # Examples
 ///
@@ -352,7 +426,7 @@ impl<Req, C: Clock> Shared<Req, C> {
 /// # Ok::<(), tower::BoxError>(())
 /// ```
 pub struct Upstream<Req, C> {
-    model: Model<Req, C>,
+    faults: Chaos<Echo, Req, Req, C>,
     shared: Arc<Shared<Req, C>>,
 }
 
@@ -392,7 +466,8 @@ impl<Req, C: Clock> Upstream<Req, C> {
         self.shared.calls.load(Ordering::Relaxed)
     }
 
-    /// How many calls it is serving now (at most its capacity).
+    /// How many calls it is serving now (at most its capacity), whether
+    /// their callers still wait or not.
     ///
     /// ```
     /// # let upstream = palisade::sim::Upstream::<u32, _>::builder(palisade::clock::ManualClock::new()).build()?;
@@ -400,10 +475,11 @@ impl<Req, C: Clock> Upstream<Req, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn in_flight(&self) -> u64 {
-        self.shared.capacity.in_flight()
+        let (under_way, waiting) = self.counts();
+        under_way - waiting
     }
 
-    /// How many calls wait for a place now.
+    /// How many calls wait for a server now.
     ///
     /// ```
     /// # let upstream = palisade::sim::Upstream::<u32, _>::builder(palisade::clock::ManualClock::new()).build()?;
@@ -411,7 +487,15 @@ impl<Req, C: Clock> Upstream<Req, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn waiting(&self) -> u64 {
-        self.shared.capacity.waiting()
+        self.counts().1
+    }
+
+    /// Calls under way (served or waiting), and waiting, now.
+    fn counts(&self) -> (u64, u64) {
+        let mut state = lock(&self.shared.state);
+        let servers = &mut state.2;
+        servers.catch_up(self.shared.clock.now());
+        (servers.ends.len() as u64, servers.queued.len() as u64)
     }
 }
 
@@ -424,22 +508,22 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Req, BoxError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.model.poll_ready(cx)
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        self.shared.follow_schedule();
-        self.shared.calls.fetch_add(1, Ordering::Relaxed);
-        let call = self.model.call(request);
+        let shared = &self.shared;
+        shared.calls.fetch_add(1, Ordering::Relaxed);
+        let Some(end) = shared.arrive() else {
+            return Box::pin(ready(Err(Refused.into())));
+        };
+        let ends = shared.clock.sleep_until(end);
+        // The fault is drawn now, and met at the end of the call's time.
+        let answer = self.faults.call(request);
         Box::pin(async move {
-            call.await.map_err(|err| {
-                if err.is::<BulkheadFull>() {
-                    Refused.into()
-                } else {
-                    err
-                }
-            })
+            ends.await;
+            answer.await
         })
     }
 }
@@ -447,7 +531,7 @@ where
 impl<Req, C: Clone> Clone for Upstream<Req, C> {
     fn clone(&self) -> Self {
         Upstream {
-            model: self.model.clone(),
+            faults: self.faults.clone(),
             shared: Arc::clone(&self.shared),
         }
     }
@@ -636,34 +720,23 @@ impl<Req, C: Clock> UpstreamBuilder<Req, C> {
             }
             self.normal.with(phase).check(Some(index))?;
         }
-        let random = |stream: u64| FastRandom::seeded(self.seed.wrapping_add(stream));
-        let mut capacity = BulkheadLayer::builder(self.normal.capacity).name("upstream");
-        capacity = capacity.queue(self.queue.unwrap_or(u32::MAX), QUEUE_WAIT);
-        let capacity = capacity.clock(self.clock.clone()).build()?;
-        let service = ChaosLayer::builder()
+        let faults = ChaosLayer::builder()
             .name("upstream")
-            .settings(self.normal.service())
+            .settings(self.normal.faults())
             .clock(self.clock.clone())
-            .random(random(0))
+            .random(FastRandom::seeded(self.seed))
             .build()?;
-        let straggling = ChaosLayer::builder()
-            .name("upstream")
-            .settings(self.normal.straggling())
-            .clock(self.clock.clone())
-            .random(random(0x5eed))
-            .build()?;
-        let model = capacity.layer(straggling.layer(service.layer(Echo)));
         Ok(Upstream {
-            model,
+            faults: faults.layer(Echo),
             shared: Arc::new(Shared {
                 start: self.clock.now(),
                 clock: self.clock,
                 normal: self.normal,
                 phases: self.phases,
-                current: Mutex::new(usize::MAX),
-                capacity,
-                service,
-                straggling,
+                max_queued: self.queue,
+                state: Mutex::new((usize::MAX, self.normal, Servers::default())),
+                faults,
+                random: FastRandom::seeded(self.seed ^ 0x5eed_5eed),
                 calls: AtomicU64::new(0),
             }),
         })

@@ -40,6 +40,13 @@
 //!    failure the breaker counts and the retry layer may retry; the bulkhead
 //!    permit is given back when the timeout fires.
 //!
+//! The adaptive limit ([`AdaptiveLayer`](crate::adaptive::AdaptiveLayer))
+//! takes the bulkhead's slot, for the bulkhead's reasons (and outside the
+//! timeout, so that a call that times out is a drop it sees); client-side
+//! throttling ([`ThrottleLayer`](crate::adaptive::ThrottleLayer)) takes the
+//! rate limit's, inside the retry, so that each attempt is a request it
+//! counts.
+//!
 //! What goes wrong in other orders (the questions resilience4j users ask
 //! about its decorator order):
 //!

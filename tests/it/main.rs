@@ -3,6 +3,8 @@
 //! --test it <module>` runs one (the loom models are their own binary,
 //! `tests/loom.rs`, built under `--cfg loom`).
 
+mod adaptive;
+mod adaptive_throttle;
 mod bulkhead;
 mod bulkhead_model;
 mod chaos;
