@@ -316,6 +316,90 @@ fn a_release_racing_a_queuing_call_hands_over_the_permit() {
     });
 }
 
+type Held<F> = std::pin::Pin<Box<F>>;
+
+/// A bulkhead of one permit and a queue of one, the permit held by one call
+/// and the queue by another: the layer, its service, and the two calls.
+#[allow(clippy::type_complexity)]
+fn one_permit_held_one_waiting() -> (
+    palisade::bulkhead::BulkheadLayer<ManualClock>,
+    impl Service<(), Future: Send + 'static> + Clone + Send + 'static,
+    Held<impl Future + Send + 'static>,
+    Held<impl Future + Send + 'static>,
+) {
+    let layer = palisade::bulkhead::BulkheadLayer::builder(1)
+        .queue(1, Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn(|()| {
+        std::future::pending::<Result<(), &'static str>>()
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut holder = Box::pin(service.call(()));
+    assert!(holder.as_mut().poll(&mut cx).is_pending());
+    let mut waiter = Box::pin(service.call(()));
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    assert_eq!((layer.in_flight(), layer.waiting()), (1, 1));
+    (layer, service, holder, waiter)
+}
+
+/// A permit given back while a waiter queues and a fresh call arrives: the
+/// fresh call may take the permit first (it came free before the hand-over),
+/// and then the hand-over finds none free and the waiter keeps waiting —
+/// never two calls in flight; once the fresh call ends, the waiter gets the
+/// permit.
+#[test]
+fn a_fresh_call_taking_the_permit_before_the_hand_over_leaves_the_waiter_waiting() {
+    loom::model(|| {
+        let (layer, service, holder, mut waiter) = one_permit_held_one_waiting();
+        let mut cx = Context::from_waker(Waker::noop());
+        let releaser = thread::spawn(move || drop(holder));
+        let fresh = {
+            let service = service.clone();
+            thread::spawn(move || hold(service))
+        };
+        releaser.join().unwrap();
+        let (fresh_admitted, fresh) = fresh.join().unwrap();
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(layer.in_flight(), 1, "one call holds the one permit");
+        if fresh_admitted {
+            assert_eq!(layer.waiting(), 1, "the waiter still waits");
+            drop(fresh);
+            assert!(waiter.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(
+                (layer.in_flight(), layer.waiting()),
+                (1, 0),
+                "handed over now"
+            );
+        } else {
+            // Refused (the queue was full) or, later, handed nothing: the
+            // waiter got the permit.
+            assert_eq!(layer.waiting(), 0);
+        }
+        drop(waiter);
+        assert_eq!((layer.in_flight(), layer.waiting()), (0, 0));
+    });
+}
+
+/// The last waiter gives up while the permit is given back: whichever
+/// comes first, the permit is neither lost nor handed to the gone waiter.
+#[test]
+fn the_last_waiter_leaving_as_the_permit_comes_back_loses_no_permit() {
+    loom::model(|| {
+        let (layer, service, holder, waiter) = one_permit_held_one_waiting();
+        let releaser = thread::spawn(move || drop(holder));
+        let leaver = thread::spawn(move || drop(waiter));
+        releaser.join().unwrap();
+        leaver.join().unwrap();
+        assert_eq!((layer.in_flight(), layer.waiting()), (0, 0));
+        // The permit is there for the next call.
+        let (admitted, next) = hold(service);
+        assert!(admitted);
+        drop(next);
+    });
+}
+
 /// The bound raised by hand while a call queues for a permit: the call gets
 /// the new permit — the raise and the queuer cannot miss each other.
 #[test]

@@ -85,7 +85,9 @@ impl Latency {
     }
 
     /// Every time of the distribution `factor` times longer (`factor`
-    /// above 0; each time capped at 100 years).
+    /// above 0; each time capped at 100 years). (For `sim`, which the loom
+    /// build leaves out.)
+    #[cfg(not(loom))]
     pub(crate) fn scaled(self, factor: f64) -> Latency {
         let scale = |duration: Duration| {
             Duration::try_from_secs_f64(duration.as_secs_f64() * factor)

@@ -346,7 +346,7 @@ fn stays_within<A: Algorithm>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(256)))]
 
     #[test]
     fn aimd_s_limit_stays_within_its_bounds(

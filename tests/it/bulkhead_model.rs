@@ -67,7 +67,7 @@ fn poll_all<F: Future<Output = Result<u64, BoxError>>>(live: &mut Vec<task::Spaw
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(256)))]
 
     #[test]
     fn the_bound_holds_and_nothing_leaks(

@@ -627,6 +627,108 @@ async fn the_classifier_can_say_how_long_to_open_capped_by_config() {
 }
 
 #[tokio::test]
+async fn a_failed_probe_with_a_pushback_reopens_at_once_for_the_pushback() {
+    let rig = Rig::new();
+    let pushing_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let classifier = Pushback::new(ErrorsAsFailures, {
+        let pushing_back = Arc::clone(&pushing_back);
+        move |result: &Reply| {
+            (result.is_err() && pushing_back.load(Ordering::SeqCst)).then_some(SEC * 40)
+        }
+    });
+    let layer = rig
+        .builder()
+        .classifier(classifier)
+        .consecutive_failures(1)
+        // One failed probe of four is allowed: an ordinary failure would
+        // leave the breaker half-open.
+        .half_open(HalfOpen::new().max_probes(1).probes(4).success_rate(0.75))
+        .max_pushback(SEC * 120)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&rig.clock, &rig.reached));
+    half_open(&rig, &mut service, Duration::from_secs(30)).await;
+    pushing_back.store(true, Ordering::SeqCst);
+    send(&mut service, Call::Fail).await.unwrap_err(); // the probe, with a Retry-After
+    assert_eq!(handle.state(), CircuitState::Open);
+    let open = open_error(send(&mut service, Call::Ok).await);
+    assert_eq!(
+        open.retry_after(),
+        Some(SEC * 40),
+        "the pushback's, not the 30 s"
+    );
+    assert_eq!(
+        rig.transitions().last().unwrap(),
+        &t("half_open", "open", "pushback")
+    );
+}
+
+/// A breaker with no listener: with default features nothing observes it,
+/// and it takes the paths that read no clock and write nothing when the
+/// service is healthy.
+fn unobserved(clock: &ManualClock) -> CircuitBreakerBuilder<ErrorsAsFailures, ManualClock> {
+    CircuitBreakerLayer::builder().clock(clock.clone())
+}
+
+#[tokio::test]
+async fn a_slow_success_in_a_full_healthy_window_ages_out() {
+    let (clock, reached) = (ManualClock::new(), Arc::new(AtomicUsize::new(0)));
+    let layer = unobserved(&clock)
+        .count_window(4)
+        .minimum_calls(4)
+        .slow_calls(SEC, 0.9)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&clock, &reached));
+    let empty = handle.metrics();
+    assert_eq!(
+        (empty.failure_rate, empty.slow_call_rate),
+        (None, None),
+        "no calls: no rates"
+    );
+    for _ in 0..4 {
+        send(&mut service, Call::Ok).await.unwrap();
+    }
+    // A full window of fast successes; then a slow one.
+    service.ready().await.unwrap();
+    let mut slow = task::spawn(service.call(Call::Take(SEC * 2, false)));
+    assert_pending!(slow.poll());
+    clock.advance(SEC * 2);
+    assert_ready!(slow.poll()).unwrap();
+    assert_eq!(handle.metrics().slow_call_rate, Some(0.25));
+    // Four fast successes later, it has left the window.
+    for _ in 0..4 {
+        send(&mut service, Call::Ok).await.unwrap();
+    }
+    let metrics = handle.metrics();
+    assert_eq!((metrics.calls, metrics.slow_calls), (4, 0));
+    assert_eq!(metrics.slow_call_rate, Some(0.0));
+}
+
+#[tokio::test]
+async fn an_unobserved_time_window_breaker_counts_and_opens() {
+    let (clock, reached) = (ManualClock::new(), Arc::new(AtomicUsize::new(0)));
+    let layer = unobserved(&clock)
+        .time_window(SEC * 10, 10)
+        .minimum_calls(4)
+        .failure_rate(0.5)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&clock, &reached));
+    send(&mut service, Call::Ok).await.unwrap();
+    clock.advance(SEC);
+    send(&mut service, Call::Fail).await.unwrap_err();
+    send(&mut service, Call::Ok).await.unwrap();
+    assert_eq!(handle.state(), CircuitState::Closed);
+    assert_eq!(handle.metrics().calls, 3);
+    send(&mut service, Call::Fail).await.unwrap_err();
+    assert_eq!(handle.state(), CircuitState::Open, "2 failures of 4");
+}
+
+#[tokio::test]
 async fn jitter_spreads_the_open_duration_reproducibly() {
     async fn open_for(seed: u64) -> Duration {
         let rig = Rig::new();
@@ -1168,4 +1270,20 @@ async fn durations_are_kept_only_by_an_observed_breaker_with_a_window() {
 
     let consecutive = rig.builder().consecutive_failures(3).build().unwrap();
     assert_eq!(consecutive.handle().metrics().durations, None);
+}
+
+#[test]
+fn a_state_displays_as_its_name_in_events() {
+    let names = [
+        (CircuitState::Closed, "closed"),
+        (CircuitState::Open, "open"),
+        (CircuitState::HalfOpen, "half_open"),
+        (CircuitState::ForcedOpen, "forced_open"),
+        (CircuitState::Disabled, "disabled"),
+        (CircuitState::MetricsOnly, "metrics_only"),
+    ];
+    for (state, name) in names {
+        assert_eq!(state.to_string(), name);
+        assert_eq!(state.as_str(), name);
+    }
 }

@@ -749,7 +749,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn the_breaker_matches_the_reference_model(cfg in cfg(), seed in any::<u64>(), steps in steps()) {

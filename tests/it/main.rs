@@ -41,3 +41,13 @@ mod sim;
 mod stack;
 mod timeout;
 mod timeout_http;
+
+/// Cases a property test runs: `default`, or `PROPTEST_CASES` when set — so
+/// CI keeps its time, and a deep run is one variable away:
+/// `PROPTEST_CASES=10000 cargo test --all-features --test it`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}

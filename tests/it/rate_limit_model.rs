@@ -457,7 +457,7 @@ fn case() -> impl Strategy<Value = (Algorithm, u64, Vec<Op>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(512)))]
 
     #[test]
     fn every_algorithm_matches_its_model_and_keeps_its_promise((algorithm, start, ops) in case()) {

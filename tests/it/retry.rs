@@ -582,3 +582,38 @@ async fn a_call_that_is_not_retried_clones_nothing_and_retries_share_one_clone()
     }
     assert_eq!(*clones.lock().unwrap(), made + 1);
 }
+
+#[test]
+fn a_ttl_budget_holds_its_reserve_and_its_deposits_over_its_window() {
+    let secs = Duration::from_secs;
+    // A TTL of a day at most: a day is one, a nanosecond more is not.
+    assert!(RetryBudget::ttl(secs(86_400), 1, 0.1).is_ok());
+    let err = RetryBudget::ttl(secs(86_400) + Duration::from_nanos(1), 1, 0.1).unwrap_err();
+    assert_eq!(err.field(), "budget.ttl");
+    // The reserve: 3 a second over 10 s, 30 retries with no request at all.
+    let budget = RetryBudget::ttl(secs(10), 3, 0.5).unwrap();
+    let start = Instant::ZERO;
+    assert_eq!(budget.available(start), 30);
+    for _ in 0..30 {
+        assert!(budget.withdraw(start));
+    }
+    assert!(!budget.withdraw(start), "the reserve is spent");
+    // Deposits: half a retry a request.
+    budget.deposit(start);
+    assert!(!budget.withdraw(start), "half a retry is none");
+    budget.deposit(start);
+    assert!(budget.withdraw(start));
+    assert!(!budget.withdraw(start));
+    // A TTL later, what was spent has left the window: the reserve again.
+    assert_eq!(budget.available(start + secs(11)), 30);
+    // A reserve of 1.5 retries is one.
+    let thin = RetryBudget::ttl(Duration::from_millis(1_500), 1, 0.0).unwrap();
+    assert_eq!(thin.available(start), 1);
+    assert!(thin.withdraw(start));
+    assert!(!thin.withdraw(start));
+    assert_eq!(format!("{budget:?}"), "RetryBudget { kind: \"ttl\", .. }");
+    assert_eq!(
+        format!("{:?}", RetryBudget::tokens(10, 0.1).unwrap()),
+        "RetryBudget { kind: \"tokens\", .. }"
+    );
+}

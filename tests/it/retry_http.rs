@@ -378,3 +378,80 @@ fn a_request_whose_body_is_clone_is_retried_without_a_clone_hook() {
             .all(|(method, body)| method == http::Method::PUT && body == "{\"n\":1}")
     );
 }
+
+/// `Retry-After: retry_after` against `Date: date` (absent: this machine's
+/// clock).
+fn wait(date: Option<&str>, retry_after_value: &str) -> Option<Duration> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("retry-after", retry_after_value.parse().unwrap());
+    if let Some(date) = date {
+        headers.insert("date", date.parse().unwrap());
+    }
+    retry_after(&headers)
+}
+
+#[test]
+fn an_http_date_is_read_in_each_form_and_only_when_it_is_a_date() {
+    const EPOCH: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+    let secs = |s| Some(Duration::from_secs(s));
+    // Absolute dates, from the epoch (a parser off by a fixed amount would
+    // not cancel out here).
+    assert_eq!(
+        wait(Some(EPOCH), "Sun, 06 Nov 1994 08:49:37 GMT"),
+        secs(784_111_777)
+    );
+    assert_eq!(
+        wait(Some(EPOCH), "Tue, 29 Feb 2000 00:00:00 GMT"),
+        secs(951_782_400),
+        "a leap day"
+    );
+    // The other two forms HTTP allows, the same instant.
+    assert_eq!(
+        wait(Some(EPOCH), "Sunday, 06-Nov-94 08:49:37 GMT"),
+        secs(784_111_777)
+    );
+    assert_eq!(
+        wait(Some(EPOCH), "Sun Nov  6 08:49:37 1994"),
+        secs(784_111_777)
+    );
+    // RFC 850's two-digit years: 70 and above are 19xx, below are 20xx.
+    assert_eq!(
+        wait(Some(EPOCH), "Thursday, 01-Jan-70 00:00:10 GMT"),
+        secs(10)
+    );
+    assert_eq!(
+        wait(Some(EPOCH), "Tuesday, 01-Jan-69 00:00:00 GMT"),
+        secs(3_124_224_000)
+    );
+    // Against this machine's clock when there is no `Date`.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until_2100 = wait(None, "Fri, 01 Jan 2100 00:00:00 GMT")
+        .unwrap()
+        .as_secs();
+    assert!(
+        (4_102_444_800 - now).abs_diff(until_2100) <= 2,
+        "{until_2100}"
+    );
+    // Not dates: out-of-range fields, a leap second, 31 April, 29 February
+    // of a year that is not a leap year, signed fields, a year before 1970,
+    // a wrong weekday, an asctime year of two digits.
+    for not_a_date in [
+        "Sun, 06 Nov 1994 24:49:37 GMT",
+        "Sun, 06 Nov 1994 08:60:37 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 06 Nov 1994 08:49:60 GMT",
+        "Sat, 31 Apr 1994 08:49:37 GMT",
+        "Mon, 29 Feb 2100 00:00:00 GMT",
+        "Thu, 29 Feb 2001 00:00:00 GMT",
+        "Sun, +6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:-9:37 GMT",
+        "Wed, 31 Dec 1969 23:59:59 GMT",
+        "Mon, 06 Nov 1994 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 94",
+    ] {
+        assert_eq!(wait(Some(EPOCH), not_a_date), None, "{not_a_date}");
+    }
+}

@@ -46,7 +46,7 @@ fn backoff() -> impl Strategy<Value = (Backoff, Duration)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(256)))]
 
     #[test]
     fn every_delay_is_at_most_the_cap((backoff, max) in backoff(), seed in any::<u64>()) {

@@ -73,7 +73,7 @@ fn ops() -> impl Strategy<Value = Vec<(u64, Op)>> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 2_000,
+        cases: crate::cases(2_000),
         // The module's file is not found from its path: name the file.
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/it/hardening/budget.proptest-regressions",

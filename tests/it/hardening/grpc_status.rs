@@ -92,7 +92,7 @@ fn spaces_and_tabs_get_one_answer_in_headers_and_trailers() {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: crate::cases(512),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/it/hardening/grpc_status.proptest-regressions",
         ))),

@@ -15,7 +15,7 @@ use super::{ask, server::RedisServer};
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 64,
+        cases: crate::cases(64),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/it/rate_limit_redis/model.proptest-regressions",
         ))),

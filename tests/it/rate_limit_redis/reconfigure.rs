@@ -343,7 +343,7 @@ fn in_micros(said: Said) -> Said {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 48,
+        cases: crate::cases(48),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/it/rate_limit_redis/reconfigure.proptest-regressions",
         ))),
