@@ -611,6 +611,22 @@ fn a_ttl_budget_holds_its_reserve_and_its_deposits_over_its_window() {
     assert_eq!(thin.available(start), 1);
     assert!(thin.withdraw(start));
     assert!(!thin.withdraw(start));
+    // New numbers from a budget that was used itself: only the numbers
+    // are taken, not its history.
+    let numbers = RetryBudget::ttl(secs(10), 0, 1.0).unwrap();
+    for _ in 0..50 {
+        numbers.deposit(start);
+    }
+    let own = RetryBudget::ttl(secs(10), 0, 0.5).unwrap();
+    for _ in 0..4 {
+        own.deposit(start);
+    }
+    own.reconfigure(&numbers, start).unwrap();
+    assert_eq!(
+        own.available(start),
+        4,
+        "its own 4 requests, at the new ratio of 1"
+    );
     assert_eq!(format!("{budget:?}"), "RetryBudget { kind: \"ttl\", .. }");
     assert_eq!(
         format!("{:?}", RetryBudget::tokens(10, 0.1).unwrap()),
