@@ -130,12 +130,18 @@ where
         let result = ready!(this.future.poll(cx)).map_err(Into::into);
         if let Some((started, in_flight, shared)) = this.timed.take() {
             let dropped = shared.classifier.classify(&result) == Outcome::Failure;
-            let rtt = shared.clock.now().saturating_duration_since(started);
-            shared.learn(Sample {
-                rtt,
-                in_flight,
-                dropped,
-            });
+            // One read of the clock: the call's end, for its round trip and
+            // for the algorithm.
+            let now = shared.clock.now();
+            let rtt = now.saturating_duration_since(started);
+            shared.learn(
+                Sample {
+                    rtt,
+                    in_flight,
+                    dropped,
+                },
+                now,
+            );
         }
         Poll::Ready(result)
     }

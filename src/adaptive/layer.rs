@@ -11,7 +11,7 @@ use super::{
 use crate::{
     bulkhead::BulkheadLayer,
     classify::ErrorsAsFailures,
-    clock::{Clock, TokioClock},
+    clock::{Clock, Instant, TokioClock},
     error::{ConfigError, check},
     observe::{EventKind, Observer, ObserverBuilder},
     sync::{Arc, AtomicU32, Mutex, Ordering, lock},
@@ -36,9 +36,9 @@ pub(crate) struct Shared<A, K, C> {
 }
 
 impl<A: Algorithm, K, C: Clock> Shared<A, K, C> {
-    /// Gives the algorithm a sample, and the bulkhead the limit it sets.
-    pub(crate) fn learn(&self, sample: Sample) {
-        let now = self.clock.now();
+    /// Gives the algorithm a sample of a call that ended at `now`, and the
+    /// bulkhead the limit it sets.
+    pub(crate) fn learn(&self, sample: Sample, now: Instant) {
         let mut algorithm = lock(&self.algorithm);
         let limit = algorithm.update(&sample, now).max(1);
         if self.limit.swap(limit, Ordering::Relaxed) != limit {
