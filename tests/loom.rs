@@ -174,6 +174,30 @@ fn racing_writers_of_the_count_window_lose_no_count() {
     });
 }
 
+/// A call racing a change of a forced-open breaker to disabled or to closed
+/// is refused, or admitted by the state it finds under the lock — even when
+/// it read "forced open" before the change: a call that goes through is
+/// counted unless the breaker was disabled.
+#[test]
+fn a_call_racing_a_forced_change_is_counted_by_the_state_it_is_admitted_in() {
+    for disable in [true, false] {
+        loom::model(move || {
+            let (_clock, layer, _) = breaker(|b| b.count_window(4).minimum_calls(4));
+            let handle = layer.handle();
+            handle.force_open();
+            let mut service = layer.layer(service_fn(failing_or_not));
+            let caller = thread::spawn(move || block_on(service.call(false)).is_ok());
+            if disable {
+                handle.disable();
+            } else {
+                handle.close();
+            }
+            let through = caller.join().unwrap();
+            assert_eq!(handle.metrics().calls, u64::from(through && !disable));
+        });
+    }
+}
+
 /// Two threads race for the single half-open probe slot: one gets it.
 #[test]
 fn racing_callers_never_get_more_probes_than_allowed() {

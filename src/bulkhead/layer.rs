@@ -441,3 +441,27 @@ impl<C> fmt::Debug for BulkheadBuilder<C> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_bound_moved_quietly_applies_at_least_one_and_says_nothing() {
+        let events = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&events);
+        let layer = BulkheadLayer::builder(4)
+            .on_event(move |_| {
+                seen.fetch_add(1, Ordering::Relaxed);
+            })
+            .build()
+            .unwrap();
+        layer.set_bound(2);
+        assert_eq!(layer.max_concurrent(), 2);
+        layer.set_bound(0);
+        assert_eq!(layer.max_concurrent(), 1);
+        assert_eq!(events.load(Ordering::Relaxed), 0);
+    }
+}

@@ -132,3 +132,50 @@ impl Permits {
         self.max.swap(max, Ordering::AcqRel)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_free_permit_is_taken_and_a_full_house_counts_a_waiter() {
+        let permits = Permits::new(2);
+        assert!(permits.try_acquire());
+        // The permit a caller finds free after all is taken, not waited for.
+        assert!(permits.acquire_or_wait());
+        assert_eq!((permits.in_flight(), permits.waiting()), (2, 0));
+        assert!(!permits.try_acquire());
+        assert!(!permits.acquire_or_wait());
+        assert!(!permits.acquire_or_wait());
+        assert_eq!((permits.in_flight(), permits.waiting()), (2, 2));
+    }
+
+    #[test]
+    fn a_permit_given_back_goes_to_a_waiter_only_while_one_waits() {
+        let permits = Permits::new(1);
+        assert!(permits.try_acquire());
+        assert!(matches!(permits.release(), Released::Freed));
+        assert!(!permits.grant_one(), "nobody waits");
+        assert!(permits.try_acquire());
+        assert!(!permits.acquire_or_wait());
+        assert!(!permits.grant_one(), "no permit is free");
+        assert!(matches!(permits.release(), Released::Waiters));
+        assert!(permits.grant_one());
+        assert_eq!((permits.in_flight(), permits.waiting()), (1, 0));
+        assert!(!permits.acquire_or_wait());
+        permits.stop_waiting();
+        assert_eq!((permits.in_flight(), permits.waiting()), (1, 0));
+    }
+
+    #[test]
+    fn a_changed_bound_is_read_by_the_next_call() {
+        let permits = Permits::new(1);
+        assert!(permits.try_acquire());
+        assert_eq!(permits.set_max(2), 1);
+        assert_eq!(permits.max(), 2);
+        assert!(permits.acquire_or_wait());
+        assert_eq!(permits.set_max(1), 2);
+        assert!(!permits.try_acquire());
+        assert_eq!(permits.in_flight(), 2, "calls above a lowered bound finish");
+    }
+}

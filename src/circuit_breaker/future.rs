@@ -135,7 +135,6 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
     /// call ends: to time it, to place it in a time window, or to emit it.
     #[inline(never)]
     fn report_timed(&mut self, outcome: Outcome, pushback: Option<std::time::Duration>) {
-        let called = matches!(self.stage, Stage::Called | Stage::Timed);
         let timed = self.stage == Stage::Timed;
         self.stage = Stage::Finished;
         let now = self.shared.clock.now();
@@ -158,7 +157,7 @@ impl<K, C: Clock, R: Random> Guard<K, C, R> {
             },
         );
         if let Some(elapsed) = elapsed {
-            if called && self.shared.observed() {
+            if self.shared.observed() {
                 self.shared
                     .observer
                     .emit(now, EventKind::Finished { outcome, elapsed });

@@ -74,6 +74,7 @@ fn the_bound_holds_and_the_rest_is_refused_at_once() {
     }
     assert_eq!(refused, 7);
     assert_eq!(layer.in_flight(), 3);
+    assert_eq!(layer.queue(), None, "no call waits");
     clock.advance(SEC);
     for call in calls.iter_mut().take(3) {
         assert!(assert_ready!(call.poll()).is_ok());
@@ -216,6 +217,7 @@ fn waiters_are_served_in_arrival_order_and_a_full_queue_refuses() {
         assert_pending!(call.poll());
     }
     assert_eq!((layer.in_flight(), layer.waiting()), (1, 3));
+    assert_eq!(layer.queue(), Some((3, 10 * SEC)));
     let err = assert_ready!(task::spawn(service.call(9)).poll()).unwrap_err();
     assert!(err.is::<BulkheadFull>(), "the queue is full");
     for n in 1..4 {
@@ -287,4 +289,64 @@ fn a_dropped_waiter_leaves_and_a_dropped_grant_gives_its_permit_back() {
     assert_eq!(layer.in_flight(), 1, "the permit went to the waiter");
     drop(granted); // before it picked the permit up
     assert_eq!((layer.in_flight(), layer.waiting()), (0, 0));
+}
+
+#[test]
+fn readiness_is_the_wrapped_service_s() {
+    let (mock, mut handle) = tower_test::mock::pair::<u32, u32>();
+    handle.allow(0);
+    let layer = BulkheadLayer::builder(1).build().unwrap();
+    let mut service = tower_test::mock::Spawn::new(layer.layer(mock));
+    assert_pending!(service.poll_ready());
+    handle.allow(1);
+    assert!(service.is_woken());
+    assert!(assert_ready!(service.poll_ready()).is_ok());
+    assert_eq!(layer.in_flight(), 0, "readiness takes no permit");
+}
+
+#[test]
+fn debug_shows_the_bound_the_calls_the_queue_and_each_call_s_state() {
+    let clock = ManualClock::new();
+    let builder = BulkheadLayer::builder(1)
+        .name("db")
+        .queue(1, SEC)
+        .clock(clock.clone());
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.starts_with(
+            "BulkheadBuilder { max_concurrent: 1, waiting: Some(Waiting { max_waiting: 1, max_wait: 1s })"
+        ),
+        "{shown}"
+    );
+    let layer = builder.build().unwrap();
+    let mut service = layer.layer(slow(clock.clone(), Arc::default(), Arc::default()));
+    let mut called = task::spawn(Box::pin(service.call(1)));
+    assert_pending!(called.poll());
+    let mut waiting = task::spawn(Box::pin(service.call(2)));
+    assert_pending!(waiting.poll());
+    let rejected = service.call(3);
+    assert_eq!(
+        format!("{:?}", *called),
+        r#"ResponseFuture { state: "called", .. }"#
+    );
+    assert_eq!(
+        format!("{:?}", *waiting),
+        r#"ResponseFuture { state: "waiting", .. }"#
+    );
+    assert_eq!(
+        format!("{rejected:?}"),
+        r#"ResponseFuture { state: "rejected", .. }"#
+    );
+    let bulkhead = r#"Bulkhead { name: "db", max_concurrent: 1, in_flight: 1, waiting: 1, .. }"#;
+    assert_eq!(
+        format!("{layer:?}"),
+        format!("BulkheadLayer {{ bulkhead: {bulkhead} }}")
+    );
+    let echo = layer.layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    let shown = format!("{echo:?}");
+    assert!(shown.starts_with("Bulkhead { inner: ServiceFn"), "{shown}");
+    assert!(
+        shown.ends_with(&format!(", bulkhead: {bulkhead} }}")),
+        "{shown}"
+    );
 }

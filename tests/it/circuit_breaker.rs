@@ -37,7 +37,7 @@ enum Call {
     Hang,
 }
 
-type Reply = Result<&'static str, &'static str>;
+type Reply<E = &'static str> = Result<&'static str, E>;
 
 /// The wrapped service: counts the calls that reach it.
 fn upstream(
@@ -105,6 +105,18 @@ impl Rig {
 
     fn reached(&self) -> usize {
         self.reached.load(Ordering::SeqCst)
+    }
+
+    /// A call through `service` that takes `duration`, the clock moved on
+    /// while it runs.
+    fn taking<S>(&self, service: &mut S, duration: Duration, fail: bool) -> Reply<BoxError>
+    where
+        S: Service<Call, Response = &'static str, Error = BoxError>,
+    {
+        let mut call = task::spawn(service.call(Call::Take(duration, fail)));
+        assert_pending!(call.poll());
+        self.clock.advance(duration);
+        assert_ready!(call.poll())
     }
 }
 
@@ -718,6 +730,9 @@ async fn an_unobserved_time_window_breaker_counts_and_opens() {
         .unwrap();
     let handle = layer.handle();
     let mut service = layer.layer(upstream(&clock, &reached));
+    // A minute in: a call placed at the wrong time would be out of the
+    // window at once.
+    clock.advance(60 * SEC);
     send(&mut service, Call::Ok).await.unwrap();
     clock.advance(SEC);
     send(&mut service, Call::Fail).await.unwrap_err();
@@ -1286,4 +1301,140 @@ fn a_state_displays_as_its_name_in_events() {
         assert_eq!(state.to_string(), name);
         assert_eq!(state.as_str(), name);
     }
+}
+
+#[test]
+fn only_an_open_state_rejects_every_call() {
+    let open = [
+        CircuitState::Closed,
+        CircuitState::Open,
+        CircuitState::HalfOpen,
+        CircuitState::ForcedOpen,
+        CircuitState::Disabled,
+        CircuitState::MetricsOnly,
+    ]
+    .map(CircuitState::rejects_all);
+    assert_eq!(open, [false, true, false, true, false, false]);
+}
+
+#[test]
+fn debug_shows_a_call_s_permit_and_stage_or_its_refusal() {
+    let clock = ManualClock::new();
+    let layer = CircuitBreakerLayer::builder()
+        .consecutive_failures(1)
+        .open_duration(OpenDuration::fixed(SEC))
+        .clock(clock.clone())
+        .on_event(|_| {}) // observed: every call is timed
+        .build()
+        .unwrap();
+    let reached = Arc::default();
+    let mut service = layer.layer(upstream(&clock, &reached));
+    let breaker = r#"Shared { name: "circuit_breaker", state: Closed, .. }"#;
+    assert_eq!(
+        format!("{layer:?}"),
+        format!("CircuitBreakerLayer {{ breaker: {breaker} }}")
+    );
+    assert_eq!(
+        format!("{:?}", layer.handle()),
+        r#"CircuitBreakerHandle { name: "circuit_breaker", .. }"#
+    );
+    let echo = layer.layer(service_fn(
+        |call: Call| async move { Ok::<_, BoxError>(call) },
+    ));
+    let shown = format!("{echo:?}");
+    assert!(
+        shown.starts_with("CircuitBreaker { inner: ServiceFn"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with(&format!(", breaker: {breaker}, reserved: None }}")),
+        "{shown}"
+    );
+    let shown = format!("{:?}", CircuitBreakerLayer::builder().count_window(7));
+    assert!(
+        shown.starts_with("CircuitBreakerBuilder { config: Config { model: CountWindow(7), "),
+        "{shown}"
+    );
+    let mut called = task::spawn(Box::pin(service.call(Call::Take(SEC, true))));
+    assert_pending!(called.poll());
+    assert_eq!(
+        format!("{:?}", *called),
+        "ResponseFuture { guard: Guard { permit: Counted { generation: 0 }, stage: Timed }, .. }"
+    );
+    clock.advance(SEC);
+    assert!(assert_ready!(called.poll()).is_err());
+    let refused = service.call(Call::Ok);
+    assert_eq!(
+        format!("{refused:?}"),
+        r#"ResponseFuture { rejected: Some(CircuitOpen { name: "circuit_breaker", retry_after: Some(1s) }) }"#
+    );
+}
+
+#[test]
+fn a_slow_probe_that_succeeds_is_a_failed_probe() {
+    let rig = Rig::new();
+    let layer = rig
+        .builder()
+        .count_window(10)
+        .minimum_calls(10)
+        .slow_calls(SEC, 0.5)
+        .half_open(HalfOpen::new().probes(1))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&rig.clock, &rig.reached));
+    handle.half_open();
+    let probe = rig.taking(&mut service, SEC, false);
+    assert_eq!(probe.unwrap(), "ok", "it succeeded");
+    assert_eq!(handle.state(), CircuitState::Open, "but slowly: re-opened");
+}
+
+#[test]
+fn a_call_longer_than_a_slot_holds_is_kept_as_the_longest() {
+    let rig = Rig::new();
+    // Observed (the rig listens): durations are kept.
+    let layer = rig
+        .builder()
+        .count_window(2)
+        .minimum_calls(2)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&rig.clock, &rig.reached));
+    let forty_years = Duration::from_secs(40 * 365 * 86_400);
+    assert!(rig.taking(&mut service, forty_years, false).is_ok());
+    let durations = handle.metrics().durations.unwrap();
+    // 2^60 - 1 ns, about 36.5 years.
+    let longest = Duration::from_nanos(u64::MAX >> 4);
+    assert_eq!((durations.max, durations.total), (longest, longest));
+}
+
+#[test]
+fn a_slow_failure_leaving_the_window_leaves_its_counts() {
+    let rig = Rig::new();
+    let layer = rig
+        .builder()
+        .count_window(3)
+        .minimum_calls(3)
+        .failure_rate(1.0)
+        .slow_calls(SEC, 1.0)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let mut service = layer.layer(upstream(&rig.clock, &rig.reached));
+    for fail in [true, false] {
+        let _ = rig.taking(&mut service, SEC, fail);
+    }
+    let mut fast = |call| {
+        let _ = assert_ready!(task::spawn(service.call(call)).poll());
+    };
+    fast(Call::Fail);
+    let metrics = handle.metrics();
+    assert_eq!((metrics.slow_successes, metrics.slow_failures), (1, 1));
+    // The slow failure, first in, leaves.
+    fast(Call::Ok);
+    let metrics = handle.metrics();
+    assert_eq!((metrics.failures, metrics.slow_calls), (1, 1));
+    assert_eq!((metrics.slow_successes, metrics.slow_failures), (1, 0));
+    assert_eq!(handle.state(), CircuitState::Closed);
 }

@@ -1,6 +1,14 @@
 //! Classification: the default, closures, and the HTTP and gRPC presets.
 
-use palisade::classify::{Classify, ErrorsAsFailures, Outcome};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use palisade::classify::{Classify, DeferredOutcome, ErrorsAsFailures, Outcome, Pushback};
 
 #[test]
 fn default_calls_errors_failures_and_oks_successes() {
@@ -45,6 +53,83 @@ fn outcome_labels() {
         .map(|o| o.to_string())
         .collect();
     assert_eq!(labels, ["success", "failure", "ignored"]);
+}
+
+#[test]
+fn only_a_failure_is_a_failure() {
+    let failures: Vec<_> = [Outcome::Success, Outcome::Failure, Outcome::Ignored]
+        .iter()
+        .map(|o| o.is_failure())
+        .collect();
+    assert_eq!(failures, [false, true, false]);
+}
+
+/// A deferred outcome's reports, in order.
+type Reports = Arc<Mutex<Vec<Outcome>>>;
+
+fn deferred(reports: &Reports) -> DeferredOutcome {
+    let reports = Arc::clone(reports);
+    DeferredOutcome::new(move |outcome| reports.lock().unwrap().push(outcome))
+}
+
+#[test]
+fn a_deferred_outcome_reports_once_the_first_report_or_ignored_when_dropped() {
+    let reports = Reports::default();
+    let later = deferred(&reports);
+    assert_eq!(format!("{later:?}"), "DeferredOutcome { .. }");
+    later.clone().report(Outcome::Failure);
+    later.report(Outcome::Success);
+    drop(later);
+    let unreported = deferred(&reports);
+    drop(unreported.clone());
+    assert_eq!(*reports.lock().unwrap(), [Outcome::Failure]);
+    drop(unreported);
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [Outcome::Failure, Outcome::Ignored]
+    );
+}
+
+/// A classifier whose `Ok(true)` outcomes come later, reported as failures;
+/// counts the outcomes it was handed.
+struct Later(Arc<AtomicUsize>);
+
+impl Classify<bool, ()> for Later {
+    fn classify(&self, result: &Result<bool, ()>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+
+    fn defers(&self, result: &Result<bool, ()>) -> bool {
+        *result == Ok(true)
+    }
+
+    fn defer(&self, _: &mut Result<bool, ()>, outcome: DeferredOutcome) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        outcome.report(Outcome::Failure);
+    }
+}
+
+#[test]
+fn a_pushback_asks_its_rule_how_long_and_its_classifier_everything_else() {
+    let deferrals = Arc::new(AtomicUsize::new(0));
+    let pushback = Pushback::new(
+        Later(Arc::clone(&deferrals)),
+        |result: &Result<bool, ()>| result.is_err().then_some(Duration::from_secs(7)),
+    );
+    assert_eq!(pushback.classify(&Ok(false)), Outcome::Success);
+    assert_eq!(pushback.classify(&Err(())), Outcome::Failure);
+    assert_eq!(pushback.open_for(&Err(())), Some(Duration::from_secs(7)));
+    assert_eq!(pushback.open_for(&Ok(false)), None);
+    assert!(pushback.defers(&Ok(true)));
+    assert!(!pushback.defers(&Ok(false)));
+    let reports = Reports::default();
+    pushback.defer(&mut Ok(true), deferred(&reports));
+    assert_eq!(deferrals.load(Ordering::SeqCst), 1, "deferred to it");
+    assert_eq!(*reports.lock().unwrap(), [Outcome::Failure]);
 }
 
 #[cfg(feature = "http")]
@@ -296,5 +381,41 @@ mod grpc {
         assert_eq!(more.classify(&with_status(b"5")), Outcome::Failure);
         let fewer = more.without_failure(GrpcCode::Unavailable);
         assert_eq!(fewer.classify(&with_status(b"14")), Outcome::Success);
+    }
+
+    #[test]
+    fn a_code_named_twice_or_added_again_stays_a_failure() {
+        let twice = GrpcErrorsAsFailures::only([GrpcCode::Unavailable, GrpcCode::Unavailable]);
+        assert_eq!(twice.classify(&with_status(b"14")), Outcome::Failure);
+        let again = GrpcErrorsAsFailures::new().with_failure(GrpcCode::Unavailable);
+        assert_eq!(again.classify(&with_status(b"14")), Outcome::Failure);
+    }
+
+    #[test]
+    fn waiting_for_the_trailers_survives_a_changed_failure_set() {
+        let streaming: Result<Response<()>, std::io::Error> = Ok(Response::new(()));
+        let classifier = GrpcErrorsAsFailures::new()
+            .from_trailers()
+            .with_failure(GrpcCode::Aborted)
+            .without_failure(GrpcCode::Unknown);
+        assert!(classifier.defers(&streaming));
+        assert!(!GrpcErrorsAsFailures::new().defers(&streaming));
+    }
+
+    #[test]
+    fn a_two_digit_number_past_the_known_codes_is_unknown() {
+        let aborted = GrpcErrorsAsFailures::only([GrpcCode::Aborted]);
+        assert_eq!(aborted.classify(&with_status(b"10")), Outcome::Failure);
+        for number in [b"20", b"21", b"26", b"99"] {
+            let classified = aborted.classify(&with_status(number));
+            assert_eq!(classified, Outcome::Success, "{number:?}");
+        }
+    }
+
+    #[test]
+    fn a_code_is_its_number() {
+        for number in 0..=16 {
+            assert_eq!(i32::from(GrpcCode::from(number)), number);
+        }
     }
 }

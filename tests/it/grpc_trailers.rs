@@ -197,6 +197,24 @@ fn a_body_without_a_report_says_what_its_inner_body_says() {
     // Without a pending report the body says what the inner body says.
     let plain = GrpcStatusBody::new(Full::new(Bytes::new()));
     assert!(plain.is_end_stream());
+    let message = GrpcStatusBody::new(Full::new(Bytes::from("message")));
+    assert!(!message.is_end_stream());
+    assert_eq!(message.size_hint().exact(), Some(7));
+    let shown = format!("{message:?}");
+    assert!(shown.starts_with("GrpcStatusBody { inner: Full"), "{shown}");
+    assert!(shown.ends_with(", pending: false }"), "{shown}");
+}
+
+#[test]
+fn readiness_is_the_wrapped_service_s() {
+    use tower::Layer;
+    let (mock, mut handle) = tower_test::mock::pair::<(), Response<Full<Bytes>>>();
+    handle.allow(0);
+    let mut service = tower_test::mock::Spawn::new(GrpcTrailersLayer::new().layer(mock));
+    assert!(service.poll_ready().is_pending());
+    handle.allow(1);
+    assert!(service.is_woken());
+    assert!(matches!(service.poll_ready(), Poll::Ready(Ok(()))));
 }
 
 #[tokio::test]

@@ -57,6 +57,35 @@ fn breaker_windows_are_bounded() {
     assert_eq!(field(many.build()).0, "time_window.buckets");
     let hour = CircuitBreakerLayer::builder().time_window(Duration::from_secs(3600), 3600);
     assert!(hour.build().is_ok());
+    // Each bound is the largest value allowed.
+    let window = |n| CircuitBreakerLayer::builder().count_window(n).build();
+    assert!(window(1 << 20).is_ok());
+    assert_eq!(field(window((1 << 20) + 1)).0, "count_window");
+    let buckets = |n| {
+        CircuitBreakerLayer::builder()
+            .time_window(Duration::from_secs(3600), n)
+            .build()
+    };
+    assert!(buckets(4096).is_ok());
+    assert_eq!(field(buckets(4097)).0, "time_window.buckets");
+    // A bucket is at least a nanosecond.
+    let nanos = |n| {
+        CircuitBreakerLayer::builder()
+            .time_window(Duration::from_nanos(100), n)
+            .build()
+    };
+    assert!(nanos(100).is_ok());
+    assert_eq!(field(nanos(101)).0, "time_window.buckets");
+}
+
+#[test]
+fn a_breaker_s_pushback_is_at_most_a_day() {
+    let day = Duration::from_secs(86_400);
+    let pushback = |max| CircuitBreakerLayer::builder().max_pushback(max).build();
+    assert!(pushback(day).is_ok());
+    let (name, rule) = field(pushback(day + Duration::from_nanos(1)));
+    assert_eq!(name, "max_pushback");
+    assert!(rule.contains("at most a day"), "{rule}");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::{
 };
 
 use palisade::{
-    circuit_breaker::{CircuitBreakerLayer, CircuitState, FailureModel, OpenDuration, SlowCalls},
+    circuit_breaker::{
+        CircuitBreakerLayer, CircuitState, FailureModel, HalfOpen, OpenDuration, SlowCalls,
+    },
     clock::ManualClock,
     error::CircuitOpen,
     observe::EventKind,
@@ -286,6 +288,26 @@ fn permitted_calls_are_counted_when_the_breaker_is_observed() {
 }
 
 #[test]
+fn every_setting_given_live_is_read_back() {
+    let layer = CircuitBreakerLayer::builder().build().unwrap();
+    let handle = layer.handle();
+    let mut settings = handle.settings();
+    settings.failure_model = FailureModel::CountWindow(20);
+    settings.failure_rate = 0.25;
+    settings.minimum_calls = 7;
+    settings.slow_calls = Some(SlowCalls {
+        threshold: Duration::from_millis(300),
+        rate: 0.75,
+    });
+    settings.open_duration = OpenDuration::fixed(Duration::from_secs(3));
+    settings.max_pushback = Duration::from_secs(11);
+    settings.half_open = HalfOpen::new().max_probes(2).probes(4);
+    assert_ne!(handle.settings(), settings);
+    handle.reconfigure(settings).unwrap();
+    assert_eq!(handle.settings(), settings);
+}
+
+#[test]
 fn bad_breaker_settings_are_refused_with_their_field_and_change_nothing() {
     let changes = Changes::default();
     let layer = CircuitBreakerLayer::builder()
@@ -311,6 +333,13 @@ fn bad_breaker_settings_are_refused_with_their_field_and_change_nothing() {
     assert_eq!(
         refused(&|s| s.failure_model = FailureModel::ConsecutiveFailures(3)),
         "failure_model"
+    );
+    let mut larger = good;
+    larger.failure_model = FailureModel::CountWindow(20);
+    let rule = handle.reconfigure(larger).unwrap_err().rule().to_owned();
+    assert!(
+        rule.contains("(a count window of 10 calls), got CountWindow(20)"),
+        "{rule}"
     );
     assert_eq!(
         refused(&|s| s.half_open = s.half_open.max_probes(0)),
