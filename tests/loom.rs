@@ -314,20 +314,9 @@ fn racing_callers_take_exactly_the_bulkhead_permits() {
 /// the releaser and the queuer cannot both miss each other.
 #[test]
 fn a_release_racing_a_queuing_call_hands_over_the_permit() {
-    use palisade::bulkhead::BulkheadLayer;
-
     loom::model(|| {
-        let layer = BulkheadLayer::builder(1)
-            .queue(1, Duration::from_secs(1))
-            .clock(ManualClock::new())
-            .build()
-            .unwrap();
-        let mut service = layer.layer(service_fn(|()| {
-            std::future::pending::<Result<(), &'static str>>()
-        }));
+        let (layer, mut service, holder) = one_permit_held();
         let mut cx = Context::from_waker(Waker::noop());
-        let mut holder = Box::pin(service.call(()));
-        assert!(holder.as_mut().poll(&mut cx).is_pending());
         let releaser = thread::spawn(move || drop(holder));
         let mut queued = Box::pin(service.call(()));
         releaser.join().unwrap();
@@ -342,13 +331,11 @@ fn a_release_racing_a_queuing_call_hands_over_the_permit() {
 
 type Held<F> = std::pin::Pin<Box<F>>;
 
-/// A bulkhead of one permit and a queue of one, the permit held by one call
-/// and the queue by another: the layer, its service, and the two calls.
-#[allow(clippy::type_complexity)]
-fn one_permit_held_one_waiting() -> (
+/// A bulkhead of one permit and a queue of one, whose calls never end, the
+/// permit held by one call: the layer, its service, and the call.
+fn one_permit_held() -> (
     palisade::bulkhead::BulkheadLayer<ManualClock>,
     impl Service<(), Future: Send + 'static> + Clone + Send + 'static,
-    Held<impl Future + Send + 'static>,
     Held<impl Future + Send + 'static>,
 ) {
     let layer = palisade::bulkhead::BulkheadLayer::builder(1)
@@ -359,9 +346,27 @@ fn one_permit_held_one_waiting() -> (
     let mut service = layer.layer(service_fn(|()| {
         std::future::pending::<Result<(), &'static str>>()
     }));
-    let mut cx = Context::from_waker(Waker::noop());
     let mut holder = Box::pin(service.call(()));
-    assert!(holder.as_mut().poll(&mut cx).is_pending());
+    assert!(
+        holder
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
+    (layer, service, holder)
+}
+
+/// [`one_permit_held`], and the queue held by another call: the layer, its
+/// service, and the two calls.
+#[allow(clippy::type_complexity)]
+fn one_permit_held_one_waiting() -> (
+    palisade::bulkhead::BulkheadLayer<ManualClock>,
+    impl Service<(), Future: Send + 'static> + Clone + Send + 'static,
+    Held<impl Future + Send + 'static>,
+    Held<impl Future + Send + 'static>,
+) {
+    let (layer, mut service, holder) = one_permit_held();
+    let mut cx = Context::from_waker(Waker::noop());
     let mut waiter = Box::pin(service.call(()));
     assert!(waiter.as_mut().poll(&mut cx).is_pending());
     assert_eq!((layer.in_flight(), layer.waiting()), (1, 1));
