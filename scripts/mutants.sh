@@ -8,6 +8,9 @@
 #   scripts/mutants.sh circuit_breaker      one group
 #   MUTANTS_IN_DIFF=change.diff scripts/mutants.sh
 #                                           only the lines a diff changed
+#   MUTANTS_ITERATE=1 scripts/mutants.sh retry
+#                                           the mutants the group's last run
+#                                           did not catch (or did not reach)
 #
 # The mutants are made in copies of the tree (the working tree is left
 # alone); MUTANTS_JOBS=n tests n at a time, each in a copy of its own
@@ -42,6 +45,9 @@ for group in "${groups[@]}"; do
   filters="${tests[$group]:?unknown group: $group}"
   args=(--file "src/$group/*.rs" --output "target/mutants/$group" --no-shuffle
     --jobs "${MUTANTS_JOBS:-1}")
+  if [ -n "${MUTANTS_ITERATE:-}" ]; then
+    args+=(--iterate)
+  fi
   if [ -n "${MUTANTS_IN_DIFF:-}" ]; then
     # A group the diff does not touch has nothing to mutate.
     grep -q "^+++ b/src/$group/[^/]*\.rs" "$MUTANTS_IN_DIFF" || continue

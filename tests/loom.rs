@@ -544,6 +544,33 @@ fn a_limit_changed_racing_callers_keeps_exactly_their_debt() {
     });
 }
 
+/// The capacity read while the limit changes is the old limit's or the new
+/// one's: never what the word closed for the change, or a mix, would say.
+#[test]
+fn a_read_racing_a_change_sees_the_old_limit_or_the_new() {
+    use palisade::rate_limit::{Limit, Rate, RateLimitLayer};
+
+    loom::model(|| {
+        let layer = RateLimitLayer::builder()
+            .token_bucket(Rate::per_second(2), 2)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let reader = {
+            let layer = layer.clone();
+            thread::spawn(move || layer.available())
+        };
+        layer
+            .set_limit(Limit::TokenBucket {
+                rate: Rate::per_second(1),
+                burst: 1,
+            })
+            .unwrap();
+        let available = reader.join().unwrap();
+        assert!([2, 1].contains(&available), "{available}");
+    });
+}
+
 /// A reset racing a call that records its failure: whichever comes first,
 /// the window's counts stay equal to what its slots hold — two healthy
 /// calls afterwards fill a window of two with exactly two healthy calls.

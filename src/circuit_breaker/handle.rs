@@ -394,7 +394,8 @@ impl CircuitBreakerHandle {
     /// keeps its latest outcomes (grown back, it does not find the others
     /// again); a **time window** of another length or fewer buckets moves
     /// each bucket's outcomes to the new bucket holding its last instant and
-    /// lets go of those the new length no longer reaches. Emits
+    /// lets go of those the new length no longer reaches (made longer, it
+    /// does not find again those the old length had let go). Emits
     /// [`Reconfigured`](crate::observe::EventKind::Reconfigured) for each
     /// number that changed, named as the builder's fields
     /// (`failure_rate`, `minimum_calls`, `consecutive_failures`,

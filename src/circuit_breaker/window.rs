@@ -549,20 +549,24 @@ impl TimeWindow {
             return;
         }
         let _rotation = lock(&self.rotation);
+        self.renew(period);
+    }
+
+    /// Moves the window forward to end in `period`, if later (the rotation
+    /// lock held): periods head+1..=period take over the buckets of the
+    /// periods `len` earlier, their calls aged out. Of more than `len`
+    /// periods, the latest `len` renew every bucket. The head moves last: a
+    /// recorder that finds its period at most the head finds its bucket
+    /// renewed.
+    fn renew(&self, period: u64) {
         let head = self.head.load(Ordering::Acquire);
-        if period <= head {
-            return;
-        }
         let len = self.len.load(Ordering::Relaxed);
-        // Periods head+1..=period take over the buckets of periods len
-        // earlier; if more than len periods passed, every bucket is renewed.
-        let first = (head + 1).max(period.saturating_sub(len - 1));
-        for renewed in first..=period {
+        for renewed in (head + 1..=period).rev().take(len as usize) {
             let bucket = &self.buckets[(renewed % len) as usize];
             self.totals.subtract(bucket.take().0);
             bucket.period.store(renewed, Ordering::Release);
         }
-        self.head.store(period, Ordering::Release);
+        self.head.fetch_max(period, Ordering::AcqRel);
     }
 
     /// Empties every bucket, subtracting what each held from the totals
@@ -576,35 +580,35 @@ impl TimeWindow {
     }
 
     /// Becomes a window of `window_nanos` in `buckets` buckets at `now`:
-    /// each bucket's calls move to the new bucket holding its last instant
-    /// (`now` at the latest), and those the new window no longer reaches
-    /// are let go.
+    /// the calls it holds at `now` move each to the new bucket holding its
+    /// old bucket's last instant (`now` at the latest), and those the new
+    /// window does not reach are let go.
     fn resize(&self, window_nanos: u128, buckets: u32, now: Instant) {
         let _rotation = lock(&self.rotation);
         let (old_width, old_len) = (
             self.width.load(Ordering::Relaxed),
             self.len.load(Ordering::Relaxed),
         );
-        let head = self.head.load(Ordering::Acquire);
-        // (last instant, counts, longest duration)
+        // What it holds at `now`, first: no call the window has aged out
+        // comes back in a longer one.
+        self.renew(now.as_nanos() / old_width);
         // Every bucket emptied, its counts subtracted from the totals (a
-        // recorder adding meanwhile leaves them equal); those still in the
-        // window kept to be counted again.
-        let held: Vec<(u64, Counts, u64)> = self
+        // recorder adding meanwhile leaves them equal), each kept with its
+        // last instant to be counted again.
+        let mut held: Vec<(u64, Counts, u64)> = self
             .buckets
             .iter()
-            .enumerate()
-            .filter_map(|(index, bucket)| {
+            .map(|bucket| {
                 let (counts, max_nanos) = bucket.take();
                 self.totals.subtract(counts);
                 let period = bucket.period.load(Ordering::Acquire);
-                if index as u64 >= old_len || period > head || head - period >= old_len {
-                    return None;
-                }
                 let last = period.saturating_add(1).saturating_mul(old_width) - 1;
-                Some((last.min(now.as_nanos()), counts, max_nanos))
+                (last.min(now.as_nanos()), counts, max_nanos)
             })
             .collect();
+        // The buckets past the length hold none of the window's calls (only
+        // what a recorder that read a longer length may have added).
+        held.truncate(old_len as usize);
         let len = u64::from(buckets);
         let width = u64::try_from(window_nanos / u128::from(buckets)).unwrap_or(u64::MAX);
         let newest = now.as_nanos() / width;
@@ -633,6 +637,8 @@ impl TimeWindow {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -785,5 +791,159 @@ mod tests {
             window: Duration::from_secs(20),
             buckets: 6,
         }));
+    }
+
+    /// A time window's calls as a plain list: each call in the period it
+    /// was made in, a period aged out once the window ends `len` periods
+    /// later; a resize places each call at the last instant of its period
+    /// (`now` at the latest) and keeps those the new window reaches.
+    struct TimedCalls {
+        width: u64,
+        len: u64,
+        /// The newest period.
+        head: u64,
+        calls: Vec<(u64, Sample)>,
+    }
+
+    impl TimedCalls {
+        fn new(window_nanos: u64, buckets: u64) -> TimedCalls {
+            TimedCalls {
+                width: window_nanos / buckets,
+                len: buckets,
+                head: buckets - 1,
+                calls: Vec::new(),
+            }
+        }
+
+        fn advance(&mut self, now: u64) {
+            self.head = self.head.max(now / self.width);
+            let (head, len) = (self.head, self.len);
+            self.calls.retain(|&(period, _)| period + len > head);
+        }
+
+        fn record(&mut self, now: u64, sample: Sample) {
+            self.advance(now);
+            self.calls.push((now / self.width, sample));
+        }
+
+        fn resize(&mut self, window_nanos: u64, buckets: u64, now: u64) {
+            self.advance(now);
+            let old_width = self.width;
+            *self = TimedCalls {
+                head: now / (window_nanos / buckets),
+                calls: std::mem::take(&mut self.calls),
+                ..TimedCalls::new(window_nanos, buckets)
+            };
+            let oldest = (self.head + 1).saturating_sub(buckets);
+            let width = self.width;
+            self.calls = std::mem::take(&mut self.calls)
+                .into_iter()
+                .map(|(period, sample)| (((period + 1) * old_width - 1).min(now) / width, sample))
+                .filter(|&(period, _)| period >= oldest)
+                .collect();
+        }
+
+        /// Calls, failures, slow calls, slow failures, summed and longest
+        /// duration.
+        fn stats(&mut self, now: u64) -> [u64; 6] {
+            self.advance(now);
+            let count = |test: fn(&Sample) -> bool| {
+                self.calls.iter().filter(|(_, sample)| test(sample)).count() as u64
+            };
+            let nanos = self
+                .calls
+                .iter()
+                .map(|(_, sample)| sample.nanos.unwrap_or(0));
+            [
+                self.calls.len() as u64,
+                count(|sample| sample.failure),
+                count(|sample| sample.slow),
+                count(|sample| sample.failure && sample.slow),
+                nanos.clone().sum(),
+                nanos.max().unwrap_or(0),
+            ]
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Record(Sample),
+        Resize { window_millis: u64, buckets: u64 },
+        Stats,
+    }
+
+    fn step(buckets: u64) -> impl Strategy<Value = (u64, Step)> {
+        let sample = (
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(0..100u64),
+        )
+            .prop_map(|(failure, slow, millis)| Sample {
+                failure,
+                slow,
+                nanos: millis.map(|millis| millis * 1_000_000),
+            });
+        let step = prop_oneof![
+            4 => sample.prop_map(Step::Record),
+            1 => (1..=10_000u64, 1..=buckets)
+                .prop_map(|(window_millis, buckets)| Step::Resize { window_millis, buckets }),
+            2 => Just(Step::Stats),
+        ];
+        // Milliseconds since the step before.
+        (0..3_000u64, step)
+    }
+
+    fn steps() -> impl Strategy<Value = (u64, u64, Vec<(u64, Step)>)> {
+        (1..=10_000u64, 1..=8u64).prop_flat_map(|(window_millis, buckets)| {
+            (
+                Just(window_millis),
+                Just(buckets),
+                proptest::collection::vec(step(buckets), 1..60),
+            )
+        })
+    }
+
+    proptest! {
+        /// Resized live at random, a time window counts what a list of
+        /// its calls does.
+        #[test]
+        fn a_time_window_resized_live_counts_what_a_list_of_its_calls_does(
+            (window_millis, buckets, steps) in steps()
+        ) {
+            let millis = |millis: u64| millis * 1_000_000;
+            let model_of = |window_millis: u64, buckets: u64| FailureModel::TimeWindow {
+                window: Duration::from_millis(window_millis),
+                buckets: buckets as u32,
+            };
+            let window = Window::new(model_of(window_millis, buckets));
+            let mut calls = TimedCalls::new(millis(window_millis), buckets);
+            let mut now = 0;
+            for (after, step) in steps {
+                now += millis(after);
+                let instant = Instant::ZERO + Duration::from_nanos(now);
+                match step {
+                    Step::Record(sample) => {
+                        window.record(instant, sample);
+                        calls.record(now, sample);
+                    }
+                    Step::Resize { window_millis, buckets } => {
+                        window.resize(model_of(window_millis, buckets), instant);
+                        calls.resize(millis(window_millis), buckets, now);
+                    }
+                    Step::Stats => {}
+                }
+                let stats = window.stats(instant);
+                let durations = window.durations();
+                let counted = [
+                    stats.calls,
+                    stats.failures,
+                    stats.slow,
+                    stats.slow_failures,
+                    durations.nanos,
+                    durations.max_nanos,
+                ];
+                prop_assert_eq!(counted, calls.stats(now), "at {} ns", now);
+            }
+        }
     }
 }

@@ -171,11 +171,14 @@ impl BucketCell {
     /// Whether the word moved on from `word` since the numbers were read
     /// after it: a refusal, which commits nothing, stands only if the
     /// numbers it was decided by are those of `word` — a change that wrote
-    /// any of them has closed the word first.
+    /// any of them has closed the word first. The fence orders the reads of
+    /// the numbers before this read of the word; the word is read with
+    /// acquire too, since the word it returns is decided on next, with the
+    /// numbers read after it.
     #[cold]
     fn moved_since(&self, word: u64) -> Option<u64> {
         fence(Ordering::Acquire);
-        let now = self.word.load(Ordering::Relaxed);
+        let now = self.word.load(Ordering::Acquire);
         (now != word).then_some(now)
     }
 

@@ -302,8 +302,6 @@ impl Limit {
         }
     }
 
-    /// Its numbers, by name, as its change events report them: rates in
-    /// tokens a second, windows in seconds.
     /// Refuses `new` unless it is of this limit's algorithm: a running
     /// limit changes its numbers only.
     pub(crate) fn same_kind(&self, new: Limit) -> Result<(), ConfigError> {
@@ -321,6 +319,8 @@ impl Limit {
         ))
     }
 
+    /// Its numbers, by name, as its change events report them: rates in
+    /// tokens a second, windows in seconds.
     pub(crate) fn numbers(&self) -> Vec<(&'static str, f64)> {
         match *self {
             Limit::TokenBucket { rate, burst } => vec![
@@ -431,35 +431,22 @@ impl Config {
         } else {
             algorithm.heap_bytes()
         };
-        if memory > check::MAX_MEMORY {
-            let field = match (keyed, self.limit) {
-                (true, _) => "max_keys",
-                (false, Limit::SlidingWindow { .. }) => "segments",
-                (false, _) => "limit",
-            };
-            return Err(ConfigError::new(
-                LAYER,
-                field,
-                format!(
-                    "makes a limit that may take {} of memory ({}); at most {} (fewer keys, a \
-                     lower limit, or a sliding window instead of a log)",
-                    check::bytes(memory),
-                    self.limit_name(),
-                    check::bytes(check::MAX_MEMORY),
-                ),
-            ));
-        }
+        let field = match (keyed, self.limit) {
+            (true, _) => "max_keys",
+            (false, Limit::SlidingWindow { .. }) => "segments",
+            (false, _) => "limit",
+        };
+        within_memory(field, memory, || self.limit_name())?;
         Ok(algorithm)
     }
 
     fn limit_name(&self) -> String {
         match self.limit {
-            Limit::TokenBucket { .. } => "token bucket".to_owned(),
             Limit::SlidingWindow { segments, .. } => {
                 format!("sliding window of {segments} segments")
             }
             Limit::SlidingLog { limit, .. } => format!("sliding log of up to {limit} entries"),
-            Limit::FixedWindow { .. } => "fixed window".to_owned(),
+            limit => limit.kind().to_owned(),
         }
     }
 
@@ -538,6 +525,29 @@ impl Config {
     }
 }
 
+/// Refuses a limit that may take more than [`check::MAX_MEMORY`]: `memory`
+/// bytes, made so by `field`, for the limit `name` names.
+fn within_memory(
+    field: &'static str,
+    memory: u128,
+    name: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    if memory <= check::MAX_MEMORY {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        LAYER,
+        field,
+        format!(
+            "makes a limit that may take {} of memory ({}); at most {} (fewer keys, a lower \
+             limit, or a sliding window instead of a log)",
+            check::bytes(memory),
+            name(),
+            check::bytes(check::MAX_MEMORY),
+        ),
+    ))
+}
+
 /// How many segments past the current one a wait of `max_wait` may book.
 fn ahead(max_wait: u64, segment: u64) -> Result<u64, ConfigError> {
     if max_wait == 0 {
@@ -584,14 +594,37 @@ pub enum Check {
 }
 
 impl Check {
-    /// The answer to a request of `cost` at `now` (nanoseconds), from the
-    /// decision on a copy of the state.
-    pub(crate) fn from_peek(peeked: Result<u64, super::core::Denied>, now: u64) -> Check {
+    /// The answer to a request, from the decision on a copy of the state.
+    pub(crate) fn from_peek(peeked: Result<(), super::core::Denied>) -> Check {
         match peeked {
-            Ok(due) if due <= now => Check::Admitted,
-            Ok(due) => Check::After(Duration::from_nanos(due - now)),
+            Ok(()) => Check::Admitted,
             Err(super::core::Denied::Wait(wait)) => Check::After(Duration::from_nanos(wait)),
             Err(super::core::Denied::Never) => Check::Never,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_may_take_1_gib_and_not_a_byte_more() {
+        let name = || "sliding log of up to 10 entries".to_owned();
+        assert!(within_memory("limit", check::MAX_MEMORY, name).is_ok());
+        let err = within_memory("limit", check::MAX_MEMORY + 1, name).unwrap_err();
+        assert_eq!(err.field(), "limit");
+        assert_eq!(
+            err.rule(),
+            "makes a limit that may take 1.0 GiB of memory (sliding log of up to 10 entries); at \
+             most 1.0 GiB (fewer keys, a lower limit, or a sliding window instead of a log)"
+        );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_rate_gives_its_numbers_to_the_redis_store() {
+        let rate = Rate::new(7, Duration::from_millis(20));
+        assert_eq!((rate.tokens(), rate.per()), (7, Duration::from_millis(20)));
     }
 }

@@ -27,20 +27,21 @@ pub(crate) enum Algorithm {
     SlidingLog(SlidingLog),
 }
 
-/// What an algorithm remembers between requests.
+/// What a window or a log remembers between requests. (A token bucket's
+/// state is its TAT alone: a [`BucketCell`](super::bucket_cell::BucketCell)'s
+/// word when shared, a bare `u64` in a keyed table.)
 ///
 /// Two words, so that a keyed table of windows stays small: their states are
 /// behind a pointer already (their counts or log), so the box costs little.
 #[derive(Clone, Debug)]
 pub(crate) enum State {
-    TokenBucket { tat: u64 },
     Segments(Box<SegmentsState>),
     SlidingLog(Box<Log>),
 }
 
 /// A limit as a keyed table sees it: a state per key, a decision, and when
 /// a state can be forgotten. The token bucket's state is a bare TAT, eight
-/// bytes a key; any algorithm's is a [`State`].
+/// bytes a key; a window's or a log's is a [`State`].
 pub(crate) trait Rule {
     type State;
 
@@ -67,13 +68,14 @@ pub(crate) trait Rule {
     /// a bucket's debt in tokens, a window's counts, a log's entries.
     fn carry(&self, into: &Self, state: &mut Self::State, now: u64);
 
-    /// What [`acquire`](Rule::acquire) would say of a request of `cost` at
-    /// `now` taken at once, leaving `state` as it is: the decision on a copy.
-    fn peek(&self, state: &Self::State, now: u64, cost: u64) -> Result<u64, Denied>
+    /// Whether [`acquire`](Rule::acquire) would admit a request of `cost`
+    /// at `now` at once (it waits up to 0), leaving `state` as it is: the
+    /// decision on a copy.
+    fn peek(&self, state: &Self::State, now: u64, cost: u64) -> Result<(), Denied>
     where
         Self::State: Clone,
     {
-        self.acquire(&mut state.clone(), now, cost, 0)
+        self.acquire(&mut state.clone(), now, cost, 0).map(drop)
     }
 }
 
@@ -92,9 +94,9 @@ pub(crate) trait Question {
 pub(crate) struct WouldAdmit(pub(crate) u64);
 
 impl Question for WouldAdmit {
-    type Answer = Result<u64, Denied>;
+    type Answer = Result<(), Denied>;
 
-    fn ask<L: Rule>(&self, limit: &L, state: &L::State, now: u64) -> Result<u64, Denied>
+    fn ask<L: Rule>(&self, limit: &L, state: &L::State, now: u64) -> Result<(), Denied>
     where
         L::State: Clone,
     {
@@ -117,9 +119,10 @@ impl Question for Available {
         let (mut admitted, mut refused) = (0, limit.capacity() + 1);
         while refused - admitted > 1 {
             let cost = admitted + (refused - admitted) / 2;
-            match limit.peek(state, now, cost) {
-                Ok(due) if due <= now => admitted = cost,
-                _ => refused = cost,
+            if limit.peek(state, now, cost).is_ok() {
+                admitted = cost;
+            } else {
+                refused = cost;
             }
         }
         admitted
@@ -159,11 +162,9 @@ impl Rule for Algorithm {
     /// The state of a limit nothing has used yet.
     fn fresh(&self) -> State {
         match self {
-            Algorithm::TokenBucket(bucket) => State::TokenBucket {
-                tat: bucket.fresh(),
-            },
             Algorithm::Segments(segments) => State::Segments(Box::new(segments.fresh())),
             Algorithm::SlidingLog(_) => State::SlidingLog(Box::default()),
+            Algorithm::TokenBucket(_) => unreachable!("a token bucket's state is its TAT alone"),
         }
     }
 
@@ -179,9 +180,6 @@ impl Rule for Algorithm {
         max_wait: u64,
     ) -> Result<u64, Denied> {
         match (self, state) {
-            (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
-                Rule::acquire(bucket, tat, now, cost, max_wait)
-            }
             (Algorithm::Segments(segments), State::Segments(state)) => {
                 segments.acquire(state, now, cost, max_wait)
             }
@@ -196,9 +194,6 @@ impl Rule for Algorithm {
     /// remembers limits a request any more. Forgetting it then loses nothing.
     fn idle_at(&self, state: &State) -> u64 {
         match (self, state) {
-            (Algorithm::TokenBucket(bucket), State::TokenBucket { tat }) => {
-                Rule::idle_at(bucket, tat)
-            }
             (Algorithm::Segments(segments), State::Segments(state)) => segments.idle_at(state),
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => log.idle_at(state),
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),
@@ -211,13 +206,6 @@ impl Rule for Algorithm {
 
     fn carry(&self, into: &Algorithm, state: &mut State, now: u64) {
         match (self, into, state) {
-            (
-                Algorithm::TokenBucket(from),
-                Algorithm::TokenBucket(into),
-                State::TokenBucket { tat },
-            ) => {
-                *tat = from.carry(into, *tat, now);
-            }
             (Algorithm::Segments(from), Algorithm::Segments(into), State::Segments(counts)) => {
                 **counts = from.carry(into, counts, now);
             }

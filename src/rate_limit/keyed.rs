@@ -94,12 +94,8 @@ impl Keyed {
             Algorithm::TokenBucket(_) => size_of::<(u64, Entry<u64>)>(),
             _ => size_of::<(u64, Entry<<Algorithm as Rule>::State>)>(),
         };
-        let buckets = if per_shard < 8 {
-            8
-        } else {
-            (per_shard * 8 / 7).next_power_of_two()
-        };
-        let shard = size_of::<CachePadded<Mutex<Shard<Algorithm>>>>() + buckets * (entry + 1);
+        let shard = size_of::<CachePadded<Mutex<Shard<Algorithm>>>>()
+            + map_buckets(per_shard) * (entry + 1);
         let keys = (per_shard * shards) as u128;
         shards as u128 * shard as u128 + keys * algorithm.heap_bytes()
     }
@@ -212,6 +208,16 @@ impl Keyed {
     }
 }
 
+/// The buckets of a standard map of `keys` keys at most, as it sizes them
+/// (at least 8 counted here): a power of two, at most 7/8 full.
+fn map_buckets(keys: usize) -> usize {
+    if keys < 8 {
+        8
+    } else {
+        (keys * 8 / 7).next_power_of_two()
+    }
+}
+
 /// The shard of the key whose hash is `key`: the high bits pick it, the
 /// map inside uses the low ones.
 fn shard_of<L: Rule>(shards: &Shards<L>, key: u64) -> &CachePadded<Mutex<Shard<L>>> {
@@ -223,19 +229,27 @@ impl<L: Rule> Shard<L> {
     /// first, whose forgetting changes no decision, then the keys seen
     /// least recently. Freeing a batch makes a flood of new keys cost one
     /// scan of the shard per `per_shard / 8` keys, not one per key.
+    ///
+    /// The map is then rebuilt at the size of `per_shard` keys: the keys it
+    /// forgets leave tombstones, which the standard map, once they fill it,
+    /// clears by doubling its buckets — twice the memory its keys need, and
+    /// than [`Keyed::memory`] counts.
     fn make_room(&mut self, now: u64, per_shard: usize) {
         let limit = &self.limit;
         self.states
             .retain(|_, entry| limit.idle_at(&entry.state) > now);
         let target = per_shard - (per_shard / 8).max(1);
-        let Some(excess) = self.states.len().checked_sub(target).filter(|&n| n > 0) else {
-            return;
-        };
-        // Every entry was seen at a request of its own, so the counts are
-        // distinct: exactly `excess` of them are at most the cut-off.
-        let mut seen: Vec<u64> = self.states.values().map(|entry| entry.seen).collect();
-        let (_, &mut cutoff, _) = seen.select_nth_unstable(excess - 1);
-        self.states.retain(|_, entry| entry.seen > cutoff);
+        if let Some(excess) = self.states.len().checked_sub(target).filter(|&n| n > 0) {
+            // Every entry was seen at a request of its own, so the counts
+            // are distinct: exactly `excess` of them are at most the cut-off.
+            let mut seen: Vec<u64> = self.states.values().map(|entry| entry.seen).collect();
+            let (_, &mut cutoff, _) = seen.select_nth_unstable(excess - 1);
+            self.states.retain(|_, entry| entry.seen > cutoff);
+        }
+        let mut rebuilt =
+            HashMap::with_capacity_and_hasher(per_shard, BuildHasherDefault::default());
+        rebuilt.extend(self.states.drain());
+        self.states = rebuilt;
     }
 }
 
@@ -256,5 +270,59 @@ impl Hasher for Prehashed {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rate_limit::core::State;
+
+    #[test]
+    fn a_key_s_entry_is_24_bytes_for_a_bucket_and_32_for_a_window() {
+        assert_eq!(size_of::<(u64, Entry<u64>)>(), 24);
+        assert_eq!(size_of::<(u64, Entry<State>)>(), 32);
+    }
+
+    #[test]
+    fn the_memory_bound_counts_the_buckets_a_map_of_its_keys_has() {
+        for keys in (1..=300).chain([1_000, 1_792, 1_793, 4_096, 100_000]) {
+            let mut map: HashMap<u64, ()> = HashMap::new();
+            map.extend((0..keys as u64).map(|key| (key, ())));
+            // The map's buckets, from the keys it can hold without growing.
+            let capacity = map.capacity();
+            let buckets = if capacity < 8 {
+                capacity + 1
+            } else {
+                capacity / 7 * 8
+            };
+            assert_eq!(map_buckets(keys), buckets.max(8), "{keys}");
+        }
+        let bucket = Algorithm::TokenBucket(TokenBucket::new(1_000, 10));
+        let shard = size_of::<CachePadded<Mutex<Shard<Algorithm>>>>() as u128;
+        // 4 shards of 1 000 keys: 2 048 buckets each, of an entry and a
+        // control byte.
+        assert_eq!(Keyed::memory(&bucket, 4_000, 4), 4 * (shard + 2_048 * 25));
+        assert_eq!(Keyed::memory(&bucket, 4, 4), 4 * (shard + 8 * 25));
+    }
+
+    #[test]
+    fn a_flood_of_keys_leaves_each_shard_s_map_at_the_size_of_its_keys() {
+        // 1 792 keys fill a map of 2 048 buckets: each eviction leaves
+        // tombstones, and a map full of them would double.
+        let per_shard = 1_792;
+        let keyed = Keyed::new(
+            Algorithm::TokenBucket(TokenBucket::new(1_000, 10)),
+            per_shard,
+            1,
+        );
+        let Table::Buckets(shards) = &keyed.table else {
+            unreachable!("a token bucket's table")
+        };
+        for key in 0..100 * per_shard as u64 {
+            keyed.acquire(keyed.hash(&key), 0, 1, 0).unwrap();
+            let capacity = lock(&shards[0]).states.capacity();
+            assert!(capacity <= per_shard, "{capacity} after {key}");
+        }
     }
 }

@@ -149,8 +149,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok(()) }
     /// ```
     pub fn check(&self, cost: u32) -> Check {
-        let (admission, now) = self.shared.ask::<(), _>(None, &WouldAdmit(u64::from(cost)));
-        Check::from_peek(admission, now)
+        let (admission, _) = self.shared.ask::<(), _>(None, &WouldAdmit(u64::from(cost)));
+        Check::from_peek(admission)
     }
 
     /// What a request of `cost` with key `key` would get now, asked without
@@ -173,8 +173,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn check_key<K: Hash + ?Sized>(&self, key: &K, cost: u32) -> Check {
-        let (admission, now) = self.shared.ask(Some(key), &WouldAdmit(u64::from(cost)));
-        Check::from_peek(admission, now)
+        let (admission, _) = self.shared.ask(Some(key), &WouldAdmit(u64::from(cost)));
+        Check::from_peek(admission)
     }
 
     /// The capacity available now from the shared limit: the largest cost a

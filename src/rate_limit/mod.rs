@@ -107,8 +107,10 @@
 //!   full bucket, a window with nothing left in it), so that forgetting them
 //!   changes no decision — then, if that is not enough, the keys **seen
 //!   least recently** (every request counts as a sighting, refused or not).
-//!   The new key always gets a limit of its own. Idle keys are not removed
-//!   otherwise: the table fills up to its bound and stays there.
+//!   The new key always gets a limit of its own, and the shard's map is
+//!   rebuilt at the size of its keys, so the keys it forgot take no room.
+//!   Idle keys are not removed otherwise: the table fills up to its bound
+//!   and stays there.
 //!
 //! ## What a flood of keys can and cannot do
 //!

@@ -182,11 +182,8 @@ impl Segments {
         // into its oldest segment: remembered longer, never lost.
         let oldest = newest.saturating_sub(carried.len() - 1);
         carried.newest = newest;
-        for segment in counted.max(state.newest.saturating_sub(state.len() - 1))..=state.newest {
-            let count = state.get(segment);
-            if count > 0 {
-                carried.book(moved(segment).max(oldest), count);
-            }
+        for segment in counted.max(state.oldest())..=state.newest {
+            carried.book(moved(segment).max(oldest), state.get(segment));
         }
         carried.last = moved(state.last).max(oldest);
         carried
@@ -202,9 +199,14 @@ impl SegmentsState {
         (segment % self.len()) as usize
     }
 
+    /// The oldest segment the ring holds.
+    fn oldest(&self) -> u64 {
+        self.newest.saturating_sub(self.len() - 1)
+    }
+
     /// The count of `segment`: zero when it is not in the ring.
     fn get(&self, segment: u64) -> u64 {
-        if segment > self.newest || segment + self.len() <= self.newest {
+        if segment > self.newest || segment < self.oldest() {
             return 0;
         }
         self.counts[self.slot(segment)]
@@ -239,9 +241,45 @@ impl SegmentsState {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const S: u64 = 1_000_000_000;
+
+    proptest! {
+        /// Whatever is asked of a window (waits, changes of its numbers),
+        /// its ring's total is the sum of its counters — the fast path
+        /// admits on the total alone — and nothing is booked past its
+        /// latest admission, which every wait starts from.
+        #[test]
+        fn the_ring_s_total_is_its_counts_and_nothing_is_booked_past_the_last(
+            steps in proptest::collection::vec(
+                (0..3 * S, 0..4u64, 0..8 * S, 1..4u64, 1..8u64, prop::bool::weighted(0.1)),
+                1..60,
+            )
+        ) {
+            let mut window = Segments::new(4, S, 4, 9);
+            let mut state = window.fresh();
+            let mut now = 0;
+            for (after, cost, max_wait, segments, segment, change) in steps {
+                now += after;
+                if change {
+                    let into = Segments::new(4, segment * S / 2, segments + 1, 9);
+                    state = window.carry(&into, &state, now);
+                    window = into;
+                } else {
+                    // Within the segments the ring holds ahead.
+                    let max_wait = max_wait.min(8 * window.segment);
+                    let _ = window.acquire(&mut state, now, cost, max_wait);
+                }
+                prop_assert_eq!(state.total, state.counts.iter().sum::<u64>());
+                for past in state.last + 1..=state.newest {
+                    prop_assert_eq!(state.get(past), 0);
+                }
+            }
+        }
+    }
 
     /// 4 per 10 s in 5 segments of 2 s, counting 6.
     fn window(ahead: u64) -> Segments {

@@ -548,4 +548,34 @@ mod buffer {
             f.debug_struct("BufferFuture").finish_non_exhaustive()
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_buffer_doubles_up_to_the_limit_and_keeps_the_frame_that_passes_it() {
+            let mut read = Read::default();
+            let capacities: Vec<usize> = ["ab", "c", "defg", "hij"]
+                .into_iter()
+                .map(|part| {
+                    assert!(read.keep(Bytes::from(part), 10));
+                    read.data.capacity()
+                })
+                .collect();
+            assert_eq!(capacities, [2, 4, 8, 10]);
+            assert_eq!(read.data, b"abcdefghij");
+            // The limit is full: one more byte is kept as handed over.
+            assert!(!read.keep(Bytes::from("k"), 10));
+            assert_eq!(read.over.as_deref(), Some(&b"k"[..]));
+            assert_eq!(read.data.capacity(), 10);
+        }
+
+        #[test]
+        fn a_first_frame_over_the_limit_is_not_copied() {
+            let mut read = Read::default();
+            assert!(!read.keep(Bytes::from(vec![0; 11]), 10));
+            assert_eq!(read.data.capacity(), 0);
+        }
+    }
 }

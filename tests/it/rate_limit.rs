@@ -295,6 +295,31 @@ fn wait_mode_works_for_windows_too() {
 }
 
 #[test]
+fn a_window_waits_exactly_up_to_its_bound() {
+    let clock = ManualClock::new();
+    // At 10 s, the second request is due at 12 s in a window of one
+    // segment (counted until its segment has left), at 11 s in a log and a
+    // fixed window.
+    for (window, due) in [
+        (on(&clock).sliding_window(1, SEC, 1), 2 * SEC),
+        (on(&clock).sliding_log(1, SEC), SEC),
+        (on(&clock).fixed_window(1, SEC), SEC),
+    ] {
+        clock.advance(10 * SEC);
+        let layer = window.wait_up_to(due).build().unwrap();
+        let mut service = layer.layer(echo(Arc::default()));
+        assert!(try_call(&mut service, 0).unwrap().is_ok());
+        // Due in exactly the bound: waits.
+        let mut waiting = task::spawn(call_now(&mut service, 1));
+        assert_pending!(waiting.poll());
+        // The next is due a segment later: past it.
+        let err = try_call(&mut service, 2).unwrap().unwrap_err();
+        let retry_after = err.downcast_ref::<RateLimited>().unwrap().retry_after();
+        assert!(retry_after > Some(due), "{retry_after:?}");
+    }
+}
+
+#[test]
 fn backpressure_wakes_exactly_when_a_unit_is_due() {
     let clock = ManualClock::new();
     let layer = on(&clock)
@@ -355,7 +380,9 @@ fn requests_without_a_key_are_handled_as_configured() {
 
     let mut reject = keyed(MissingKey::Reject);
     let err = try_call(&mut reject, 0).unwrap().unwrap_err();
-    assert_eq!(err.downcast_ref::<KeyMissing>().unwrap().name(), "tenants");
+    let missing = err.downcast_ref::<KeyMissing>().unwrap();
+    assert_eq!(missing.name(), "tenants");
+    assert_eq!(missing.why(), None, "a closure knows no missing step");
 
     let mut allow = keyed(MissingKey::Allow);
     assert!((0..5).all(|_| try_call(&mut allow, 0).unwrap().is_ok()));
@@ -655,4 +682,112 @@ fn a_key_s_capacity_can_be_read_without_using_it() {
     assert_eq!(layer.tracked_keys(), 1);
     clock.advance(Duration::from_millis(250));
     assert_eq!(layer.available_for(&0u32), 2);
+}
+
+#[test]
+fn debug_shows_each_call_s_state() {
+    let layer = RateLimitLayer::builder()
+        .name("api")
+        .token_bucket(Rate::per_second(1), 1)
+        .wait_up_to(Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    let shown = format!("{layer:?}");
+    assert!(
+        shown.starts_with(
+            "RateLimitLayer { limiter: RateLimiter { name: \"api\", algorithm: TokenBucket("
+        ),
+        "{shown}"
+    );
+    let builder = format!("{:?}", RateLimitLayer::builder().name("api"));
+    assert!(
+        builder.starts_with("RateLimitBuilder { config: "),
+        "{builder}"
+    );
+    assert!(builder.contains("\"api\""), "{builder}");
+    let shown = format!("{service:?}");
+    assert!(shown.starts_with("RateLimit { inner: ServiceFn"), "{shown}");
+    assert!(shown.contains(", limiter: "), "{shown}");
+    let mut call = |n| {
+        assert_ready_ok!(task::spawn(service.ready()).poll());
+        format!("{:?}", service.call(n))
+    };
+    assert_eq!(call(1), r#"ResponseFuture { state: "called", .. }"#);
+    // Due in 1 s: within the wait.
+    assert_eq!(call(2), r#"ResponseFuture { state: "waiting", .. }"#);
+    // Due in 2 s: past it.
+    assert_eq!(call(3), r#"ResponseFuture { state: "rejected", .. }"#);
+}
+
+/// A keyed token bucket of 1 a second and a burst of 2, in one shard of
+/// `max_keys`: request `10 × key + cost`.
+fn keyed_by_tens(
+    clock: &ManualClock,
+    max_keys: usize,
+) -> RateLimitLayer<impl Fn(&u32) -> Option<u32> + Clone, impl Fn(&u32) -> u32 + Clone, ManualClock>
+{
+    on(clock)
+        .token_bucket(Rate::per_second(1), 2)
+        .key(|request: &u32| Some(request / 10))
+        .cost(|request: &u32| request % 10)
+        .max_keys(max_keys)
+        .shards(1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_key_idle_at_the_instant_of_an_eviction_goes_before_any_limited_key() {
+    let clock = ManualClock::new();
+    let layer = keyed_by_tens(&clock, 8);
+    let mut service = layer.layer(echo(Arc::default()));
+    // Keys 1 to 7 take their whole burst (full again at 2 s); key 8, seen
+    // last, one token (full again at 1 s).
+    for key in 1..=7 {
+        assert!(try_call(&mut service, 10 * key + 2).unwrap().is_ok());
+    }
+    assert!(try_call(&mut service, 81).unwrap().is_ok());
+    clock.advance(SEC);
+    // A ninth key at 1 s: key 8 is idle, and goes; the least recent key
+    // (1) keeps its debt.
+    assert!(try_call(&mut service, 91).unwrap().is_ok());
+    assert_eq!(layer.tracked_keys(), 8);
+    assert_eq!(layer.available_for(&1), 1);
+}
+
+#[test]
+fn a_full_shard_frees_an_eighth_of_its_keys() {
+    let clock = ManualClock::new();
+    let layer = keyed_by_tens(&clock, 16);
+    let mut service = layer.layer(echo(Arc::default()));
+    for key in 1..=16 {
+        assert!(try_call(&mut service, 10 * key + 1).unwrap().is_ok());
+    }
+    assert_eq!(layer.tracked_keys(), 16);
+    // The 17th key: two of 16 go (the least recent), then it comes in.
+    assert!(try_call(&mut service, 171).unwrap().is_ok());
+    assert_eq!(layer.tracked_keys(), 15);
+    assert_eq!(layer.available_for(&1), 2, "forgotten: a fresh bucket");
+    assert_eq!(layer.available_for(&2), 2, "forgotten: a fresh bucket");
+    assert_eq!(layer.available_for(&3), 1);
+}
+
+#[test]
+fn keys_spread_over_the_shards() {
+    // 4 shards of 1 000 keys: 2 000 keys fit, about 500 in each; in one
+    // shard at most 1 000 would.
+    let layer = RateLimitLayer::builder()
+        .token_bucket(Rate::per_second(1), 1)
+        .key(|request: &u32| Some(*request))
+        .max_keys(4_000)
+        .shards(4)
+        .build()
+        .unwrap();
+    let mut service = layer.layer(echo(Arc::default()));
+    for key in 0..2_000 {
+        assert!(try_call(&mut service, key).unwrap().is_ok());
+    }
+    assert_eq!(layer.tracked_keys(), 2_000);
 }

@@ -191,6 +191,48 @@ fn ipv4_mapped_peers_count_as_ipv4() {
 }
 
 #[test]
+fn a_trusted_network_written_ipv4_mapped_is_that_ipv4_network() {
+    let key = ClientIp::trusting(["::ffff:10.0.0.0/104"])
+        .unwrap()
+        .header(Forwarding::XForwardedFor);
+    let forwarded = |peer| request(peer, &[("x-forwarded-for", b"203.0.113.9")]);
+    // 10.0.0.0/8: its proxies are trusted, over IPv4 or mapped.
+    for peer in ["10.200.0.1", "::ffff:10.0.0.2"] {
+        assert_eq!(
+            key.extract(&forwarded(peer)),
+            Some(ip("203.0.113.9")),
+            "{peer}"
+        );
+    }
+    // Not a wider network.
+    assert_eq!(key.extract(&forwarded("11.0.0.1")), Some(ip("11.0.0.1")));
+    // A network wider than the mapped space stays an IPv6 network: it
+    // holds no IPv4 client (they are matched as IPv4).
+    let wide = ClientIp::trusting(["::ffff:0.0.0.0/80"])
+        .unwrap()
+        .header(Forwarding::XForwardedFor);
+    assert_eq!(wide.extract(&forwarded("10.0.0.1")), Some(ip("10.0.0.1")));
+}
+
+#[test]
+fn the_peer_address_is_read_where_the_server_keeps_it() {
+    #[derive(Clone)]
+    struct Connection(SocketAddr);
+
+    let key = ClientIp::peer().peer_from(|extensions| {
+        extensions
+            .get::<Connection>()
+            .map(|connection| connection.0)
+    });
+    let mut kept = http::Request::new(());
+    kept.extensions_mut()
+        .insert(Connection(SocketAddr::new(ip("192.0.2.9"), 443)));
+    assert_eq!(key.extract(&kept), Some(ip("192.0.2.9")));
+    // Not where the default looks any more.
+    assert_eq!(key.extract(&request("192.0.2.1", &[])), None);
+}
+
+#[test]
 fn no_peer_address_means_no_key() {
     let bare = http::Request::new(());
     assert_eq!(ClientIp::peer().extract(&bare), None);
@@ -201,6 +243,9 @@ fn trusted_proxies_must_parse() {
     for bad in ["10.0.0.0/33", "fd00::/129", "ten.0.0.1", "10.0.0.0/x", ""] {
         let err = ClientIp::trusting([bad]).unwrap_err();
         assert_eq!(err.field(), "trusted_proxies", "{bad}");
+        // A network is named as one.
+        let network = bad.contains('/');
+        assert_eq!(err.rule().contains("prefix length"), network, "{bad}");
     }
     assert!(ClientIp::trusting(["0.0.0.0/0", "::/0", " 10.0.0.1 "]).is_ok());
 }
@@ -233,6 +278,16 @@ fn the_429_answer_carries_retry_after_and_the_policy() {
 
     let plain: http::Response<()> = TooManyRequests::new().response(&refused);
     assert!(plain.headers().get("ratelimit-policy").is_none());
+
+    // A token bucket's quota is its burst, over the time it takes to refill.
+    let bucket = RateLimitLayer::builder()
+        .name("api")
+        .token_bucket(Rate::per_minute(30), 60)
+        .build()
+        .unwrap();
+    assert_eq!(bucket.quota(), (60, Duration::from_secs(120)));
+    let response: http::Response<()> = TooManyRequests::new().policy_of(&bucket).response(&refused);
+    assert_eq!(response.headers()["ratelimit-policy"], "\"api\";q=60;w=120");
 }
 
 #[test]

@@ -382,6 +382,35 @@ fn an_exhausted_budget_returns_the_last_error_at_once() {
 }
 
 #[test]
+fn a_token_budget_in_a_layer_takes_a_token_per_failure_and_gives_back_on_success() {
+    let clock = ManualClock::new();
+    // 4 tokens: retries while more than 2 remain.
+    let budget = RetryBudget::tokens(4, 1.0).unwrap();
+    let layer = RetryLayer::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(MS))
+        .budget(budget.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let script = vec![fail(), fail(), Ok(7), Ok(7), fail(), fail()];
+    let inner = Scripted::new(&clock, script);
+    let mut service = layer.layer(inner.clone());
+    // Two failures take two tokens (2 left): no third attempt.
+    assert!(drive(&clock, async { service.ready().await?.call(1).await }).is_err());
+    assert_eq!(inner.calls().len(), 2);
+    // Two successes give two back (4): a failure (3) is retried once more.
+    for _ in 0..2 {
+        assert_eq!(
+            drive(&clock, async { service.ready().await?.call(1).await }).unwrap(),
+            7
+        );
+    }
+    assert!(drive(&clock, async { service.ready().await?.call(1).await }).is_err());
+    assert_eq!(inner.calls().len(), 6);
+}
+
+#[test]
 fn fractional_ratios_allow_exactly_what_they_say() {
     for (ratio, requests, retries) in [
         (0.1, 100, 10),
@@ -631,5 +660,24 @@ fn a_ttl_budget_holds_its_reserve_and_its_deposits_over_its_window() {
     assert_eq!(
         format!("{:?}", RetryBudget::tokens(10, 0.1).unwrap()),
         "RetryBudget { kind: \"tokens\", .. }"
+    );
+}
+
+#[test]
+fn debug_shows_a_call_s_state_and_attempts() {
+    let clock = ManualClock::new();
+    let layer = RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(MS))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(Scripted::new(&clock, vec![fail(), Ok(1)]));
+    assert!(task::spawn(service.ready()).poll().is_ready());
+    let mut call = task::spawn(Box::pin(service.call(1)));
+    assert!(call.poll().is_pending(), "the first attempt failed");
+    assert_eq!(
+        format!("{:?}", *call),
+        r#"ResponseFuture { state: "sleeping", attempts: 1, .. }"#
     );
 }

@@ -25,7 +25,7 @@ use palisade::{
     },
 };
 use tokio_test::task;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 /// A streaming body: one frame a poll, pending in between.
 struct Chunked {
@@ -189,4 +189,87 @@ fn an_empty_body_is_replayable() {
         200
     );
     assert_eq!(received.lock().unwrap().len(), 2);
+}
+
+/// What a server sees of a body: how it shows, whether it can be replayed,
+/// its size hint (lower, upper), and whether it says it has ended, before
+/// its first frame and after each.
+type Seen = Arc<Mutex<Vec<(String, bool, (u64, Option<u64>), Vec<bool>)>>>;
+
+fn seeing(
+    limit: usize,
+    seen: &Seen,
+) -> impl Service<http::Request<Chunked>, Response = http::Response<()>, Error = BoxError> {
+    let seen = Arc::clone(seen);
+    let server = service_fn(move |request: http::Request<ReplayBody<Chunked>>| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let mut body = request.into_body();
+            let shown = format!("{body:?}");
+            let replayable = body.is_replayable();
+            let hint = body.size_hint();
+            let mut ends = vec![body.is_end_stream()];
+            while let Some(frame) = body.frame().await {
+                frame?;
+                ends.push(body.is_end_stream());
+            }
+            let hint = (hint.lower(), hint.upper());
+            seen.lock().unwrap().push((shown, replayable, hint, ends));
+            Ok::<_, BoxError>(http::Response::new(()))
+        }
+    });
+    ServiceBuilder::new()
+        .layer(BufferBodyLayer::new(limit))
+        .service(server)
+}
+
+#[test]
+fn a_replay_body_says_what_it_holds_and_when_it_ends() {
+    let seen = Seen::default();
+    let mut service = seeing(4, &seen);
+    let mut send = |body| {
+        tokio_test::block_on(async { service.ready().await?.call(put(body)).await }).unwrap();
+        seen.lock().unwrap().pop().unwrap()
+    };
+    let whole = |len: usize| format!("ReplayBody {{ whole: {len} }}");
+    // Data, then trailers: ended once both are read.
+    assert_eq!(
+        send(Chunked::new(&["ab", "c"], Some(("x-checksum", "42")))),
+        (whole(3), true, (3, Some(3)), vec![false, false, true])
+    );
+    assert_eq!(
+        send(Chunked::new(&["abc"], None)),
+        (whole(3), true, (3, Some(3)), vec![false, true])
+    );
+    // Nothing at all: ended from the start.
+    assert_eq!(
+        send(Chunked::new(&[], None)),
+        (whole(0), true, (0, Some(0)), vec![true])
+    );
+    // Over the limit: the bytes read first, then the rest of the stream,
+    // whose end and size the stream tells (this one never says).
+    let streaming = "ReplayBody { streaming: true }".to_owned();
+    assert_eq!(
+        send(Chunked::new(&["abc", "def", "gh"], None)),
+        (
+            streaming,
+            false,
+            (6, None),
+            vec![false, false, false, false]
+        )
+    );
+}
+
+#[test]
+fn readiness_is_the_wrapped_service_s() {
+    let (mock, mut handle) =
+        tower_test::mock::pair::<http::Request<ReplayBody<Chunked>>, http::Response<()>>();
+    handle.allow(0);
+    let mut service = tower_test::mock::Spawn::new(BufferBodyLayer::new(4).layer(mock));
+    assert!(service.poll_ready().is_pending());
+    handle.allow(1);
+    assert!(service.is_woken());
+    assert!(matches!(service.poll_ready(), Poll::Ready(Ok(()))));
+    let reading = service.call(put(Chunked::new(&["abc"], None)));
+    assert_eq!(format!("{reading:?}"), "BufferFuture { .. }");
 }

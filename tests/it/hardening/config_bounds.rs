@@ -89,6 +89,75 @@ fn a_breaker_s_pushback_is_at_most_a_day() {
 }
 
 #[test]
+fn a_rate_is_at_most_one_token_a_nanosecond() {
+    let rate = |tokens| {
+        RateLimitLayer::builder()
+            .token_bucket(Rate::new(tokens, Duration::from_micros(1)), 1)
+            .build()
+    };
+    assert!(rate(1_000).is_ok());
+    let (name, rule) = field(rate(1_001));
+    assert_eq!(name, "rate");
+    assert!(rule.contains("one token a nanosecond"), "{rule}");
+}
+
+#[test]
+fn each_rate_limit_bound_is_the_largest_value_allowed() {
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    // A bucket refills in at most 100 years.
+    let bucket = |burst| {
+        RateLimitLayer::builder()
+            .token_bucket(Rate::new(1, century), burst)
+            .build()
+    };
+    assert!(bucket(1).is_ok());
+    assert_eq!(field(bucket(2)).0, "burst");
+    // A segment is at least a nanosecond.
+    let segments = |n| {
+        RateLimitLayer::builder()
+            .sliding_window(10, Duration::from_nanos(100), n)
+            .build()
+    };
+    assert!(segments(100).is_ok());
+    assert_eq!(field(segments(101)).0, "segments");
+    // A wait books at most 65 536 segments ahead: with segments of a
+    // second, a wait of 65 535 s (the segment it ends in is the 65 536th).
+    let wait = |secs| {
+        RateLimitLayer::builder()
+            .sliding_window(10, Duration::from_secs(1), 1)
+            .wait_up_to(Duration::from_secs(secs))
+            .build()
+    };
+    assert!(wait(65_535).is_ok());
+    let (name, rule) = field(wait(65_536));
+    assert_eq!(name, "wait_up_to");
+    assert!(rule.contains("spans 65537 window segments"), "{rule}");
+}
+
+#[test]
+fn a_wait_s_reservations_count_in_a_keyed_window_s_memory() {
+    // 4 097 counters of a millisecond a key (256 MiB for 8 192 keys); a
+    // wait of up to 4 095 ms books 4 096 more (512 MiB).
+    let window = || {
+        keyed()
+            .sliding_window(10, Duration::from_millis(4_096), 4_096)
+            .max_keys(8_192)
+    };
+    assert!(window().build().is_ok());
+    let waiting = window().wait_up_to(Duration::from_millis(4_095));
+    assert!(waiting.build().is_ok());
+    let (name, rule) = field(
+        window()
+            .max_keys(16_384)
+            .wait_up_to(Duration::from_millis(4_095))
+            .build(),
+    );
+    assert_eq!(name, "max_keys");
+    assert!(rule.contains("may take 1.0 GiB"), "{rule}");
+    assert!(window().max_keys(16_384).build().is_ok());
+}
+
+#[test]
 fn a_limit_that_could_take_gigabytes_is_refused_with_its_size() {
     // 100 000 keys of 4 096 segments: 3 GiB of counters.
     let segments = keyed().sliding_window(100, Duration::from_secs(1), 4096);
@@ -105,6 +174,17 @@ fn a_limit_that_could_take_gigabytes_is_refused_with_its_size() {
     // One shared log of 4 billion entries.
     let shared = RateLimitLayer::builder().sliding_log(u32::MAX, Duration::from_secs(1));
     assert_eq!(field(shared.build()).0, "limit");
+    // A log's entry is 16 bytes, and its queue may double: 20 million
+    // entries may take 640 MB, 40 million 1.28 GB.
+    let log = |limit| {
+        RateLimitLayer::builder()
+            .sliding_log(limit, Duration::from_secs(1))
+            .build()
+    };
+    assert!(log(20_000_000).is_ok());
+    let (name, rule) = field(log(40_000_000));
+    assert_eq!(name, "limit");
+    assert!(rule.contains("may take 1.2 GiB"), "{rule}");
     // Sizes people use build.
     assert!(
         keyed()

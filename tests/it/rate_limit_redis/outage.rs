@@ -3,7 +3,10 @@
 //! limit enforced again once Redis is back.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -60,32 +63,39 @@ async fn every_policy_answers_through_an_outage_and_the_limit_returns() {
             return;
         };
         let events = Arc::new(Mutex::new(Vec::new()));
-        let layer = RateLimitLayer::builder()
-            .name("outage")
-            .on_event({
-                let events = Arc::clone(&events);
-                move |event| {
-                    if let EventKind::StoreUnavailable { cause, answer } = event.kind {
-                        events
+        let let_through = Arc::new(AtomicUsize::new(0));
+        let layer =
+            RateLimitLayer::builder()
+                .name("outage")
+                .on_event({
+                    let events = Arc::clone(&events);
+                    let let_through = Arc::clone(&let_through);
+                    move |event| match event.kind {
+                        EventKind::StoreUnavailable { cause, answer } => events
                             .lock()
                             .unwrap()
-                            .push((event.name.to_string(), cause, answer));
+                            .push((event.name.to_string(), cause, answer)),
+                        EventKind::LetThrough if event.name == "outage" => {
+                            let_through.fetch_add(1, Ordering::SeqCst);
+                        }
+                        _ => {}
                     }
-                }
-            })
-            .token_bucket(Rate::new(1, Duration::from_secs(60)), 2)
-            .redis(server.connection().await)
-            .timeout(TIMEOUT)
-            .on_unavailable(policy)
-            // Every decision goes to Redis: what is tested is Redis failing.
-            .denial_cache(0)
-            .build()
-            .unwrap();
+                })
+                .token_bucket(Rate::new(1, Duration::from_secs(60)), 2)
+                .redis(server.connection().await)
+                .timeout(TIMEOUT)
+                .on_unavailable(policy)
+                // Every decision goes to Redis: what is tested is Redis failing.
+                .denial_cache(0)
+                .build()
+                .unwrap();
         let breaker = layer.store_breaker().clone();
         let mut service = layer.layer(service_fn(|x: u64| async move { Ok::<_, BoxError>(x) }));
         assert_eq!(call(&mut service).await, Got::Ok);
         assert_eq!(call(&mut service).await, Got::Ok);
         assert_eq!(call(&mut service).await, Got::Limited);
+        // Each request Redis admitted is told.
+        assert_eq!(let_through.load(Ordering::SeqCst), 2);
 
         server.kill();
         let mut answers = Vec::new();

@@ -245,8 +245,11 @@ fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision(
         call.poll().is_pending(),
         "first attempt failed: a 100 ms wait"
     );
-    // Mid-call: waits of 10 ms from the next one on, and 3 attempts in all.
-    layer.set_backoff(Backoff::constant(10 * MS)).unwrap();
+    // Mid-call: waits of 10 ms from the next one on (at most 20 s), and 3
+    // attempts in all.
+    layer
+        .set_backoff(Backoff::constant(10 * MS).max_delay(Duration::from_secs(20)))
+        .unwrap();
     layer.set_max_attempts(3).unwrap();
     clock.advance(100 * MS); // the wait already set ends as it was set
     assert!(call.poll().is_pending());
@@ -279,6 +282,7 @@ fn a_retry_changed_live_obeys_the_new_attempts_and_backoff_at_its_next_decision(
         *changes.lock().unwrap(),
         [
             ("backoff.base", 0.1, 0.01),
+            ("backoff.max_delay", 30.0, 20.0),
             ("max_attempts", 5.0, 3.0),
             ("deadline", 0.0, 0.05),
             ("max_attempts", 3.0, 10.0),

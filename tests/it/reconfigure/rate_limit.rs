@@ -12,7 +12,7 @@ use std::{
 use palisade::{
     clock::ManualClock,
     error::RateLimited,
-    rate_limit::{Limit, Rate, RateLimitLayer},
+    rate_limit::{Limit, NoKey, Rate, RateLimitLayer, UnitCost},
 };
 use tokio_test::task;
 use tower::{BoxError, Layer, Service, service_fn};
@@ -21,6 +21,23 @@ use super::{Changes, MS, record};
 
 fn echo() -> impl Service<u32, Response = u32, Error = BoxError, Future: Send> + Clone {
     service_fn(|x: u32| async move { Ok::<_, BoxError>(x) })
+}
+
+/// A sliding window of 10 a second in 10 segments on `clock`, and a service
+/// under it.
+fn ten_a_second(
+    clock: &ManualClock,
+) -> (
+    RateLimitLayer<NoKey, UnitCost, ManualClock>,
+    impl Service<u32, Response = u32, Error = BoxError>,
+) {
+    let layer = RateLimitLayer::builder()
+        .sliding_window(10, Duration::from_secs(1), 10)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let service = layer.layer(echo());
+    (layer, service)
 }
 
 /// Calls `service` once: admitted or refused (reject mode answers at once).
@@ -138,12 +155,7 @@ fn a_raised_bucket_adds_room_above_the_debt_and_refills_faster() {
 #[test]
 fn a_window_keeps_its_counts_across_a_new_limit_and_new_segments() {
     let clock = ManualClock::new();
-    let layer = RateLimitLayer::builder()
-        .sliding_window(10, Duration::from_secs(1), 10)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let mut service = layer.layer(echo());
+    let (layer, mut service) = ten_a_second(&clock);
     clock.advance(50 * MS);
     assert_eq!((0..8).filter(|_| admitted(&mut service)).count(), 8);
 
@@ -170,6 +182,32 @@ fn a_window_keeps_its_counts_across_a_new_limit_and_new_segments() {
     clock.advance(Duration::from_millis(2_449));
     assert_eq!(layer.available(), 0);
     clock.advance(MS);
+    assert_eq!(layer.available(), 5);
+}
+
+#[test]
+fn a_window_made_shorter_keeps_what_it_cannot_place_in_its_oldest_segment() {
+    let clock = ManualClock::new();
+    let (layer, mut service) = ten_a_second(&clock);
+    // 5 in the segment 0-100 ms, 5 in 500-600 ms.
+    assert_eq!((0..5).filter(|_| admitted(&mut service)).count(), 5);
+    clock.advance(500 * MS);
+    assert_eq!((0..5).filter(|_| admitted(&mut service)).count(), 5);
+    clock.advance(50 * MS);
+    // 300 ms in segments of 100 ms, at 550 ms: the window holds 300-600
+    // ms, and the first 5, older, count in its oldest segment (300-400 ms)
+    // — until it leaves, at 600 ms.
+    layer
+        .set_limit(Limit::SlidingWindow {
+            limit: 10,
+            window: Duration::from_millis(300),
+            segments: 3,
+        })
+        .unwrap();
+    assert_eq!(layer.available(), 0);
+    clock.advance(50 * MS - Duration::from_nanos(1));
+    assert_eq!(layer.available(), 0);
+    clock.advance(Duration::from_nanos(1));
     assert_eq!(layer.available(), 5);
 }
 
@@ -278,6 +316,15 @@ fn a_bad_limit_is_refused_with_its_field_and_changes_nothing() {
             window: Duration::from_secs(1)
         }),
         "algorithm"
+    );
+    let other = layer.set_limit(Limit::FixedWindow {
+        limit: 4,
+        window: Duration::from_secs(1),
+    });
+    let rule = other.unwrap_err().rule().to_owned();
+    assert!(
+        rule.contains("keeps its algorithm (token bucket)"),
+        "{rule}"
     );
     assert_eq!(
         layer.limit(),
