@@ -228,12 +228,9 @@ impl<L: Rule> Shard<L> {
     /// Frees an eighth of the shard (at least one entry): the idle keys
     /// first, whose forgetting changes no decision, then the keys seen
     /// least recently. Freeing a batch makes a flood of new keys cost one
-    /// scan of the shard per `per_shard / 8` keys, not one per key.
-    ///
-    /// The map is then rebuilt at the size of `per_shard` keys: the keys it
-    /// forgets leave tombstones, which the standard map, once they fill it,
-    /// clears by doubling its buckets — twice the memory its keys need, and
-    /// than [`Keyed::memory`] counts.
+    /// scan of the shard per `per_shard / 8` keys, not one per key. The map
+    /// is then [rebuilt](rebuild) at the size of `per_shard` keys, as
+    /// [`Keyed::memory`] counts it.
     fn make_room(&mut self, now: u64, per_shard: usize) {
         let limit = &self.limit;
         self.states
@@ -246,11 +243,18 @@ impl<L: Rule> Shard<L> {
             let (_, &mut cutoff, _) = seen.select_nth_unstable(excess - 1);
             self.states.retain(|_, entry| entry.seen > cutoff);
         }
-        let mut rebuilt =
-            HashMap::with_capacity_and_hasher(per_shard, BuildHasherDefault::default());
-        rebuilt.extend(self.states.drain());
-        self.states = rebuilt;
+        rebuild(&mut self.states, per_shard);
     }
+}
+
+/// Rebuilds `map` at the size of `keys` keys, after entries were removed:
+/// the standard map marks a removed entry with a tombstone, and once
+/// tombstones fill it, clears them by doubling its buckets — twice the
+/// memory its keys need.
+pub(crate) fn rebuild<V>(map: &mut HashMap<u64, V, BuildHasherDefault<Prehashed>>, keys: usize) {
+    let mut rebuilt = HashMap::with_capacity_and_hasher(keys, BuildHasherDefault::default());
+    rebuilt.extend(map.drain());
+    *map = rebuilt;
 }
 
 /// The hasher of a map whose keys are already hashes.

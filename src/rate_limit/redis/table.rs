@@ -8,7 +8,7 @@ use std::{
 };
 
 use crate::{
-    rate_limit::keyed::Prehashed,
+    rate_limit::keyed::{Prehashed, rebuild},
     sync::{CachePadded, Mutex, lock},
 };
 
@@ -82,7 +82,11 @@ impl<V> Table<V> {
         }
         if shard.len() >= self.per_shard {
             let mut stale = stale;
+            let held = shard.len();
             shard.retain(|_, held| !stale(held));
+            if shard.len() < held {
+                rebuild(&mut shard, self.per_shard);
+            }
             if shard.len() >= self.per_shard {
                 return;
             }
@@ -101,5 +105,25 @@ impl<V> Table<V> {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_s_map_stays_at_the_size_of_its_keys_through_evictions() {
+        // 1 792 keys a shard fill a map of 2 048 buckets; each eviction
+        // (of the oldest eighth) leaves tombstones.
+        let per_shard = 1_792;
+        let table = Table::<u64>::new(per_shard * SHARDS);
+        for n in 0..100 * per_shard as u64 {
+            // Every id in the first shard (its high bits 0).
+            let oldest_kept = n.saturating_sub(per_shard as u64 * 7 / 8);
+            table.put(n, n, |_, _| {}, |&held| held < oldest_kept);
+            let capacity = lock(&table.shards[0]).capacity();
+            assert!(capacity <= per_shard, "{capacity} after {n}");
+        }
     }
 }
