@@ -149,8 +149,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok(()) }
     /// ```
     pub fn check(&self, cost: u32) -> Check {
-        let (admission, _) = self.shared.ask::<(), _>(None, &WouldAdmit(u64::from(cost)));
-        Check::from_peek(admission)
+        Check::from_peek(self.shared.ask::<(), _>(None, &WouldAdmit(u64::from(cost))))
     }
 
     /// What a request of `cost` with key `key` would get now, asked without
@@ -173,8 +172,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn check_key<K: Hash + ?Sized>(&self, key: &K, cost: u32) -> Check {
-        let (admission, _) = self.shared.ask(Some(key), &WouldAdmit(u64::from(cost)));
-        Check::from_peek(admission)
+        Check::from_peek(self.shared.ask(Some(key), &WouldAdmit(u64::from(cost))))
     }
 
     /// The capacity available now from the shared limit: the largest cost a
@@ -188,7 +186,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn available(&self) -> u64 {
-        self.shared.ask::<(), _>(None, &Available).0
+        self.shared.ask::<(), _>(None, &Available)
     }
 
     /// The capacity available now to requests with key `key`; see
@@ -204,7 +202,7 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// # Ok::<(), palisade::error::ConfigError>(())
     /// ```
     pub fn available_for<K: Hash + ?Sized>(&self, key: &K) -> u64 {
-        self.shared.ask(Some(key), &Available).0
+        self.shared.ask(Some(key), &Available)
     }
 
     /// The limit as configured now.

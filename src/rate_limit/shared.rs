@@ -262,14 +262,14 @@ impl<X, W, C: Clock> Shared<X, W, C> {
 
     /// The answer to `question` now, leaving the limit as it is: of the
     /// shared limit, or of `key` in a keyed one (the keyless requests'
-    /// limit when `None`); with the instant it was asked at, in nanoseconds.
+    /// limit when `None`).
     pub(crate) fn ask<K: Hash + ?Sized, Q: Question>(
         &self,
         key: Option<&K>,
         question: &Q,
-    ) -> (Q::Answer, u64) {
+    ) -> Q::Answer {
         let now = self.clock.now().as_nanos();
-        let answer = match &self.store {
+        match &self.store {
             Store::Bucket(bucket) => {
                 let (bucket, tat) = bucket.read();
                 question.ask(&bucket, &tat, now)
@@ -282,8 +282,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                 let key = key.map_or(keyed.keyless(), |key| keyed.hash(key));
                 keyed.ask(key, now, question)
             }
-        };
-        (answer, now)
+        }
     }
 
     /// Requests refused so far: over the limit, or costing more than it

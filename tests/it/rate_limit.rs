@@ -685,7 +685,7 @@ fn a_key_s_capacity_can_be_read_without_using_it() {
 }
 
 #[test]
-fn debug_shows_each_call_s_state() {
+fn debug_shows_the_limiter_and_each_call_s_state() {
     let layer = RateLimitLayer::builder()
         .name("api")
         .token_bucket(Rate::per_second(1), 1)
