@@ -232,6 +232,33 @@ mod tests {
         };
         assert_eq!(always.fault(0.999_999), Some(Fault::Hang));
         assert!(always.delays(0.999_999));
+        let half = Settings {
+            latency: 0.5,
+            ..Settings::default()
+        };
+        assert!(half.delays(0.499_999));
+        assert!(!half.delays(0.5), "a draw at the probability is above it");
+        assert!(!Settings::default().delays(0.0), "0 never delays");
+    }
+
+    #[test]
+    fn probabilities_may_add_up_to_a_hair_above_one() {
+        // 0.1 + 0.2 + 0.7 is a hair above 1 in floating point; the leeway is
+        // 10⁻⁹, and not a bit more.
+        let leeway = |error: f64| Settings {
+            error,
+            hang: 1.0,
+            ..Settings::default()
+        };
+        assert!(leeway(1e-9).check().is_ok());
+        assert_eq!(leeway(2e-9).check().unwrap_err().field(), "hang");
+        let tenths = Settings {
+            error: 0.1,
+            response: 0.2,
+            hang: 0.7,
+            ..Settings::default()
+        };
+        assert!(tenths.check().is_ok());
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering, lock};
 
 /// The relative error of a quantile read.
 const ALPHA: f64 = 0.01;
-/// Buckets for 1 µs up to about 2.4 days (γ^1400 µs).
+/// Buckets for 1 µs up to about 17 days (γ^1400 µs); a longer latency counts
+/// in the last.
 const BUCKETS: usize = 1400;
 
 fn gamma() -> f64 {
@@ -154,6 +155,11 @@ mod tests {
             None,
             "too few"
         );
+        assert_eq!(
+            latencies.quantile(1_000_000_000, 0.95, 100),
+            Some(p95),
+            "just enough"
+        );
         // Another window: the old one still counts, then goes.
         for _ in 0..100 {
             latencies.record(12_000_000_000, MS * 500);
@@ -177,5 +183,19 @@ mod tests {
             let above = stood / micros;
             assert!((1.0..=gamma() + 1e-9).contains(&above), "{micros}: {stood}");
         }
+    }
+
+    #[test]
+    fn a_latency_past_the_last_bucket_counts_in_it() {
+        let latencies = Latencies::new(Duration::from_secs(10));
+        let month = Duration::from_secs(30 * 24 * 3600);
+        let fortnight = Duration::from_secs(16 * 24 * 3600);
+        assert!(
+            bucket(fortnight.as_micros() as f64) < BUCKETS - 1,
+            "a bucket of its own"
+        );
+        latencies.record(0, month);
+        assert_eq!(bucket(month.as_micros() as f64), BUCKETS - 1);
+        assert_eq!(latencies.quantile(0, 0.5, 1), Some(value(BUCKETS - 1)));
     }
 }

@@ -455,9 +455,10 @@ impl<P, Q, C, R> fmt::Debug for Shared<P, Q, C, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("name", self.observer.name())
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("deadline", &self.deadline)
+            .field("max_attempts", &self.max_attempts())
+            .field("backoff", &self.backoff())
+            .field("deadline", &self.deadline())
+            .field("max_pushback", &self.max_pushback())
             .field("budget", &self.budget)
             .finish_non_exhaustive()
     }

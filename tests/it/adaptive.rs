@@ -298,13 +298,21 @@ fn bad_numbers_are_refused_with_the_field_named() {
         field(AdaptiveLayer::builder(Aimd::new(5)).queue(0, MS).build()),
         "queue.max_waiting"
     );
+    // The bounds themselves are accepted: a limit pinned to one value.
+    assert!(
+        AdaptiveLayer::builder(Aimd::new(5).bounds(5, 5))
+            .build()
+            .is_ok()
+    );
 }
 
-/// Any sample: latencies from none to an hour, any in-flight count,
-/// dropped or not; a moment later than the last.
+/// Any sample: latencies from none to an hour (and exactly the 500 ms
+/// timeout of the AIMD rule's test), any in-flight count, dropped or not; a
+/// moment later than the last.
 fn samples() -> impl Strategy<Value = Vec<(Sample, Duration)>> {
     let rtt = prop_oneof![
         Just(Duration::ZERO),
+        Just(MS * 500),
         (0u64..5_000_000_000).prop_map(Duration::from_nanos),
         (0u64..3_600).prop_map(Duration::from_secs),
     ];

@@ -242,8 +242,10 @@ fn the_switch_turns_injection_off_and_on_at_runtime_with_events() {
         })
         .build()
         .unwrap();
+    assert!(!layer.is_enabled());
     assert_eq!(run(&layer, 10), vec![Came::Served; 10]);
     layer.enable();
+    assert!(layer.is_enabled());
     assert_eq!(run(&layer, 3), vec![Came::Error; 3]);
     let mut settings = layer.settings();
     settings.error = 0.0;
@@ -330,6 +332,71 @@ fn bad_settings_are_refused_by_field() {
     assert_eq!(field(layer.reconfigure(settings)), "latency");
     assert_eq!(layer.settings().error, 0.1);
     assert_eq!(layer.settings().latency, 0.0);
+    // The bounds themselves are accepted: a uniform delay of one value, a
+    // Pareto delay whose scale is its cap.
+    let ms = Duration::from_millis;
+    let one = Latency::Uniform {
+        min: ms(5),
+        max: ms(5),
+    };
+    assert!(builder().latency(1.0, one).build().is_ok());
+    let capped = Latency::Pareto {
+        scale: ms(5),
+        shape: 1.5,
+        max: ms(5),
+    };
+    assert!(builder().latency(1.0, capped).build().is_ok());
+}
+
+/// The chaos layer is ready when the service it wraps is, and not before.
+#[test]
+fn the_chaos_layer_is_ready_when_its_service_is() {
+    let (mock, mut handle) = tower_test::mock::pair::<u32, u32>();
+    let mut service = ChaosLayer::<u32, u32>::builder()
+        .build()
+        .unwrap()
+        .layer(mock);
+    handle.allow(0);
+    let mut ready = task::spawn(tower::ServiceExt::ready(&mut service));
+    assert_pending!(ready.poll());
+    handle.allow(1);
+    assert!(matches!(ready.poll(), Poll::Ready(Ok(_))));
+}
+
+#[test]
+fn debug_and_display_show_the_chaos_its_faults_and_its_calls() {
+    assert_eq!(
+        InjectedFault::new("db").to_string(),
+        "fault injected by chaos layer `db`"
+    );
+    let builder = ChaosLayer::<u32, u32>::builder().name("db").error(0.5);
+    assert!(
+        format!("{builder:?}").starts_with("ChaosBuilder { "),
+        "{builder:?}"
+    );
+    let layer = builder.clock(ManualClock::new()).build().unwrap();
+    let settings = format!("{:?}", layer.settings());
+    let chaos = format!("Chaos {{ name: \"db\", enabled: true, settings: {settings}, .. }}");
+    assert_eq!(
+        format!("{layer:?}"),
+        format!("ChaosLayer {{ chaos: {chaos} }}")
+    );
+    let service = layer.layer(7u8);
+    assert_eq!(
+        format!("{service:?}"),
+        format!("Chaos {{ inner: 7, chaos: {chaos} }}")
+    );
+    let hanging = ChaosLayer::builder()
+        .hang(1.0)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap()
+        .layer(upstream(&Arc::default()))
+        .call(1);
+    assert_eq!(
+        format!("{hanging:?}"),
+        "ResponseFuture { state: \"hanging\" }"
+    );
 }
 
 #[cfg(feature = "http")]

@@ -104,6 +104,46 @@ fn the_extra_attempt_starts_exactly_at_the_delay_and_the_first_answer_wins() {
     );
 }
 
+/// Each extra attempt is numbered after those before it, in its event and
+/// in the event of the one that wins.
+#[test]
+fn the_events_number_each_extra_attempt_and_the_winner() {
+    let clock = ManualClock::new();
+    let upstream = Upstream::new(&clock);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let layer = HedgeLayer::builder(Delay::Fixed(MS * 10))
+        .max_extra(2)
+        .budget(1.0, 10)
+        .clock(clock.clone())
+        .on_event({
+            let events = Arc::clone(&events);
+            move |event| match event.kind {
+                EventKind::Hedged { .. } | EventKind::HedgeWon { .. } => {
+                    events.lock().unwrap().push(event.kind);
+                }
+                _ => {}
+            }
+        })
+        .build()
+        .unwrap();
+    // The first two take a second; the third, started at 20 ms, 5 ms.
+    let mut service =
+        layer.layer(upstream.service(|n| if n < 2 { MS * 1_000 } else { MS * 5 }, |_| false));
+    let answer = clock.block_on(async { service.ready().await?.call(7).await });
+    assert_eq!(answer.unwrap(), 2007);
+    // Answered before the delay: no event, no winner among hedges.
+    let answer = clock.block_on(async { service.ready().await?.call(8).await });
+    assert_eq!(answer.unwrap(), 3008);
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            EventKind::Hedged { attempt: 2 },
+            EventKind::Hedged { attempt: 3 },
+            EventKind::HedgeWon { attempt: 3 },
+        ]
+    );
+}
+
 /// A first attempt that answers before the delay is not hedged, and one
 /// answered at its first poll arms no timer at all.
 #[test]
@@ -272,6 +312,93 @@ fn a_failure_waits_for_the_other_attempts_unless_fail_fast() {
     }
 }
 
+/// An attempt overtaken by its hedge counts, at the time it has taken so
+/// far, among the latencies the delay's quantile is read from: the delay
+/// stays above what the hedges take.
+#[test]
+fn an_overtaken_attempt_counts_as_slow_for_the_quantile() {
+    let clock = ManualClock::new();
+    let upstream = Upstream::new(&clock);
+    let layer = HedgeLayer::builder(Delay::Quantile {
+        quantile: 0.9,
+        min_samples: 2,
+        window: Duration::from_secs(60),
+        until_known: MS * 50,
+    })
+    .budget(1.0, 10)
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    // First attempts take a second; hedges 10 ms.
+    let mut service =
+        layer.layer(upstream.service(|n| if n % 2 == 0 { MS * 1_000 } else { MS * 10 }, |_| false));
+    let mut hedged_at = Vec::new();
+    for request in 0..3 {
+        let start = clock.now();
+        clock
+            .block_on(async { service.ready().await?.call(request).await })
+            .unwrap();
+        let started = upstream.started.lock().unwrap().clone();
+        hedged_at.push(started[started.len() - 1] - start);
+    }
+    // The first at 50 ms (unknown yet); then at the p90 of 10 ms and 60 ms
+    // (the first attempt overtaken at 60 ms); then of 10, 60, 10 and 70.
+    assert_eq!(hedged_at[0], MS * 50);
+    assert!(hedged_at[1] >= MS * 60, "{hedged_at:?}");
+    assert!(hedged_at[2] >= MS * 70, "{hedged_at:?}");
+}
+
+/// A hedge that fails while the first attempt still runs waits for it.
+#[test]
+fn a_failed_hedge_waits_for_the_first_attempt_still_running() {
+    let clock = ManualClock::new();
+    let upstream = Upstream::new(&clock);
+    // The first succeeds at 100 ms; the hedge, sent at 10 ms, fails at 20.
+    let mut service = fixed(10, &clock)
+        .layer(upstream.service(|n| if n == 0 { MS * 100 } else { MS * 10 }, |n| n == 1));
+    let mut call = task::spawn(service.call(5));
+    for at in [0, 10, 20] {
+        clock.set(Instant::ZERO + MS * at);
+        assert_pending!(call.poll(), "at {at} ms");
+    }
+    clock.set(Instant::ZERO + MS * 100);
+    assert!(matches!(call.poll(), Poll::Ready(Ok(5))));
+}
+
+/// With the first attempt already failed, a failed extra attempt still
+/// waits for the extra attempts in flight.
+#[test]
+fn a_failed_hedge_waits_for_the_other_hedges_after_the_first_failed() {
+    let clock = ManualClock::new();
+    let upstream = Upstream::new(&clock);
+    let layer = HedgeLayer::builder(Delay::Fixed(MS * 10))
+        .max_extra(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    // The first fails at 15 ms; the second (sent at 10 ms) at 20 ms, when
+    // the third is sent; the third succeeds at 25 ms.
+    let took = |n| match n {
+        0 => MS * 15,
+        1 => MS * 10,
+        _ => MS * 5,
+    };
+    let mut service = layer.layer(upstream.service(took, |n| n < 2));
+    let mut call = task::spawn(Box::pin(service.call(5)));
+    for at in [0, 10, 15, 20] {
+        clock.set(Instant::ZERO + MS * at);
+        assert_pending!(call.poll(), "at {at} ms");
+    }
+    assert_eq!(upstream.calls(), 3);
+    assert_eq!(
+        format!("{:?}", *call),
+        "ResponseFuture { extra_attempts: 2, in_flight: 1, .. }",
+        "the third attempt in flight"
+    );
+    clock.set(Instant::ZERO + MS * 25);
+    assert!(matches!(call.poll(), Poll::Ready(Ok(2005))));
+}
+
 /// Bad numbers are refused with the field's name.
 #[test]
 fn bad_hedging_configs_are_refused_by_field() {
@@ -295,6 +422,48 @@ fn bad_hedging_configs_are_refused_by_field() {
     assert_eq!(
         field(HedgeLayer::builder(quantile(0.5)).max_extra(17)),
         "max_extra"
+    );
+    assert_eq!(field(HedgeLayer::builder(quantile(0.0))), "delay");
+    // The bounds themselves are accepted.
+    assert!(
+        HedgeLayer::builder(quantile(0.5))
+            .max_extra(16)
+            .build()
+            .is_ok()
+    );
+    assert!(HedgeLayer::builder(quantile(1e-9)).build().is_ok());
+}
+
+/// The hedge is ready when the service it wraps is, and not before.
+#[test]
+fn the_hedge_is_ready_when_its_service_is() {
+    let (mock, mut handle) = tower_test::mock::pair::<u32, u32>();
+    let clock = ManualClock::new();
+    let mut service = fixed(10, &clock).layer(mock);
+    handle.allow(0);
+    let mut ready = task::spawn(service.ready());
+    assert_pending!(ready.poll());
+    handle.allow(1);
+    assert!(ready.is_woken());
+    assert!(matches!(ready.poll(), Poll::Ready(Ok(_))));
+}
+
+#[test]
+fn debug_shows_the_hedge_its_builder_and_its_services() {
+    let builder = HedgeLayer::builder(Delay::Fixed(MS * 10)).max_extra(2);
+    assert!(
+        format!("{builder:?}").starts_with("HedgeBuilder { options: "),
+        "{builder:?}"
+    );
+    let layer = builder.name("reads").build().unwrap();
+    let hedge = "Hedge { name: \"reads\", delay: Fixed(10ms), max_extra: 2, fail_fast: false, .. }";
+    assert_eq!(
+        format!("{layer:?}"),
+        format!("HedgeLayer {{ hedge: {hedge} }}")
+    );
+    assert_eq!(
+        format!("{:?}", layer.layer(7u8)),
+        format!("Hedge {{ inner: 7, hedge: {hedge} }}")
     );
 }
 

@@ -248,3 +248,18 @@ fn each_backoff_session_starts_over_and_counts_its_waits() {
     clock.advance(10 * MS);
     assert!(wait.poll().is_ready());
 }
+
+#[test]
+fn debug_shows_the_backoff_and_a_session_s_waits() {
+    let backoff = Backoff::linear(10 * MS, 10 * MS);
+    let mut make = TowerBackoff::new(backoff);
+    assert_eq!(
+        format!("{make:?}"),
+        format!("TowerBackoff {{ backoff: {backoff:?}, .. }}")
+    );
+    let session = make.make_backoff();
+    assert_eq!(
+        format!("{session:?}"),
+        "BackoffSession { delays: 0, previous: 10ms, .. }"
+    );
+}

@@ -7,7 +7,7 @@ use std::{
 
 use palisade::{
     clock::{Clock, Instant, ManualClock},
-    retry::{Decision, RetryBudget, RetryLayer},
+    retry::{Backoff, BudgetSettings, Decision, RetryBudget, RetryLayer},
 };
 use tokio_test::task;
 use tower::{BoxError, Layer, Service, service_fn};
@@ -137,5 +137,100 @@ fn a_layer_s_budget_and_pushback_bound_change_with_their_events() {
             .unwrap_err()
             .field(),
         "budget"
+    );
+}
+
+#[test]
+fn the_settings_read_back_what_the_layer_was_built_with_and_change_together() {
+    let numbers = BudgetSettings::Ttl {
+        ttl: 10 * S,
+        min_per_second: 1,
+        ratio: 0.2,
+    };
+    let backoff = Backoff::constant(20 * MS);
+    let layer = RetryLayer::builder()
+        .max_attempts(4)
+        .backoff(backoff)
+        .deadline(3 * S)
+        .max_pushback(7 * S)
+        .budget(numbers.budget().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(layer.deadline(), Some(3 * S));
+    assert_eq!(layer.backoff(), backoff);
+    assert_eq!(layer.max_pushback(), 7 * S);
+    assert_eq!(
+        layer.budget().map(|budget| budget.settings()),
+        Some(numbers)
+    );
+    let mut settings = layer.settings();
+    assert_eq!(
+        (
+            settings.max_attempts,
+            settings.backoff,
+            settings.deadline,
+            settings.max_pushback,
+            settings.budget
+        ),
+        (4, backoff, Some(3 * S), 7 * S, Some(numbers))
+    );
+
+    settings.max_attempts = 2;
+    settings.backoff = Backoff::constant(50 * MS);
+    settings.deadline = None;
+    settings.max_pushback = S;
+    settings.budget = Some(BudgetSettings::Ttl {
+        ttl: 10 * S,
+        min_per_second: 3,
+        ratio: 0.2,
+    });
+    layer.reconfigure(settings).unwrap();
+    assert_eq!(layer.settings(), settings);
+    assert_eq!(layer.budget_available(), Some(30), "3 a second over 10 s");
+
+    // A budget of the other kind, or none: refused, and nothing changes.
+    let tokens = BudgetSettings::Tokens {
+        max_tokens: 10,
+        token_ratio: 0.1,
+    };
+    for budget in [Some(tokens), None] {
+        let mut wrong = settings;
+        wrong.max_attempts = 5;
+        wrong.budget = budget;
+        assert_eq!(layer.reconfigure(wrong).unwrap_err().field(), "budget");
+        assert_eq!(layer.settings(), settings, "left as it was");
+    }
+
+    let without = RetryLayer::builder().build().unwrap();
+    let mut settings = without.settings();
+    settings.max_attempts = 5;
+    without.reconfigure(settings).unwrap();
+    assert_eq!(without.max_attempts(), 5);
+    settings.budget = Some(tokens);
+    assert_eq!(without.reconfigure(settings).unwrap_err().field(), "budget");
+}
+
+#[test]
+fn debug_shows_the_retry_its_builder_and_its_services() {
+    let backoff = Backoff::constant(20 * MS);
+    let builder = RetryLayer::builder().max_attempts(4).backoff(backoff);
+    assert!(
+        format!("{builder:?}")
+            .starts_with("RetryBuilder { settings: Given { settings: Settings { max_attempts: 4, "),
+        "{builder:?}"
+    );
+    let layer = builder.name("reads").build().unwrap();
+    let retry = format!(
+        "Retry {{ name: \"reads\", max_attempts: 4, backoff: {backoff:?}, deadline: None, \
+         max_pushback: 60s, budget: None, .. }}"
+    );
+    assert_eq!(
+        format!("{layer:?}"),
+        format!("RetryLayer {{ retry: {retry} }}")
+    );
+    let service = layer.layer(7u8);
+    assert_eq!(
+        format!("{service:?}"),
+        format!("Retry {{ inner: 7, retry: {retry} }}")
     );
 }
