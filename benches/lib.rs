@@ -195,6 +195,17 @@ pub fn rate_limit_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
         .unwrap()
 }
 
+/// A leaky bucket releasing one request a nanosecond (holding 1 000) on
+/// `clock`: a request finds it idle whenever the clock has moved since the
+/// last one's.
+pub fn leaky_on<C: Clock>(clock: C) -> RateLimitLayer<NoKey, UnitCost, C> {
+    RateLimitLayer::builder()
+        .leaky_bucket(Rate::per_second(1_000_000_000), 1_000)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
 /// All six palisade layers around `Echo`, with `rate_limit` as the rate
 /// limiter; every other layer with its defaults.
 pub fn six_layers<C: Clock>(rate_limit: RateLimitLayer<NoKey, UnitCost, C>) -> impl Service<u64> {

@@ -25,7 +25,7 @@ export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
 
 declare -A tests=(
   [circuit_breaker]="circuit_breaker:: circuit_breaker_model:: circuit_breaker_axum:: grpc_trailers::"
-  [rate_limit]="rate_limit:: rate_limit_model:: rate_limit_http:: rate_limit_axum::"
+  [rate_limit]="rate_limit:: rate_limit_model:: rate_limit_http:: rate_limit_axum:: rate_limit_leaky::"
   [retry]="retry:: retry_model:: retry_http:: retry_body:: retry_tower::"
   [bulkhead]="bulkhead:: bulkhead_model::"
   [classify]="classify:: grpc_trailers::"

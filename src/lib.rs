@@ -6,7 +6,7 @@
 //! | module | what it gives |
 //! |---|---|
 //! | [`circuit_breaker`] | stop calling a failing service, probe before trusting it again |
-//! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window; shared or per key |
+//! | [`rate_limit`] | token bucket, sliding window, sliding log, fixed window, leaky bucket; shared or per key |
 //! | [`retry`] | capped backoff with jitter, attempts, deadline, retry budgets, pushback |
 //! | [`timeout`] | a per-call timeout armed lazily, per-request timeouts |
 //! | [`adaptive`] | a bound on the calls in flight whose limit an algorithm (AIMD, Vegas, Gradient2) moves from each call's latency and outcome |

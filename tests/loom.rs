@@ -268,8 +268,9 @@ fn racing_callers_admit_exactly_the_bucket_capacity() {
     });
 }
 
-/// Calls through `service` and keeps the call in flight: whether it was
-/// admitted (its call runs, pending), and its future.
+/// Calls through `service` and polls the call once, keeping it: whether it
+/// is pending (admitted and running; for a leaky bucket, waiting for its
+/// slot), and the call.
 fn hold<S: Service<()>>(mut service: S) -> (bool, std::pin::Pin<Box<S::Future>>) {
     let mut call = Box::pin(service.call(()));
     let admitted = call
@@ -604,5 +605,115 @@ fn a_reset_racing_a_recorded_call_leaves_the_counts_equal_to_the_window() {
             (durations.total, durations.max),
             (Duration::from_millis(2), Duration::from_millis(1))
         );
+    });
+}
+
+/// A shared leaky bucket of one a second and a queue of 3, on a frozen
+/// clock, with a call that does nothing.
+fn leaky_bucket() -> (
+    palisade::rate_limit::RateLimitLayer<
+        palisade::rate_limit::NoKey,
+        palisade::rate_limit::UnitCost,
+        ManualClock,
+    >,
+    impl Service<(), Response = (), Error = tower::BoxError, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static,
+) {
+    use palisade::rate_limit::{Rate, RateLimitLayer};
+
+    let layer = RateLimitLayer::builder()
+        .leaky_bucket(Rate::per_second(1), 3)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let service = layer.layer(service_fn(|()| async { Ok::<_, &'static str>(()) }));
+    (layer, service)
+}
+
+/// Two requests racing into an idle leaky bucket — one through the
+/// lock-free path, or both under the lock: exactly one goes at once, the
+/// other waits for the next slot; the one that leaves gives it back.
+#[test]
+fn racing_requests_into_an_idle_leaky_bucket_take_one_slot_each() {
+    use palisade::rate_limit::Check;
+
+    loom::model(|| {
+        let (layer, service) = leaky_bucket();
+        let other = {
+            let service = service.clone();
+            thread::spawn(move || hold(service))
+        };
+        let (waits, call) = hold(service);
+        let (other_waits, other_call) = other.join().unwrap();
+        assert!(waits != other_waits, "one at once, the other waits");
+        assert_eq!(layer.check(1), Check::After(Duration::from_secs(2)));
+        drop(if waits { call } else { other_call });
+        assert_eq!(layer.check(1), Check::After(Duration::from_secs(1)));
+    });
+}
+
+/// A request racing a change of a leaky bucket's rate goes at once, and its
+/// slot is the old rate's or the new one's, never lost.
+#[test]
+fn a_request_racing_a_leaky_bucket_s_new_rate_keeps_a_slot() {
+    use palisade::rate_limit::{Check, Limit, Rate};
+
+    loom::model(|| {
+        let (layer, service) = leaky_bucket();
+        let caller = thread::spawn(move || !hold(service).0);
+        layer
+            .set_limit(Limit::LeakyBucket {
+                rate: Rate::per_second(2),
+                queue: 3,
+            })
+            .unwrap();
+        assert!(caller.join().unwrap(), "an idle bucket lets it go");
+        let next = layer.check(1);
+        assert!(
+            [
+                Check::After(Duration::from_secs(1)),
+                Check::After(Duration::from_millis(500))
+            ]
+            .contains(&next),
+            "{next:?}"
+        );
+    });
+}
+
+/// A request racing a change of a leaky bucket's rate and size is decided
+/// wholly by the old numbers or wholly by the new: never the old size with
+/// the new rate's slot, or the other way round.
+#[test]
+fn a_request_racing_a_leaky_bucket_s_new_numbers_reads_them_whole() {
+    use palisade::rate_limit::{Check, Limit, Rate, RateLimitLayer};
+
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let layer = RateLimitLayer::builder()
+            .leaky_bucket(Rate::per_second(1), 3)
+            .cost(|cost: &u32| *cost)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn(|_: u32| async { Ok::<_, &'static str>(()) }));
+        let caller = thread::spawn(move || block_on(service.call(2)).is_ok());
+        layer
+            .set_limit(Limit::LeakyBucket {
+                rate: Rate::per_second(2),
+                queue: 1,
+            })
+            .unwrap();
+        let admitted = caller.join().unwrap();
+        let next = layer.check(1);
+        if admitted {
+            // Before the change: two slots of a second, kept by it.
+            assert_eq!(next, Check::After(Duration::from_secs(2)));
+        } else {
+            // After it: a cost of 2 never fits a bucket of 1.
+            assert_eq!(next, Check::Admitted);
+        }
     });
 }

@@ -1,5 +1,5 @@
 //! A rate limiter's happy path — a request well within the limit, admitted —
-//! through palisade's layer, next to governor's direct and keyed checks,
+//! through palisade's layer (a leaky bucket's when idle among them), next to governor's direct and keyed checks,
 //! tower's `RateLimit` and tower-resilience's limiter; and two threads
 //! sharing one limiter.
 //!
@@ -17,7 +17,7 @@ use palisade::{
     clock::{Clock, ManualClock, QuantaClock, TokioClock},
     rate_limit::{NoKey, Rate, RateLimitLayer, UnitCost},
 };
-use palisade_benches::{Echo, on_two_threads, ready_call, timer_runtime, two_threads};
+use palisade_benches::{Echo, leaky_on, on_two_threads, ready_call, timer_runtime, two_threads};
 use tower::{Layer, Service};
 
 const HUGE: u32 = u32::MAX;
@@ -82,6 +82,16 @@ fn single_thread(c: &mut Criterion) {
     let mut manual = bucket_on(clock.clone()).layer(Echo);
     group.bench_function("palisade, token bucket, ManualClock (no clock cost)", |b| {
         b.iter(|| ready_call(&mut manual, black_box(1)))
+    });
+    // One a nanosecond: each request finds the bucket idle (the last slot
+    // ended before the clock's next reading), and goes at once.
+    let mut leaky = leaky_on(TokioClock::new()).layer(Echo);
+    group.bench_function("palisade, leaky bucket, idle", |b| {
+        b.iter(|| ready_call(&mut leaky, black_box(1)))
+    });
+    let mut leaky_quanta = leaky_on(QuantaClock::new()).layer(Echo);
+    group.bench_function("palisade, leaky bucket, idle, QuantaClock", |b| {
+        b.iter(|| ready_call(&mut leaky_quanta, black_box(1)))
     });
     let mut window = RateLimitLayer::builder()
         .sliding_window(HUGE, Duration::from_secs(60), 10)

@@ -1,6 +1,7 @@
 //! The stack comparison of `stack.rs` counted in instructions rather than
 //! timed: how many instructions one call through each stack executes, as
-//! valgrind's callgrind counts them.
+//! valgrind's callgrind counts them; and the rate limiter alone, a token
+//! bucket next to a leaky bucket that finds itself idle.
 //!
 //! A count does not move with the host's speed, which on a shared virtual
 //! machine drifts by more than the differences between stacks; the same
@@ -30,15 +31,16 @@ use std::{
 
 use palisade::clock::{QuantaClock, TokioClock};
 use palisade_benches::{
-    Echo, filtered_out, rate_limit_on, ready_call, six_layers, timer_runtime, towers_three_layers,
+    Echo, filtered_out, leaky_on, rate_limit_on, ready_call, six_layers, timer_runtime,
+    towers_three_layers,
 };
-use tower::Service;
+use tower::{Layer, Service};
 
 /// Calls counted through each stack.
 const CALLS: u64 = 100_000;
 
 /// The stacks: the name a child is given, and the row's label.
-const STACKS: [(&str, &str); 4] = [
+const STACKS: [(&str, &str); 8] = [
     ("bare", "bare service (baseline)"),
     ("six", "palisade, 6 layers"),
     (
@@ -46,6 +48,16 @@ const STACKS: [(&str, &str); 4] = [
         "palisade, 6 layers, rate limit on QuantaClock",
     ),
     ("tower", "tower, RateLimit + ConcurrencyLimit + Timeout"),
+    ("token", "palisade rate limit alone, token bucket"),
+    ("leaky", "palisade rate limit alone, leaky bucket, idle"),
+    (
+        "token-quanta",
+        "palisade rate limit alone, token bucket, QuantaClock",
+    ),
+    (
+        "leaky-quanta",
+        "palisade rate limit alone, leaky bucket, idle, QuantaClock",
+    ),
 ];
 
 /// One call through `service` for whatever is set up lazily, then `calls`
@@ -72,6 +84,10 @@ fn child(stack: &str, calls: u64) {
         "six" => run(six_layers(rate_limit_on(TokioClock::new())), calls),
         "six-quanta" => run(six_layers(rate_limit_on(QuantaClock::new())), calls),
         "tower" => run(towers_three_layers(), calls),
+        "token" => run(rate_limit_on(TokioClock::new()).layer(Echo), calls),
+        "leaky" => run(leaky_on(TokioClock::new()).layer(Echo), calls),
+        "token-quanta" => run(rate_limit_on(QuantaClock::new()).layer(Echo), calls),
+        "leaky-quanta" => run(leaky_on(QuantaClock::new()).layer(Echo), calls),
         other => panic!("no stack called {other:?}"),
     }
 }

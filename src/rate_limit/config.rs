@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    core::Algorithm, fixed_window::fixed_window, keyed::Keyed, sliding_log::SlidingLog,
-    sliding_window::Segments, token_bucket::TokenBucket,
+    core::Algorithm, fixed_window::fixed_window, keyed::Keyed, leaky_bucket::LeakyBucket,
+    sliding_log::SlidingLog, sliding_window::Segments, token_bucket::TokenBucket,
 };
 use crate::{
     clock::nanos,
@@ -196,8 +196,9 @@ pub enum MissingKey {
 /// A limit: the algorithm and its numbers, as the builder's
 /// [`token_bucket`](super::RateLimitBuilder::token_bucket),
 /// [`sliding_window`](super::RateLimitBuilder::sliding_window),
-/// [`sliding_log`](super::RateLimitBuilder::sliding_log) and
-/// [`fixed_window`](super::RateLimitBuilder::fixed_window) take them (see
+/// [`sliding_log`](super::RateLimitBuilder::sliding_log),
+/// [`fixed_window`](super::RateLimitBuilder::fixed_window) and
+/// [`leaky_bucket`](super::RateLimitBuilder::leaky_bucket) take them (see
 /// those for what each number means). What
 /// [`RateLimitLayer::limit`](super::RateLimitLayer::limit) reads and
 /// [`RateLimitLayer::set_limit`](super::RateLimitLayer::set_limit) changes
@@ -219,9 +220,11 @@ pub enum MissingKey {
 /// `token_bucket = { rate = "100/s", burst = 20 }`,
 /// `sliding_window = { limit = 1000, window = "1m", segments = 12 }`,
 /// `sliding_log = { limit = 10, window = "1s" }`,
-/// `fixed_window = { limit = 100, window = "1s" }` (in TOML), checked as the
+/// `fixed_window = { limit = 100, window = "1s" }`,
+/// `leaky_bucket = { rate = "10/s", queue = 50 }` (in TOML), checked as the
 /// builder checks it: a zero burst is refused while reading, naming
 /// `burst`.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
     /// A token bucket of `burst` tokens refilled at `rate`.
@@ -254,6 +257,15 @@ pub enum Limit {
         /// The window's length.
         window: Duration,
     },
+    /// A leaky bucket: requests released at `rate`, evenly, at most
+    /// `queue` in the bucket.
+    LeakyBucket {
+        /// The release rate.
+        rate: Rate,
+        /// How many requests (units of cost) the bucket holds: the one
+        /// released last, while its slot lasts, and those waiting.
+        queue: u32,
+    },
 }
 
 #[cfg(feature = "serde")]
@@ -280,6 +292,10 @@ enum Form {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+    LeakyBucket {
+        rate: Rate,
+        queue: u32,
+    },
 }
 
 #[cfg(feature = "serde")]
@@ -299,6 +315,7 @@ impl Limit {
             Limit::SlidingWindow { .. } => "sliding window",
             Limit::SlidingLog { .. } => "sliding log",
             Limit::FixedWindow { .. } => "fixed window",
+            Limit::LeakyBucket { .. } => "leaky bucket",
         }
     }
 
@@ -339,6 +356,10 @@ impl Limit {
             Limit::SlidingLog { limit, window } | Limit::FixedWindow { limit, window } => vec![
                 ("limit", f64::from(limit)),
                 ("window", window.as_secs_f64()),
+            ],
+            Limit::LeakyBucket { rate, queue } => vec![
+                ("rate", f64::from(rate.tokens) / rate.per.as_secs_f64()),
+                ("queue", f64::from(queue)),
             ],
         }
     }
@@ -387,12 +408,29 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How long a request may wait, in nanoseconds: a leaky bucket's
+    /// requests wait for their slots unless bounded.
+    pub(crate) fn max_wait(&self) -> u64 {
+        match (self.limit, self.mode) {
+            (Limit::LeakyBucket { .. }, Mode::Reject) => u64::MAX,
+            (_, mode) => mode.max_wait(),
+        }
+    }
+
     /// Checks the configuration and makes the algorithm. `keyed` and
     /// `weighted` say whether a key function and a cost function were given.
     pub(crate) fn algorithm(&self, keyed: bool, weighted: bool) -> Result<Algorithm, ConfigError> {
         if let Mode::Wait(wait) = self.mode {
             check::positive(LAYER, "wait_up_to", wait)?;
             check::at_most_longest(LAYER, "wait_up_to", wait)?;
+        }
+        if self.mode == Mode::Backpressure && matches!(self.limit, Limit::LeakyBucket { .. }) {
+            return Err(ConfigError::new(
+                LAYER,
+                "backpressure",
+                "a leaky bucket queues its requests itself: each call waits for its slot (bound \
+                 the wait with `wait_up_to`)",
+            ));
         }
         if self.mode == Mode::Backpressure && (keyed || weighted) {
             return Err(ConfigError::new(
@@ -434,6 +472,7 @@ impl Config {
         let field = match (keyed, self.limit) {
             (true, _) => "max_keys",
             (false, Limit::SlidingWindow { .. }) => "segments",
+            (false, Limit::LeakyBucket { .. }) => "queue",
             (false, _) => "limit",
         };
         within_memory(field, memory, || self.limit_name())?;
@@ -446,6 +485,7 @@ impl Config {
                 format!("sliding window of {segments} segments")
             }
             Limit::SlidingLog { limit, .. } => format!("sliding log of up to {limit} entries"),
+            Limit::LeakyBucket { queue, .. } => format!("leaky bucket of up to {queue} waiting"),
             limit => limit.kind().to_owned(),
         }
     }
@@ -454,29 +494,12 @@ impl Config {
     fn make(&self, max_wait: u64) -> Result<Algorithm, ConfigError> {
         Ok(match self.limit {
             Limit::TokenBucket { rate, burst } => {
-                check::at_least_one(LAYER, "rate.tokens", rate.tokens)?;
-                check::positive(LAYER, "rate.per", rate.per)?;
-                check::at_most_longest(LAYER, "rate.per", rate.per)?;
-                check::at_least_one(LAYER, "burst", burst)?;
-                let interval = nanos(rate.interval());
-                if u128::from(rate.tokens) > rate.per.as_nanos() {
-                    return Err(ConfigError::new(
-                        LAYER,
-                        "rate",
-                        "must be at most one token a nanosecond",
-                    ));
-                }
-                if interval
-                    .checked_mul(u64::from(burst))
-                    .is_none_or(|t| t > nanos(check::LONGEST))
-                {
-                    return Err(ConfigError::new(
-                        LAYER,
-                        "burst",
-                        format!("refills in more than 100 years at {rate:?}, got {burst}"),
-                    ));
-                }
+                let interval = bucket(rate, ("burst", "refills"), burst)?;
                 Algorithm::TokenBucket(TokenBucket::new(interval, u64::from(burst)))
+            }
+            Limit::LeakyBucket { rate, queue } => {
+                let interval = bucket(rate, ("queue", "drains"), queue)?;
+                Algorithm::LeakyBucket(LeakyBucket::new(interval, u64::from(queue)))
             }
             Limit::SlidingWindow {
                 limit,
@@ -523,6 +546,34 @@ impl Config {
             }
         })
     }
+}
+
+/// Checks a bucket of `size` units at `rate`, `field` naming the size and
+/// what the bucket does at the rate: the nanoseconds a unit takes.
+fn bucket(rate: Rate, (field, verb): (&'static str, &str), size: u32) -> Result<u64, ConfigError> {
+    check::at_least_one(LAYER, "rate.tokens", rate.tokens)?;
+    check::positive(LAYER, "rate.per", rate.per)?;
+    check::at_most_longest(LAYER, "rate.per", rate.per)?;
+    check::at_least_one(LAYER, field, size)?;
+    let interval = nanos(rate.interval());
+    if u128::from(rate.tokens) > rate.per.as_nanos() {
+        return Err(ConfigError::new(
+            LAYER,
+            "rate",
+            "must be at most one token a nanosecond",
+        ));
+    }
+    if interval
+        .checked_mul(u64::from(size))
+        .is_none_or(|t| t > nanos(check::LONGEST))
+    {
+        return Err(ConfigError::new(
+            LAYER,
+            field,
+            format!("{verb} in more than 100 years at {rate:?}, got {size}"),
+        ));
+    }
+    Ok(interval)
 }
 
 /// Refuses a limit that may take more than [`check::MAX_MEMORY`]: `memory`

@@ -3,6 +3,7 @@
 //! decision taking `now`.
 
 use super::{
+    leaky_bucket::{Admitted, LeakyBucket, Queue},
     sliding_log::{Log, SlidingLog},
     sliding_window::{Segments, SegmentsState},
     token_bucket::TokenBucket,
@@ -25,11 +26,13 @@ pub(crate) enum Algorithm {
     /// The sliding window counter, and the fixed window (one segment).
     Segments(Segments),
     SlidingLog(SlidingLog),
+    LeakyBucket(LeakyBucket),
 }
 
-/// What a window or a log remembers between requests. (A token bucket's
-/// state is its TAT alone: a [`BucketCell`](super::bucket_cell::BucketCell)'s
-/// word when shared, a bare `u64` in a keyed table.)
+/// What a window, a log or a leaky bucket remembers between requests. (A
+/// token bucket's state is its TAT alone: a
+/// [`BucketCell`](super::bucket_cell::BucketCell)'s word when shared, a bare
+/// `u64` in a keyed table.)
 ///
 /// Two words, so that a keyed table of windows stays small: their states are
 /// behind a pointer already (their counts or log), so the box costs little.
@@ -37,6 +40,7 @@ pub(crate) enum Algorithm {
 pub(crate) enum State {
     Segments(Box<SegmentsState>),
     SlidingLog(Box<Log>),
+    LeakyBucket(Box<Queue>),
 }
 
 /// A limit as a keyed table sees it: a state per key, a decision, and when
@@ -156,6 +160,42 @@ impl Rule for TokenBucket {
     }
 }
 
+/// A leaky bucket as a rule: its decisions as questions (they wait up to
+/// 0) — a waiter is queued by the store only, which hands its ticket to its
+/// future.
+impl Rule for LeakyBucket {
+    type State = Queue;
+
+    fn fresh(&self) -> Queue {
+        LeakyBucket::fresh(self)
+    }
+
+    fn acquire(
+        &self,
+        queue: &mut Queue,
+        now: u64,
+        cost: u64,
+        max_wait: u64,
+    ) -> Result<u64, Denied> {
+        match LeakyBucket::acquire(self, queue, now, cost, max_wait)? {
+            Admitted::Now => Ok(now),
+            Admitted::Queued { due, .. } => Ok(due),
+        }
+    }
+
+    fn idle_at(&self, queue: &Queue) -> u64 {
+        LeakyBucket::idle_at(self, queue)
+    }
+
+    fn capacity(&self) -> u64 {
+        LeakyBucket::capacity(self)
+    }
+
+    fn carry(&self, _: &LeakyBucket, queue: &mut Queue, now: u64) {
+        LeakyBucket::carry(self, queue, now);
+    }
+}
+
 impl Rule for Algorithm {
     type State = State;
 
@@ -164,6 +204,7 @@ impl Rule for Algorithm {
         match self {
             Algorithm::Segments(segments) => State::Segments(Box::new(segments.fresh())),
             Algorithm::SlidingLog(_) => State::SlidingLog(Box::default()),
+            Algorithm::LeakyBucket(bucket) => State::LeakyBucket(Box::new(Rule::fresh(bucket))),
             Algorithm::TokenBucket(_) => unreachable!("a token bucket's state is its TAT alone"),
         }
     }
@@ -186,6 +227,9 @@ impl Rule for Algorithm {
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => {
                 log.acquire(state, now, cost, max_wait)
             }
+            (Algorithm::LeakyBucket(bucket), State::LeakyBucket(queue)) => {
+                Rule::acquire(bucket, queue, now, cost, max_wait)
+            }
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),
         }
     }
@@ -196,6 +240,9 @@ impl Rule for Algorithm {
         match (self, state) {
             (Algorithm::Segments(segments), State::Segments(state)) => segments.idle_at(state),
             (Algorithm::SlidingLog(log), State::SlidingLog(state)) => log.idle_at(state),
+            (Algorithm::LeakyBucket(bucket), State::LeakyBucket(queue)) => {
+                Rule::idle_at(bucket, queue)
+            }
             _ => unreachable!("every state is made by `fresh` of its own algorithm"),
         }
     }
@@ -213,6 +260,11 @@ impl Rule for Algorithm {
             (Algorithm::SlidingLog(from), Algorithm::SlidingLog(_), State::SlidingLog(log)) => {
                 from.carry(log, now);
             }
+            (
+                Algorithm::LeakyBucket(from),
+                Algorithm::LeakyBucket(into),
+                State::LeakyBucket(queue),
+            ) => Rule::carry(from, into, queue, now),
             _ => unreachable!("a limit changes its numbers, never its algorithm"),
         }
     }
@@ -230,6 +282,7 @@ impl Algorithm {
             Algorithm::SlidingLog(log) => {
                 size_of::<Log>() as u128 + 2 * log.quota().0 as u128 * Log::ENTRY_BYTES
             }
+            Algorithm::LeakyBucket(bucket) => Queue::heap_bytes(bucket.capacity()),
         }
     }
 
@@ -240,14 +293,13 @@ impl Algorithm {
     }
 
     /// The limit as a quota per window, in nanoseconds: a bucket's capacity
-    /// per the time it takes to refill it.
+    /// per the time it takes to refill it (to drain, for a leaky one).
     pub(crate) fn quota(&self) -> (u64, u64) {
         match self {
-            Algorithm::TokenBucket(bucket) => {
-                (bucket.capacity(), bucket.capacity() * bucket.interval())
-            }
+            Algorithm::TokenBucket(bucket) => (bucket.capacity(), bucket.tolerance()),
             Algorithm::Segments(segments) => segments.quota(),
             Algorithm::SlidingLog(log) => log.quota(),
+            Algorithm::LeakyBucket(bucket) => (bucket.capacity(), bucket.tolerance()),
         }
     }
 }

@@ -10,7 +10,11 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::{BoxError, Service};
 
-use crate::{clock::Clock, deferred::Deferred};
+use super::queued::Ticket;
+use crate::{
+    clock::{Clock, Sleep},
+    deferred::Deferred,
+};
 
 pin_project! {
     /// The response future of [`RateLimit`](super::RateLimit): the wrapped
@@ -22,8 +26,9 @@ pin_project! {
     ///
     /// Dropped while waiting for its turn, nothing is given back: the capacity it reserved
     /// stays used, as if the request had gone (giving it back would let the next request
-    /// through early). Dropped while its call runs, the wrapped future is dropped; the
-    /// admission stands.
+    /// through early). A leaky bucket's waiter is the exception: dropped before its slot,
+    /// it gives the slot back, and everyone behind it moves up, so the stream stays even.
+    /// Dropped while its call runs, the wrapped future is dropped; the admission stands.
     ///
     /// # Examples
     ///
@@ -56,6 +61,10 @@ pin_project! {
         Waiting {
             waiting: Pin<Box<Waiting<S, Req, C>>>,
         },
+        // Boxed as a wait is.
+        Queued {
+            queued: Pin<Box<Queued<S, Req, C>>>,
+        },
         Rejected {
             error: Option<BoxError>,
         },
@@ -66,6 +75,17 @@ pin_project! {
     /// A request waiting for the capacity it reserved.
     #[project = WaitingProj]
     struct Waiting<S, Req, C: Clock> {
+        #[pin]
+        sleep: C::Sleep,
+        call: Deferred<S, Req>,
+    }
+}
+
+pin_project! {
+    /// A request waiting in a leaky bucket's queue for its slot.
+    #[project = QueuedProj]
+    struct Queued<S, Req, C: Clock> {
+        ticket: Ticket<C>,
         #[pin]
         sleep: C::Sleep,
         call: Deferred<S, Req>,
@@ -85,6 +105,22 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
             kind: Kind::Waiting {
                 waiting: Box::pin(Waiting {
                     sleep,
+                    call: Deferred::new(service, request),
+                }),
+            },
+        }
+    }
+
+    /// A request waiting in a leaky bucket with `ticket`: its sleep is made
+    /// on `clock` here, out of line, so that the call's common paths stay
+    /// small.
+    #[inline(never)]
+    pub(crate) fn queued(ticket: Ticket<C>, clock: &C, service: S, request: Req) -> Self {
+        ResponseFuture {
+            kind: Kind::Queued {
+                queued: Box::pin(Queued {
+                    sleep: clock.sleep_until(ticket.due()),
+                    ticket,
                     call: Deferred::new(service, request),
                 }),
             },
@@ -118,6 +154,23 @@ where
                     let future = call.call();
                     kind.set(Kind::Called { future });
                 }
+                KindProj::Queued { queued } => {
+                    let QueuedProj {
+                        ticket,
+                        mut sleep,
+                        call,
+                    } = queued.as_mut().project();
+                    // Until its slot begins: the timer wakes it at the slot
+                    // it was told, the queue when the slot moves.
+                    while !ticket.poll_turn(cx.waker()) {
+                        if sleep.deadline() != ticket.due() {
+                            sleep.as_mut().reset(ticket.due());
+                        }
+                        ready!(sleep.as_mut().poll(cx));
+                    }
+                    let future = call.call();
+                    kind.set(Kind::Called { future });
+                }
                 KindProj::Rejected { error } => {
                     return Poll::Ready(Err(error
                         .take()
@@ -133,6 +186,7 @@ impl<S: Service<Req>, Req, C: Clock> fmt::Debug for ResponseFuture<S, Req, C> {
         let state = match &self.kind {
             Kind::Called { .. } => "called",
             Kind::Waiting { .. } => "waiting",
+            Kind::Queued { .. } => "queued",
             Kind::Rejected { .. } => "rejected",
         };
         f.debug_struct("ResponseFuture")

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    core::{Algorithm, Denied, Question, Rule},
+    core::{Algorithm, Denied, Question, Rule, State},
     token_bucket::TokenBucket,
 };
 use crate::sync::{CachePadded, Mutex, lock};
@@ -151,6 +151,42 @@ impl Keyed {
         Ok(due)
     }
 
+    /// Runs `f` on the limit of the key whose hash is `key` and on its
+    /// state — `None` for a key the table does not hold — leaving the key's
+    /// recency as it is; or, with `insert`, as a request of the key at
+    /// `now`: it is seen, and a new key gets a fresh state (room made for
+    /// it as [`acquire`](Self::acquire) makes it). For the limits whose
+    /// decisions are more than [`Rule::acquire`] (a leaky bucket's queue).
+    pub(crate) fn visit<R>(
+        &self,
+        key: u64,
+        now: u64,
+        insert: bool,
+        f: impl FnOnce(&Algorithm, Option<&mut State>) -> R,
+    ) -> R {
+        let Table::Any(shards) = &self.table else {
+            unreachable!("a token bucket's table holds bare TATs")
+        };
+        let mut guard = lock(shard_of(shards, key));
+        let shard = &mut *guard;
+        if !insert {
+            let state = shard.states.get_mut(&key).map(|entry| &mut entry.state);
+            return f(&shard.limit, state);
+        }
+        shard.requests += 1;
+        let seen = shard.requests;
+        if !shard.states.contains_key(&key) && shard.states.len() >= self.per_shard {
+            shard.make_room(now, self.per_shard);
+        }
+        let Shard { limit, states, .. } = shard;
+        let entry = states.entry(key).or_insert_with(|| Entry {
+            state: limit.fresh(),
+            seen,
+        });
+        entry.seen = seen;
+        f(limit, Some(&mut entry.state))
+    }
+
     /// Changes every key's limit to `into`, shard by shard, carrying each
     /// key's state as at `now`.
     pub(crate) fn reconfigure(&self, into: Algorithm, now: u64) {
@@ -171,10 +207,16 @@ impl Keyed {
         }
     }
 
-    /// The answer to `question` for the key whose hash is `key` at `now`;
-    /// a key the table does not hold is a fresh one. Asking is not a use:
-    /// the key's recency is left as it is, and nothing is inserted.
-    pub(crate) fn ask<Q: Question>(&self, key: u64, now: u64, question: &Q) -> Q::Answer {
+    /// The answer to `question` for `key` at `now` (for the requests that
+    /// have no key when `None`); a key the table does not hold is a fresh
+    /// one. Asking is not a use: the key's recency is left as it is, and
+    /// nothing is inserted.
+    pub(crate) fn ask<K: Hash + ?Sized, Q: Question>(
+        &self,
+        key: Option<&K>,
+        now: u64,
+        question: &Q,
+    ) -> Q::Answer {
         fn read<L: Rule, Q: Question>(
             shards: &Shards<L>,
             key: u64,
@@ -190,6 +232,7 @@ impl Keyed {
                 None => question.ask(&shard.limit, &shard.limit.fresh(), now),
             }
         }
+        let key = key.map_or(self.keyless, |key| self.hash(key));
         match &self.table {
             Table::Buckets(shards) => read(shards, key, now, question),
             Table::Any(shards) => read(shards, key, now, question),

@@ -127,7 +127,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
     /// What a request of `cost` would get now from the shared limit, asked
     /// without consuming anything: admitted at once, after a wait, or
     /// never. A waiting mode's requests may wait for what this calls
-    /// [`After`](Check::After). On a keyed limit: the limit of the requests
+    /// [`After`](Check::After); a leaky bucket's would wait for their slot
+    /// that long (or be refused, past the bucket's bound). On a keyed limit: the limit of the requests
     /// without a key ([`MissingKey::Shared`](super::MissingKey::Shared)); see
     /// [`check_key`](Self::check_key).
     ///
@@ -177,7 +178,8 @@ impl<X, W, C: Clock> RateLimitLayer<X, W, C> {
 
     /// The capacity available now from the shared limit: the largest cost a
     /// request could take at once (tokens in the bucket, room in the
-    /// window). On a keyed limit: that of the requests without a key.
+    /// window; a leaky bucket's capacity when idle, and 0 while a slot
+    /// lasts). On a keyed limit: that of the requests without a key.
     ///
     /// ```
     /// use palisade::rate_limit::{Rate, RateLimitLayer};
@@ -419,6 +421,45 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
         self
     }
 
+    /// A leaky bucket: requests are released at `rate`, evenly — one every
+    /// `1/rate`, a request of cost `n` taking `n` slots — in arrival order;
+    /// the bucket holds at most `queue` requests (units of cost): the one
+    /// released last, while its slot lasts, and those waiting for theirs. A
+    /// request that finds it full is refused at once, its `retry_after()`
+    /// the time until a slot frees. A waiter dropped before its slot gives
+    /// it back. [`wait_up_to`](Self::wait_up_to) also bounds the wait;
+    /// backpressure mode is refused. See
+    /// [the module docs](super#smoothing-or-bursts).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{clock::{Clock, ManualClock}, rate_limit::{Rate, RateLimitLayer}};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// // A payment provider that takes 10 requests a second, never a burst.
+    /// let clock = ManualClock::new();
+    /// let layer = RateLimitLayer::builder()
+    ///     .leaky_bucket(Rate::per_second(10), 50)
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// // The provider answers when each request reached it.
+    /// let mut provider = layer.layer(service_fn({
+    ///     let clock = clock.clone();
+    ///     move |_: u32| std::future::ready(Ok::<_, tower::BoxError>(clock.now().since_epoch()))
+    /// }));
+    /// let mut reached = Vec::new();
+    /// for request in 0..3 {
+    ///     reached.push(clock.block_on(async { provider.ready().await?.call(request).await })?);
+    /// }
+    /// let ms = Duration::from_millis;
+    /// assert_eq!(reached, [ms(0), ms(100), ms(200)]);
+    /// # Ok::<(), tower::BoxError>(())
+    /// ```
+    pub fn leaky_bucket(mut self, rate: Rate, queue: u32) -> Self {
+        self.config.limit = Limit::LeakyBucket { rate, queue };
+        self
+    }
+
     /// Reject mode (the default): a request over the limit fails at once
     /// with a [`RateLimited`](crate::error::RateLimited) error whose
     /// `retry_after()` is the exact time until it would be admitted.
@@ -434,7 +475,8 @@ impl<X, W, C> RateLimitBuilder<X, W, C> {
     /// Wait mode: a request over the limit reserves capacity to come and
     /// waits for it (on the clock) when it is due within `max_wait`; it is
     /// refused otherwise. Waiters go in the order they came, each at its own
-    /// time.
+    /// time. A leaky bucket's requests wait for their slots whatever the
+    /// mode: this bounds their wait too.
     ///
     /// ```
     /// # use std::time::Duration;

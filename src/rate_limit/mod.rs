@@ -14,8 +14,9 @@
 //!   once with [`RateLimited`](crate::error::RateLimited), whose
 //!   `retry_after()` is the exact wait; waiting up to a bound and
 //!   `poll_ready` backpressure are opt-in modes.
-//! - **Bursts, weights, keys.** Four algorithms, a cost per request, a limit
-//!   per key in bounded memory.
+//! - **Bursts or an even stream, weights, keys.** Five algorithms — among
+//!   them a leaky bucket that releases requests at a fixed rate — a cost per
+//!   request, a limit per key in bounded memory.
 //! - **Time comes from the [`Clock`](crate::clock::Clock)**: a test with a
 //!   [`ManualClock`](crate::clock::ManualClock) advances time and never
 //!   sleeps.
@@ -31,14 +32,56 @@
 //! | [`sliding_window(limit, window, segments)`](RateLimitBuilder::sliding_window) | never more than `limit` in any interval of length `window` | `segments + 1` counters | a request counts until its whole segment has left the window: at most `window / segments` longer than exact |
 //! | [`sliding_log(limit, window)`](RateLimitBuilder::sliding_log) | exactly `limit` per sliding `window` | up to `limit` entries | exact, and the most memory |
 //! | [`fixed_window(limit, window)`](RateLimitBuilder::fixed_window) | `limit` per window, windows aligned on the clock's zero | one counter | up to 2 × `limit` across a window's edge |
+//! | [`leaky_bucket(rate, queue)`](RateLimitBuilder::leaky_bucket) | one request every `1/rate`, never two closer, in arrival order | the end of the last slot, and a queue of up to `queue` waiters | requests wait for their slots; see below |
 //!
 //! A request's [`Cost`] (default 1) is taken from the limit. A cost above
 //! what the limit admits at once — the burst, the window's limit — can never
 //! be satisfied: it fails with [`Unsatisfiable`](crate::error::Unsatisfiable)
 //! instead of waiting.
 //!
-//! A shared token bucket is lock-free. Windows and logs, and keyed limits,
-//! take a lock for the decision (one per shard for keyed limits).
+//! A shared token bucket is lock-free, and so is a shared leaky bucket for a
+//! request that finds it idle. Windows and logs, keyed limits, and a leaky
+//! bucket's waiters take a lock for the decision (one per shard for keyed
+//! limits).
+//!
+//! ## Smoothing or bursts
+//!
+//! The first four limit how much gets through; the leaky bucket also shapes
+//! *when*. Which to pick depends on whom the limit protects:
+//!
+//! - **Protecting yourself** from clients — a token bucket or a window.
+//!   A client under its limit is answered at once, bursts included; over
+//!   it, refused at once with the exact `retry_after`. Nothing waits, and
+//!   nothing is held in memory for a request.
+//! - **Protecting a fragile downstream** that must never see a burst — a
+//!   payment provider that takes 10 requests a second, a legacy system — a
+//!   leaky bucket. Each admitted request waits for its *slot*, `1/rate`
+//!   after the previous one's (a request of cost `n` takes `n` slots), and
+//!   is released at its start, in arrival order: the downstream sees an
+//!   even stream. At most `queue` requests are in the bucket — the one
+//!   released last while its slot lasts, and those waiting — so a burst of
+//!   100 into a bucket of 10 a second and a queue of 50 releases one at
+//!   once and one every 100 ms after it for the next 49, and refuses the
+//!   other 50 at once, each with `retry_after` = 100 ms (when a slot
+//!   frees). [`wait_up_to`](RateLimitBuilder::wait_up_to) also bounds the
+//!   wait. A waiter dropped before its slot — its client went away — gives
+//!   the slot back: everyone behind it moves up, so the stream keeps no gap
+//!   and no burst follows.
+//!
+//! | | token bucket | sliding window | sliding log | fixed window | leaky bucket |
+//! |---|---|---|---|---|---|
+//! | bursts | up to `burst` at once | up to `limit` at once | up to `limit` at once | up to 2 × `limit` across an edge | none: one a slot |
+//! | memory (shared; a key adds 24 or 32 bytes) | one word | `segments + 1` counters | `limit` entries | one counter | 48 bytes, and 40 a waiter |
+//! | exactness | exact | up to a segment late | exact | exact per window | exact slots |
+//! | what the caller sees | at once, or refused | at once, or refused | at once, or refused | at once, or refused | after its slot's wait, or refused |
+//!
+//! A token bucket of burst 1 in [`wait_up_to`](RateLimitBuilder::wait_up_to)
+//! mode spaces requests the same way, but a reservation is never given
+//! back: a waiter that leaves leaves a gap in the stream. The leaky bucket is
+//! not available on Redis (`rate_limit::redis`): its waiters are held by
+//! the instance that took them, so one that leaves cannot give its slot to
+//! another instance's; there, a token bucket of burst 1 with `wait_up_to`
+//! spaces the fleet's requests evenly.
 //!
 //! Most of what an admission costs is reading the clock: the operating
 //! system's monotonic clock takes tens of nanoseconds to read in many virtual
@@ -142,6 +185,11 @@
 //!   window takes to empty), and key clients by network
 //!   ([`http::ClientIp`] keys IPv6 by `/64`) so that one host cannot mint keys
 //!   cheaply.
+//! - **A leaky bucket's waiters** are kept with their key. A key forgotten
+//!   while requests wait for it (only the least recently seen keys of a
+//!   flood can be) does not lose them: each still goes at the slot it was
+//!   given, none earlier; but the key starts afresh, so its stream is denser
+//!   than its rate until they have gone.
 //!
 //! With feature `http`, [`http`] has key extractors for the client's address
 //! — the peer's, or from forwarding headers only when the peer is a trusted
@@ -155,10 +203,12 @@
 //! builder checks them. What the limit has learned is kept: a token bucket
 //! its debt in tokens (lowered mid-burst, it hands out no fresh burst;
 //! raised, it does not forget who is over), a window its counts, a log the
-//! entries of its window; a keyed limit changes every key's state the same
-//! way. The shared token bucket stays lock-free: a change closes its word,
-//! so no decision made on the old numbers can commit, and reopens it with
-//! the new ones ([`RateLimitLayer::limit`] reads them back). The algorithm,
+//! entries of its window, a leaky bucket its queue (the slot draining now
+//! ends when it was to; the waiters keep their order, their slots follow the
+//! new rate); a keyed limit changes every key's state the same way. The
+//! shared token bucket stays lock-free: a change closes its word, so no
+//! decision made on the old numbers can commit, and reopens it with the new
+//! ones ([`RateLimitLayer::limit`] reads them back). The algorithm,
 //! the mode and the keys are fixed when built. A limit kept in Redis
 //! (`rate_limit::redis`, feature `redis`) changes the same way, key by key
 //! in Redis, with its own `set_limit`.
@@ -209,6 +259,9 @@ pub mod future;
 pub mod http;
 mod keyed;
 mod layer;
+mod leaky_bucket;
+mod leaky_cell;
+mod queued;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod request;

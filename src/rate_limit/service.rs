@@ -161,6 +161,16 @@ where
                 let ready = take_ready(&mut self.inner);
                 ResponseFuture::waiting(self.shared.clock.sleep_until(due), ready, request)
             }
+            Admission::Queued(queued) => {
+                let (key, admitted) = *queued;
+                let ticket = self.shared.ticket(key, admitted);
+                ResponseFuture::queued(
+                    ticket,
+                    &self.shared.clock,
+                    take_ready(&mut self.inner),
+                    request,
+                )
+            }
             Admission::Refused(error) => ResponseFuture::rejected(error),
         }
     }

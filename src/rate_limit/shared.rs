@@ -10,13 +10,15 @@ use super::{
     config::{Config, Limit, MissingKey, Mode},
     core::{Algorithm, Denied, Question, Rule, State},
     keyed::Keyed,
+    leaky_bucket::Admitted,
+    queued::{Key, Queues, Ticket},
     request::{Cost, KeyExtractor},
 };
 use crate::{
     clock::{Clock, Instant},
     error::{ConfigError, KeyMissing, RateLimited, RejectionKind, Unsatisfiable},
     observe::{EventKind, Observer},
-    sync::{AtomicU64, CachePadded, Mutex, Ordering, lock},
+    sync::{Arc, AtomicU64, CachePadded, Mutex, Ordering, lock},
 };
 
 pub(crate) struct Shared<X, W, C> {
@@ -54,6 +56,9 @@ enum Store {
     Locked(Mutex<(Algorithm, State)>),
     /// A state per key.
     Keyed(Keyed),
+    /// A leaky bucket, shared or keyed: its waiters reach it from their
+    /// response futures.
+    Queued(Arc<Queues>),
 }
 
 /// What the limiter says of a request.
@@ -62,6 +67,9 @@ pub(crate) enum Admission {
     Now,
     /// Capacity is reserved: go at this instant.
     At(Instant),
+    /// Wait in a leaky bucket's queue for a slot. (Boxed: the common
+    /// answers stay small, and cheap to return.)
+    Queued(Box<(Key, Admitted)>),
     /// Refused, with the error to return.
     Refused(BoxError),
 }
@@ -78,10 +86,16 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         clock: C,
         observer: Observer,
     ) -> Self {
-        let store = match algorithm {
-            _ if keyed => Store::Keyed(Keyed::new(algorithm, config.max_keys, config.shards)),
-            Algorithm::TokenBucket(bucket) => Store::Bucket(CachePadded(BucketCell::new(bucket))),
-            _ => Store::Locked(Mutex::new((algorithm, algorithm.fresh()))),
+        let table = keyed.then(|| Keyed::new(algorithm, config.max_keys, config.shards));
+        let store = match (algorithm, table) {
+            (Algorithm::LeakyBucket(bucket), table) => {
+                Store::Queued(Arc::new(Queues::new(bucket, table)))
+            }
+            (_, Some(table)) => Store::Keyed(table),
+            (Algorithm::TokenBucket(bucket), None) => {
+                Store::Bucket(CachePadded(BucketCell::new(bucket)))
+            }
+            (_, None) => Store::Locked(Mutex::new((algorithm, algorithm.fresh()))),
         };
         Shared {
             current: Mutex::new(Current {
@@ -92,7 +106,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             }),
             store,
             mode: config.mode,
-            max_wait: config.mode.max_wait(),
+            max_wait: config.max_wait(),
             missing_key: config.missing_key,
             keys,
             costs,
@@ -118,19 +132,11 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                 let (algorithm, state) = &mut *lock(locked);
                 algorithm.acquire(state, now.as_nanos(), cost, self.max_wait)
             }
-            Store::Keyed(keyed) => {
-                let key = match self.keys.extract(request) {
-                    Some(key) => keyed.hash(&key),
-                    None => match self.missing_key {
-                        MissingKey::Reject => {
-                            return Admission::Refused(self.key_missing::<Req>(now));
-                        }
-                        MissingKey::Allow => return Admission::Now,
-                        MissingKey::Shared => keyed.keyless(),
-                    },
-                };
-                keyed.acquire(key, now.as_nanos(), cost, self.max_wait)
-            }
+            Store::Keyed(keyed) => match self.key(keyed, request, now) {
+                Ok(key) => keyed.acquire(key, now.as_nanos(), cost, self.max_wait),
+                Err(admission) => return admission,
+            },
+            Store::Queued(queues) => return self.enqueue(queues, request, now, cost),
         };
         match verdict {
             Ok(due) => {
@@ -143,6 +149,58 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             }
             Err(denied) => Admission::Refused(self.refusal(now, cost, denied)),
         }
+    }
+
+    /// The hash of `request`'s key in `keyed`, or what to do without one.
+    #[inline]
+    fn key<Req>(&self, keyed: &Keyed, request: &Req, now: Instant) -> Result<u64, Admission>
+    where
+        X: KeyExtractor<Req>,
+    {
+        match self.keys.extract(request) {
+            Some(key) => Ok(keyed.hash(&key)),
+            None => match self.missing_key {
+                MissingKey::Reject => Err(Admission::Refused(self.key_missing::<Req>(now))),
+                MissingKey::Allow => Err(Admission::Now),
+                MissingKey::Shared => Ok(keyed.keyless()),
+            },
+        }
+    }
+
+    /// Decides `request` of `cost` at `now` for the leaky bucket of
+    /// `queues`: released now, queued for its slot, or refused.
+    #[inline]
+    fn enqueue<Req>(&self, queues: &Queues, request: &Req, now: Instant, cost: u64) -> Admission
+    where
+        X: KeyExtractor<Req>,
+    {
+        let key = match queues {
+            Queues::Keyed(keyed) => match self.key(keyed, request, now) {
+                Ok(key) => Key::Keyed(key),
+                Err(admission) => return admission,
+            },
+            Queues::Shared(_) => Key::Shared,
+        };
+        match queues.enqueue(key, now.as_nanos(), cost, self.max_wait) {
+            Ok(Admitted::Now) => {
+                self.emit_let_through(now);
+                Admission::Now
+            }
+            Ok(admitted) => {
+                self.emit_let_through(now);
+                Admission::Queued(Box::new((key, admitted)))
+            }
+            Err(denied) => Admission::Refused(self.refusal(now, cost, denied)),
+        }
+    }
+
+    /// The ticket of a request `admitted` to wait in the leaky bucket for
+    /// `key`.
+    pub(crate) fn ticket(&self, key: Key, admitted: Admitted) -> Ticket<C> {
+        let Store::Queued(queues) = &self.store else {
+            unreachable!("only a leaky bucket queues")
+        };
+        Ticket::new(queues, self.clock.clone(), key, admitted)
     }
 
     /// Whether anything receives the limiter's events.
@@ -169,7 +227,11 @@ impl<X, W, C: Clock> Shared<X, W, C> {
                 let (algorithm, state) = &mut *lock(locked);
                 algorithm.acquire(state, now.as_nanos(), 1, 0)
             }
-            Store::Keyed(_) => unreachable!("backpressure is refused for keyed limits when built"),
+            Store::Keyed(_) | Store::Queued(_) => {
+                unreachable!(
+                    "backpressure is refused for keyed limits and leaky buckets when built"
+                )
+            }
         };
         match verdict {
             Ok(_) => {
@@ -268,21 +330,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
         key: Option<&K>,
         question: &Q,
     ) -> Q::Answer {
-        let now = self.clock.now().as_nanos();
-        match &self.store {
-            Store::Bucket(bucket) => {
-                let (bucket, tat) = bucket.read();
-                question.ask(&bucket, &tat, now)
-            }
-            Store::Locked(locked) => {
-                let (algorithm, state) = &*lock(locked);
-                question.ask(algorithm, state, now)
-            }
-            Store::Keyed(keyed) => {
-                let key = key.map_or(keyed.keyless(), |key| keyed.hash(key));
-                keyed.ask(key, now, question)
-            }
-        }
+        self.store.ask(key, self.clock.now().as_nanos(), question)
     }
 
     /// Requests refused so far: over the limit, or costing more than it
@@ -293,10 +341,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
 
     /// How many keys a keyed limit tracks (0 for a shared one).
     pub(crate) fn tracked_keys(&self) -> usize {
-        match &self.store {
-            Store::Keyed(keyed) => keyed.len(),
-            Store::Bucket(_) | Store::Locked(_) => 0,
-        }
+        self.store.tracked_keys()
     }
 
     /// The algorithm as configured now.
@@ -330,19 +375,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
             ..current.config.clone()
         };
         let algorithm = config.algorithm(current.keyed, current.weighted)?;
-        let now = self.clock.now();
-        match &self.store {
-            Store::Bucket(bucket) => match algorithm {
-                Algorithm::TokenBucket(into) => bucket.set(into, now.as_nanos()),
-                _ => unreachable!("a token bucket stays one"),
-            },
-            Store::Locked(locked) => {
-                let (from, state) = &mut *lock(locked);
-                from.carry(&algorithm, state, now.as_nanos());
-                *from = algorithm;
-            }
-            Store::Keyed(keyed) => keyed.reconfigure(algorithm, now.as_nanos()),
-        }
+        self.store.change(algorithm, self.clock.now().as_nanos());
         let old = std::mem::replace(&mut current.config.limit, limit);
         current.algorithm = algorithm;
         Ok(old)
@@ -350,6 +383,54 @@ impl<X, W, C: Clock> Shared<X, W, C> {
 
     pub(crate) fn observer(&self) -> &Observer {
         &self.observer
+    }
+}
+
+impl Store {
+    /// See [`Shared::ask`].
+    fn ask<K: Hash + ?Sized, Q: Question>(
+        &self,
+        key: Option<&K>,
+        now: u64,
+        question: &Q,
+    ) -> Q::Answer {
+        match self {
+            Store::Bucket(bucket) => {
+                let (bucket, tat) = bucket.read();
+                question.ask(&bucket, &tat, now)
+            }
+            Store::Locked(locked) => {
+                let (algorithm, state) = &*lock(locked);
+                question.ask(algorithm, state, now)
+            }
+            Store::Keyed(keyed) => keyed.ask(key, now, question),
+            Store::Queued(queues) => queues.ask(key, now, question),
+        }
+    }
+
+    fn tracked_keys(&self) -> usize {
+        match self {
+            Store::Keyed(keyed) => keyed.len(),
+            Store::Queued(queues) => queues.tracked_keys(),
+            Store::Bucket(_) | Store::Locked(_) => 0,
+        }
+    }
+
+    /// Makes `algorithm` the limit at `now`, carrying every state.
+    fn change(&self, algorithm: Algorithm, now: u64) {
+        match self {
+            Store::Bucket(bucket) => match algorithm {
+                Algorithm::TokenBucket(into) => bucket.set(into, now),
+                _ => unreachable!("a token bucket stays one"),
+            },
+            Store::Locked(locked) => {
+                let (from, state) = &mut *lock(locked);
+                from.carry(&algorithm, state, now);
+                *from = algorithm;
+            }
+            Store::Keyed(keyed) => keyed.reconfigure(algorithm, now),
+            Store::Queued(queues) => queues.change(algorithm, now),
+        }
     }
 }
 

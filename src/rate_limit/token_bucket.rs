@@ -47,6 +47,11 @@ impl TokenBucket {
         self.interval
     }
 
+    /// `capacity · interval`: how far ahead of the clock the TAT may run.
+    pub(crate) const fn tolerance(&self) -> u64 {
+        self.tolerance
+    }
+
     /// Decides a request of `cost` tokens at `now`, for a bucket whose TAT
     /// is `tat`, when the caller accepts to wait up to `max_wait`.
     ///

@@ -28,6 +28,7 @@ mod random;
 mod rate_limit;
 mod rate_limit_axum;
 mod rate_limit_http;
+mod rate_limit_leaky;
 mod rate_limit_model;
 #[cfg(feature = "redis")]
 mod rate_limit_redis;

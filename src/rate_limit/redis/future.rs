@@ -289,6 +289,7 @@ where
             Admission::Now => Next::Call,
             Admission::At(due) => Next::Wait(local.clock.sleep_until(due)),
             Admission::Refused(error) => Next::Refuse(error),
+            Admission::Queued(..) => unreachable!("a leaky bucket is refused on Redis when built"),
         },
     }
 }

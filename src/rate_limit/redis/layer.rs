@@ -405,7 +405,7 @@ where
     /// # Errors
     ///
     /// The [`ConfigError`]s of [`RateLimitBuilder::build`], and: the
-    /// sliding log (field `algorithm`), the backpressure mode
+    /// sliding log or the leaky bucket (field `algorithm`), the backpressure mode
     /// (`backpressure`), a rate above one token a microsecond (`rate`), a
     /// window segment shorter than a microsecond (`window`), a zero timeout
     /// (`timeout`), a prefix with a brace in it (`prefix`), `instances` 0
@@ -571,6 +571,16 @@ fn on_redis(
                  hold): use the sliding window",
             ));
         }
+        Algorithm::LeakyBucket(_) => {
+            return Err(ConfigError::new(
+                LAYER,
+                "algorithm",
+                "cannot be the leaky bucket on Redis (its waiting requests are held by the \
+                 instance that took them, so a cancelled one cannot give its slot to another \
+                 instance's): use a token bucket with a burst of 1 and `wait_up_to`, which \
+                 spaces the fleet's requests as evenly",
+            ));
+        }
     };
     if batch > 1 {
         let fits = matches!(limit, Limit::Bucket { capacity, .. } if batch <= capacity);
@@ -616,6 +626,7 @@ fn share(limit: Given, instances: u32) -> Given {
             limit: limit.div_ceil(instances),
             window,
         },
+        Given::LeakyBucket { .. } => unreachable!("a leaky bucket is refused on Redis when built"),
         Given::SlidingLog { limit, window } => Given::SlidingLog {
             limit: limit.div_ceil(instances),
             window,

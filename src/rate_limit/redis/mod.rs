@@ -11,7 +11,9 @@
 //! The token bucket (GCRA), the sliding window counter and the fixed window
 //! are available on Redis, each deciding exactly as in the process (a
 //! property test runs both side by side); the sliding log is not (a log a
-//! key is memory Redis should not hold).
+//! key is memory Redis should not hold), nor the leaky bucket (its waiters
+//! are held by the instance that took them: see
+//! [the comparison](super#smoothing-or-bursts)).
 //!
 //! # One round trip a decision
 //!

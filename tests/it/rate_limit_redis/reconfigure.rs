@@ -329,6 +329,18 @@ async fn numbers_redis_cannot_keep_are_refused_by_field_and_change_nothing() {
         })
         .unwrap_err();
     assert_eq!(err.field(), "window");
+
+    // Nor is a leaky bucket built on Redis: its waiters live in the process.
+    let err = builder(&clock)
+        .leaky_bucket(Rate::per_second(10), 50)
+        .redis(server.connection().await)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "algorithm");
+    assert!(
+        err.rule().contains("token bucket with a burst of 1"),
+        "{err}"
+    );
 }
 
 /// The in-process result rounded up to Redis's microsecond.

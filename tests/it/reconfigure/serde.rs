@@ -95,6 +95,20 @@ fn every_layer_s_settings_read_from_toml_with_humane_durations() {
         })
     );
 
+    let leaky: rate_limit::Limit =
+        toml::from_str("leaky_bucket = { rate = \"10/s\", queue = 50 }").unwrap();
+    assert_eq!(
+        leaky,
+        rate_limit::Limit::LeakyBucket {
+            rate: rate_limit::Rate::per_second(10),
+            queue: 50
+        }
+    );
+    assert_eq!(
+        toml::from_str::<rate_limit::Limit>(&toml::to_string(&leaky).unwrap()).unwrap(),
+        leaky
+    );
+
     // And back: what is written reads the same.
     let written = toml::to_string(&config).unwrap();
     assert!(written.contains("\"100/1s\""), "{written}");
@@ -136,7 +150,12 @@ fn bad_values_are_refused_while_read_naming_their_field() {
         "sliding_log = { limit = 10, window = \"10 parsecs\" }",
         "parsecs",
     );
-    refused::<Limit>("leaky_bucket = { rate = \"1/s\" }", "leaky_bucket");
+    refused::<Limit>("leaky_bucket = { rate = \"1/s\" }", "`queue`");
+    refused::<Limit>("leaky_bucket = { rate = \"1/s\", queue = 0 }", "`queue`");
+    refused::<Limit>(
+        "leaking_bucket = { rate = \"1/s\", queue = 5 }",
+        "leaking_bucket",
+    );
     refused::<circuit_breaker::Settings>("failure_rate = 1.5", "`failure_rate`");
     refused::<circuit_breaker::Settings>(
         "failure_model = { count_window = 10 }\nminimum_calls = 11",
