@@ -111,10 +111,8 @@ impl<S: Service<Req>, Req, C: Clock> ResponseFuture<S, Req, C> {
         }
     }
 
-    /// A request waiting in a leaky bucket with `ticket`: its sleep is made
-    /// on `clock` here, out of line, so that the call's common paths stay
-    /// small.
-    #[inline(never)]
+    /// A request waiting in a leaky bucket with `ticket`, its sleep made on
+    /// `clock` for the slot it was given.
     pub(crate) fn queued(ticket: Ticket<C>, clock: &C, service: S, request: Req) -> Self {
         ResponseFuture {
             kind: Kind::Queued {
