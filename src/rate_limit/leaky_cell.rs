@@ -17,7 +17,8 @@
 //! read as a whole — a change counts itself in `version`, odd while it
 //! writes, and a request that sees the count move or odd decides under the
 //! lock — so a decision on the numbers from before a change, committed
-//! after it, is as if made just before it.
+//! after it, is as if made just before it. A request of one unit, which
+//! fits every bucket, reads the interval alone, and needs no count.
 
 use super::{
     core::Denied,
@@ -78,22 +79,20 @@ impl LeakyCell {
         // (A closed word is past every `now` but the clock's last, where no
         // slot fits.)
         let free_at = self.word.load(Ordering::Acquire);
-        let version = self.version.load(Ordering::Acquire);
-        if free_at > now || version % 2 == 1 {
+        if free_at > now {
             return false;
         }
-        let (capacity, interval) = (
-            self.capacity.load(Ordering::Relaxed),
-            self.interval.load(Ordering::Relaxed),
-        );
-        // Acquire: had a change written either number, the count read next
-        // has moved.
-        fence(Ordering::Acquire);
-        if self.version.load(Ordering::Relaxed) != version || cost > capacity {
-            return false;
-        }
-        let slot = cost * interval;
-        match now.checked_add(slot) {
+        // A request of one unit fits every bucket (each holds at least one):
+        // it reads the interval alone, and a number read alone is whole.
+        let interval = if cost == 1 {
+            self.interval.load(Ordering::Relaxed)
+        } else {
+            match self.whole_interval(cost) {
+                Some(interval) => interval,
+                None => return false,
+            }
+        };
+        match now.checked_add(cost * interval) {
             Some(end) if end < CLOSED => self
                 .word
                 .compare_exchange(free_at, end, Ordering::Relaxed, Ordering::Relaxed)
@@ -102,6 +101,24 @@ impl LeakyCell {
             // lock to keep.
             _ => false,
         }
+    }
+
+    /// The interval, if a request of `cost` fits the bucket, both numbers
+    /// read whole; `None` if it does not fit or the numbers are changing.
+    #[inline(always)]
+    fn whole_interval(&self, cost: u64) -> Option<u64> {
+        let version = self.version.load(Ordering::Acquire);
+        if version % 2 == 1 {
+            return None;
+        }
+        let (capacity, interval) = (
+            self.capacity.load(Ordering::Relaxed),
+            self.interval.load(Ordering::Relaxed),
+        );
+        // Acquire: had a change written either number, the count read next
+        // has moved.
+        fence(Ordering::Acquire);
+        (self.version.load(Ordering::Relaxed) == version && cost <= capacity).then_some(interval)
     }
 
     /// Runs `f` on the bucket and its queue under the lock, the word closed

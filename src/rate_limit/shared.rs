@@ -118,7 +118,9 @@ impl<X, W, C: Clock> Shared<X, W, C> {
     }
 
     /// Decides `request`: reads the clock once, asks the algorithm.
-    #[inline]
+    /// (Inlined always, as is the leaky bucket's part: left to itself, the
+    /// compiler kept either out of line, a call more on every request.)
+    #[inline(always)]
     pub(crate) fn admit<Req>(&self, request: &Req) -> Admission
     where
         X: KeyExtractor<Req>,
@@ -169,7 +171,7 @@ impl<X, W, C: Clock> Shared<X, W, C> {
 
     /// Decides `request` of `cost` at `now` for the leaky bucket of
     /// `queues`: released now, queued for its slot, or refused.
-    #[inline]
+    #[inline(always)]
     fn enqueue<Req>(&self, queues: &Queues, request: &Req, now: Instant, cost: u64) -> Admission
     where
         X: KeyExtractor<Req>,
