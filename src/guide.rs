@@ -123,6 +123,66 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The last good answer while a dependency is down (feature `cache`)
+//!
+//! A read that failed can often be answered with what the same read
+//! returned a moment ago: the price, the profile, the configuration.
+//! [`CachedLayer`](crate::fallback::CachedLayer), outermost, remembers each
+//! successful answer by a key of its request and serves it, with its age,
+//! when a later call fails — here while a breaker is open:
+//!
+//! ```
+//! # #[cfg(feature = "cache")]
+//! use std::time::Duration;
+//! # #[cfg(feature = "cache")]
+//! use palisade::{
+//!     circuit_breaker::{CircuitBreakerLayer, CircuitState},
+//!     clock::ManualClock,
+//!     fallback::{CachedLayer, Clones},
+//! };
+//! # #[cfg(feature = "cache")]
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[cfg(not(feature = "cache"))] fn main() {}
+//! # #[cfg(feature = "cache")]
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower::BoxError> {
+//! let clock = ManualClock::new();
+//! let breaker = CircuitBreakerLayer::builder().consecutive_failures(2).clock(clock.clone()).build()?;
+//! let state = breaker.handle();
+//! let cache = CachedLayer::builder(|sku: &u32| Some(*sku))
+//!     .responses(Clones::marking(|price: &mut String, age: Duration| {
+//!         price.push_str(&format!(" (as of {}s ago)", age.as_secs()))
+//!     }))
+//!     .max_stale(Duration::from_secs(300))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let calls = std::sync::atomic::AtomicU32::new(0);
+//! let prices = service_fn(move |sku: u32| {
+//!     // Up for the first call only.
+//!     let up = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+//!     async move { if up { Ok(format!("{sku}: 42 EUR")) } else { Err("price service down") } }
+//! });
+//! let mut service = ServiceBuilder::new().layer(cache).layer(breaker).service(prices);
+//!
+//! assert_eq!(service.ready().await?.call(7).await?, "7: 42 EUR");
+//! for seconds in [10, 20, 30] {
+//!     clock.advance(Duration::from_secs(10));
+//!     let answer = service.ready().await?.call(7).await?;
+//!     assert_eq!(answer, format!("7: 42 EUR (as of {seconds}s ago)"));
+//! }
+//! // Two failures opened the breaker; the third answer came from the cache
+//! // without calling the price service.
+//! assert_eq!(state.state(), CircuitState::Open);
+//! # Ok(()) }
+//! ```
+//!
+//! For HTTP, [`CachedLayer::http`](crate::fallback::CachedLayer::http) keys
+//! `GET`s by method and URI, keeps only `2xx` bodies within a size, never a
+//! `Cache-Control: no-store` one, and marks each answer with an `Age` header.
+//! The events [`CacheAnswered`](crate::observe::EventKind::CacheAnswered)
+//! and [`CacheMissed`](crate::observe::EventKind::CacheMissed) count how
+//! often the cache saved a call and how often it had nothing to offer.
+//!
 //! # All of them: [`ResilienceLayer`](crate::stack::ResilienceLayer)
 //!
 //! The [`stack`](crate::stack) module puts any subset in the order that

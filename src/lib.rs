@@ -40,6 +40,7 @@
 //! |---|---|---|
 //! | `metrics` | no | the `metrics` sink of [`observe`] |
 //! | `tracing` | no | the `tracing` sink of [`observe`] |
+//! | `cache` | no | `fallback::CachedLayer`: failed calls answered with the last good answer to the same request, from a bounded cache; with `http`, `fallback::http` |
 //! | `http` | no | HTTP status classifiers ([`classify::ServerErrorsAsFailures`], [`classify::StatusInRangeAsFailures`]); [`rate_limit::http`], `retry::http`, `retry::body`, `timeout::http`, `stack::http` |
 //! | `grpc` | no | gRPC status classifier ([`classify::GrpcErrorsAsFailures`]), the status in trailers (`classify::trailers`), `retry::http::GrpcRetry`, `stack::grpc`; implies `http` |
 //! | `axum` | no | the rate limiter's client-address key reads axum 0.8's `ConnectInfo` (any other type: `ClientIp::peer_from`); implies `http` |

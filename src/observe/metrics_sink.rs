@@ -20,7 +20,7 @@ const RETRY_RESULTS: [&str; 4] = [
 ];
 
 /// Every metric: its name, kind, unit and help text.
-pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 26] = [
+pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 29] = [
     (
         "palisade_calls_permitted_total",
         Kind::Counter,
@@ -130,6 +130,24 @@ pub(super) const METRICS: [(&str, Kind, Option<Unit>, &str); 26] = [
         "Failed calls answered by a fallback, by reason.",
     ),
     (
+        "palisade_cache_answers_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Failed calls answered from a cached fallback's last good answers, by reason.",
+    ),
+    (
+        "palisade_cache_answer_age_seconds",
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "The age of the answers a cached fallback served, on the layer's clock.",
+    ),
+    (
+        "palisade_cache_misses_total",
+        Kind::Counter,
+        Some(Unit::Count),
+        "Failed calls a cached fallback had no answer for, by reason and found (none, or stale: only one too old).",
+    ),
+    (
         "palisade_store_unavailable_total",
         Kind::Counter,
         Some(Unit::Count),
@@ -234,6 +252,9 @@ pub(super) struct MetricsSink {
     transitions: Keyed<(&'static str, &'static str), Counter>,
     states: Keyed<&'static str, Gauge>,
     fallbacks: Keyed<&'static str, Counter>,
+    cache_answers: Keyed<&'static str, Counter>,
+    cache_ages: OnceLock<Histogram>,
+    cache_misses: Keyed<(&'static str, bool), Counter>,
     reconfigurations: Keyed<&'static str, Counter>,
     injections: Keyed<&'static str, Counter>,
     hedges: OnceLock<Counter>,
@@ -270,6 +291,9 @@ impl MetricsSink {
             transitions: Keyed::default(),
             states: Keyed::default(),
             fallbacks: Keyed::default(),
+            cache_answers: Keyed::default(),
+            cache_ages: OnceLock::new(),
+            cache_misses: Keyed::default(),
             reconfigurations: Keyed::default(),
             injections: Keyed::default(),
             hedges: OnceLock::new(),
@@ -404,6 +428,24 @@ impl MetricsSink {
                     "palisade_denial_cache_hits_total",
                     &[],
                 )
+                .increment(1),
+            EventKind::CacheAnswered { reason, age } => {
+                self.cache_answers
+                    .get(reason, || {
+                        let labels = [Label::new("reason", reason)];
+                        metrics::counter!("palisade_cache_answers_total", self.with(&labels))
+                    })
+                    .increment(1);
+                self.histogram(&self.cache_ages, "palisade_cache_answer_age_seconds", &[])
+                    .record(age.as_secs_f64());
+            }
+            EventKind::CacheMissed { reason, stale } => self
+                .cache_misses
+                .get((reason, stale), || {
+                    let found = if stale { "stale" } else { "none" };
+                    let labels = [Label::new("reason", reason), Label::new("found", found)];
+                    metrics::counter!("palisade_cache_misses_total", self.with(&labels))
+                })
                 .increment(1),
             EventKind::FallbackUsed { reason } => self
                 .fallbacks

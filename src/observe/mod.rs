@@ -56,6 +56,9 @@
 //! | `palisade_retry_calls_total` | counter | `result` = `succeeded_first_attempt` \| `succeeded_after_retries` \| `failed_after_retries` \| `failed_without_retry` | [`EventKind::Completed`] |
 //! | `palisade_timeouts_total` | counter | | [`EventKind::TimedOut`] |
 //! | `palisade_fallbacks_total` | counter | `reason` | [`EventKind::FallbackUsed`] |
+//! | `palisade_cache_answers_total` | counter | `reason` | [`EventKind::CacheAnswered`] |
+//! | `palisade_cache_answer_age_seconds` | histogram | | [`EventKind::CacheAnswered`] |
+//! | `palisade_cache_misses_total` | counter | `reason`, `found` = `none` \| `stale` | [`EventKind::CacheMissed`] |
 //! | `palisade_store_unavailable_total` | counter | `cause`, `answer` | [`EventKind::StoreUnavailable`] |
 //! | `palisade_denial_cache_hits_total` | counter | | [`EventKind::DenialCacheHit`] |
 //! | `palisade_keys_missing_total` | counter | | [`EventKind::KeyMissing`] |
@@ -252,6 +255,23 @@ pub enum EventKind {
         /// Why: a [`RejectionKind::as_str`], or `"failure"`.
         reason: &'static str,
     },
+    /// A cached fallback answered a failed call with the last good answer
+    /// to the same request.
+    CacheAnswered {
+        /// Why the call failed, as [`FallbackUsed`](EventKind::FallbackUsed)'s.
+        reason: &'static str,
+        /// How old the answer is.
+        age: Duration,
+    },
+    /// A cached fallback had no answer for a failed call it would have
+    /// answered (its request has no key, nothing was kept under it, or
+    /// only an answer too old).
+    CacheMissed {
+        /// Why the call failed, as [`FallbackUsed`](EventKind::FallbackUsed)'s.
+        reason: &'static str,
+        /// Whether an answer was kept, too old to serve.
+        stale: bool,
+    },
     /// A rate limiter whose state lives in a store (Redis) decided without
     /// it: the store did not answer in time, failed, or its breaker is open.
     StoreUnavailable {
@@ -318,6 +338,8 @@ impl EventKind {
             EventKind::BodyNotBuffered { .. } => "body_not_buffered",
             EventKind::TimedOut { .. } => "timed_out",
             EventKind::FallbackUsed { .. } => "fallback_used",
+            EventKind::CacheAnswered { .. } => "cache_answered",
+            EventKind::CacheMissed { .. } => "cache_missed",
             EventKind::StoreUnavailable { .. } => "store_unavailable",
             EventKind::DenialCacheHit => "denial_cache_hit",
             EventKind::KeyMissing { .. } => "key_missing",

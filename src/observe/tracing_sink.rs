@@ -123,6 +123,28 @@ pub(super) fn record(layer: &'static str, name: &LayerName, kind: &EventKind) {
         EventKind::TimedOut { after } => {
             event!(layer, debug, layer, name, ?after, "call timed out")
         }
+        EventKind::CacheAnswered { reason, age } => {
+            event!(
+                layer,
+                debug,
+                layer,
+                name,
+                reason,
+                ?age,
+                "answered from the cache"
+            )
+        }
+        EventKind::CacheMissed { reason, stale } => {
+            event!(
+                layer,
+                debug,
+                layer,
+                name,
+                reason,
+                stale,
+                "nothing in the cache"
+            )
+        }
         EventKind::FallbackUsed { reason } => {
             event!(layer, debug, layer, name, reason, "fallback used")
         }

@@ -14,7 +14,13 @@
 //!
 //! 1. **fallback** is outermost so that it sees every failure the stack can
 //!    produce — the service's, a timeout, a refusal, and the last error the
-//!    retry layer gave up on — and answers in their place once.
+//!    retry layer gave up on — and answers in their place once. A cached
+//!    fallback ([`CachedLayer`](crate::fallback::CachedLayer), feature
+//!    `cache`) takes this place too: it sees each request's final result
+//!    after every retry, and so keeps only answers that finally succeeded
+//!    and answers a request only once all its attempts failed — an open
+//!    breaker's refusal (`circuit_open`), a retry budget spent, a timeout,
+//!    the service's last error — with the last good answer to it.
 //! 2. **retry** sits outside the breaker, the limiter and the bulkhead so
 //!    that each attempt asks them again: an attempt refused by an open
 //!    breaker or a full bulkhead is a refusal the retry policy can see (and

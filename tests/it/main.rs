@@ -18,6 +18,7 @@ mod common;
 mod error;
 mod fallback;
 mod fallback_alternate;
+mod fallback_cached;
 mod grpc_trailers;
 mod hardening;
 mod hedge;

@@ -25,7 +25,20 @@ pub async fn connect(addr: SocketAddr) -> Sender {
 /// GET `/` on `sender`'s connection, with extra headers, once the
 /// connection is ready for it.
 pub async fn get(sender: &mut Sender, headers: &[(&str, &str)]) -> hyper::Response<Incoming> {
-    let mut request = hyper::Request::get("/").header("host", "localhost");
+    get_with(sender, "/", headers).await
+}
+
+/// GET `path` on `sender`'s connection.
+pub async fn get_path(sender: &mut Sender, path: &str) -> hyper::Response<Incoming> {
+    get_with(sender, path, &[]).await
+}
+
+async fn get_with(
+    sender: &mut Sender,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> hyper::Response<Incoming> {
+    let mut request = hyper::Request::get(path).header("host", "localhost");
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
