@@ -461,7 +461,6 @@ impl CachedLayer<KeyFn<(), ()>, Clones, AnyFailure, Decline, ErrorsAsFailures, T
     /// use palisade::fallback::CachedLayer;
     /// let _ = CachedLayer::builder(|path: &String| Some(path.clone()));
     /// ```
-    #[allow(clippy::new_ret_no_self)]
     pub fn builder<Req, Key, G>(
         key: G,
     ) -> CachedBuilder<KeyFn<G, Key>, Clones, AnyFailure, Decline, ErrorsAsFailures, TokioClock>

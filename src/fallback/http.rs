@@ -14,7 +14,8 @@
 //!   even looked at). The body streams to the caller as it comes
 //!   ([`CachedBody`]), its chunks shared with the copy being kept, not
 //!   copied; the response is kept when the body ends — a caller that drops
-//!   the body early keeps nothing. An answer made from the cache has the
+//!   the body early keeps nothing — or at once for a body already ended (a
+//!   `HEAD`'s, a `204`'s), which a reader may never poll. An answer made from the cache has the
 //!   kept status, headers, body and trailers, an `Age` header (whole
 //!   seconds; another name, or none, with [`HttpResponses::age_header`])
 //!   and a [`CachedAnswer`] extension with its exact age.
@@ -239,15 +240,18 @@ where
                 keeper.keep(kept, bytes);
             }),
         };
-        Response::from_parts(
-            parts,
-            CachedBody {
-                kind: Kind::Teeing {
-                    body,
-                    tee: Some(Box::new(tee)),
-                },
-            },
-        )
+        // A body already at its end (a `HEAD`'s, a `204`'s) may never be
+        // polled: kept now.
+        let kind = if body.is_end_stream() {
+            tee.finish();
+            Kind::Live { body }
+        } else {
+            Kind::Teeing {
+                body,
+                tee: Some(Box::new(tee)),
+            }
+        };
+        Response::from_parts(parts, CachedBody { kind })
     }
 
     fn pass(&self, response: Response<B>) -> Self::Response {

@@ -671,6 +671,34 @@ mod over_http {
         }
     }
 
+    #[tokio::test]
+    async fn cached_http_layer_keeps_an_empty_body_no_reader_polls() {
+        let layer = CachedLayer::http()
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let next: Next = Arc::new(Mutex::new(Box::new(|| {
+            let mut response = status(200, full(""));
+            response
+                .headers_mut()
+                .insert("etag", "\"v1\"".parse().unwrap());
+            response
+        })));
+        let mut service = layer.layer(answering(&next));
+        let head = Request::head("/item").body(()).unwrap();
+        // A reader that sees the body ended does not poll it: kept anyway.
+        let response = call_now(&mut service, head).unwrap();
+        assert!(http_body::Body::is_end_stream(response.body()));
+        drop(response);
+        assert_eq!(layer.len(), 1);
+        *next.lock().unwrap() = Box::new(|| status(500, full("")));
+        let head = Request::head("/item").body(()).unwrap();
+        let answer = call_now(&mut service, head).unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["etag"], "\"v1\"");
+        assert!(text(answer).await.is_empty());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cached_http_layer_answers_through_axum_while_the_breaker_is_open() {
         use crate::common;
