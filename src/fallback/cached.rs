@@ -14,7 +14,10 @@ use std::{
 };
 
 use pin_project_lite::pin_project;
-use quick_cache::{Weighter, sync::Cache};
+use quick_cache::{
+    DefaultHashBuilder, OptionsBuilder, Weighter,
+    sync::{Cache, DefaultLifecycle},
+};
 use tower::{BoxError, Layer, Service};
 
 use super::{
@@ -496,6 +499,7 @@ pub struct CachedBuilder<X, R, P, F, K, C> {
     clock: C,
     max_entries: usize,
     max_bytes: Option<u64>,
+    shards: Option<usize>,
     max_stale: Duration,
     observe: ObserverBuilder,
 }
@@ -512,6 +516,7 @@ impl<X, R, K> CachedBuilder<X, R, AnyFailure, Decline, K, TokioClock> {
             clock: TokioClock::new(),
             max_entries: 10_000,
             max_bytes: None,
+            shards: None,
             max_stale: Duration::from_secs(60),
             observe: ObserverBuilder::new(),
         }
@@ -528,7 +533,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
         "that dates the answers kept, and the events",
         "use palisade::fallback::CachedLayer;\nlet _ = CachedLayer::builder(|id: &u32| Some(*id))",
         CachedBuilder<X, R, P, F, K, C2> {
-            keys, responses, when, otherwise, classifier, max_entries, max_bytes, max_stale,
+            keys, responses, when, otherwise, classifier, max_entries, max_bytes, shards, max_stale,
             observe
         }
     );
@@ -554,6 +559,23 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     /// ```
     pub fn max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// How many independently locked shards the cache is split in, at
+    /// most: a power of two (fewer are used if each would hold fewer than
+    /// 32 answers). Each shard holds its share of `max_bytes`, and an answer
+    /// heavier than that share is not kept: with `max_bytes`, pick few
+    /// enough shards for your largest answer to fit in
+    /// `max_bytes / shards`. Default: four per CPU.
+    ///
+    /// ```
+    /// use palisade::fallback::CachedLayer;
+    /// // Answers up to about 1 MiB kept in 8 MiB.
+    /// let _ = CachedLayer::builder(|id: &u32| Some(*id)).max_bytes(8 << 20).shards(8);
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
         self
     }
 
@@ -646,6 +668,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
             clock: self.clock,
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
+            shards: self.shards,
             max_stale: self.max_stale,
             observe: self.observe,
         }
@@ -654,8 +677,8 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     /// Builds the layer, or says which setting is wrong: `max_entries` at
     /// least 1, `max_bytes` at least `max_entries` (an entry weighs at
     /// least a byte), both within 1 GiB of memory (an entry costs at least
-    /// its key and its bookkeeping), `max_stale` above zero and at most
-    /// 100 years.
+    /// its key and its bookkeeping), `shards` a power of two at most
+    /// `max_entries`, `max_stale` above zero and at most 100 years.
     ///
     /// ```
     /// use palisade::fallback::CachedLayer;
@@ -709,6 +732,25 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
             }
             Some(bytes) => (bytes, Some(bytes / entries)),
         };
+        let mut options = OptionsBuilder::new();
+        options
+            .estimated_items_capacity(self.max_entries)
+            .weight_capacity(capacity);
+        if let Some(shards) = self.shards {
+            if !shards.is_power_of_two() || shards > self.max_entries || shards > MAX_SHARDS {
+                return Err(ConfigError::new(
+                    LAYER,
+                    "shards",
+                    format!(
+                        "must be a power of two, at most max_entries ({}) and at most \
+                         {MAX_SHARDS}, got {shards}",
+                        self.max_entries
+                    ),
+                ));
+            }
+            options.shards(shards);
+        }
+        let options = options.build().expect("the capacities are set");
         check::positive(LAYER, "max_stale", self.max_stale)?;
         check::at_most_longest(LAYER, "max_stale", self.max_stale)?;
         let observer = self.observe.build(LAYER);
@@ -722,7 +764,12 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
                 clock: self.clock,
                 max_stale: self.max_stale,
                 table: Arc::new(Table {
-                    entries: Cache::with_weighter(self.max_entries, capacity, EntryWeight),
+                    entries: Cache::with_options(
+                        options,
+                        EntryWeight,
+                        DefaultHashBuilder::default(),
+                        DefaultLifecycle::default(),
+                    ),
                     floor,
                 }),
                 observed: observer.is_active(),
@@ -731,6 +778,9 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
         })
     }
 }
+
+/// The most shards a cache is split in.
+const MAX_SHARDS: usize = 1 << 16;
 
 /// What an entry costs besides its key and its [`Entry`]: the cache's own
 /// bookkeeping (its slot and table index) and the kept value's reference

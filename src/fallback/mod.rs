@@ -69,7 +69,10 @@
 //!   — an entry read since it came in outlives one that was not, and a
 //!   flood of new keys, each seen once, pushes out mostly its own kind, not
 //!   the answers requested again and again. An answer too old to serve is
-//!   dropped when next looked up.
+//!   dropped when next looked up. The cache is split in shards, each with
+//!   its share of `max_bytes`: an answer heavier than that share is not
+//!   kept (see `shards`). Keys are hashed with std's keyed SipHash: keys a
+//!   client crafts (URIs) cannot be made to collide.
 //! - **Ages on the layer's clock** ([`ManualClock`](crate::clock::ManualClock)
 //!   in tests): an answer's age is the time since its response arrived.
 //! - **A cached answer is told apart**: [`Remember`] makes the answer from

@@ -345,6 +345,7 @@ fn cached_layer_stays_within_its_bounds_under_a_million_keys() {
         .responses(Clones::new())
         .max_entries(1_000)
         .max_bytes(64 * 1024)
+        .shards(1)
         .clock(ManualClock::new())
         .build()
         .unwrap();
@@ -357,10 +358,31 @@ fn cached_layer_stays_within_its_bounds_under_a_million_keys() {
     }
     // A 1 KiB answer weighs its 1 KiB: 64 of them at most.
     assert!(
-        layer.len() <= 64 && layer.len() > 32,
+        layer.len() <= 64 && layer.len() > 48,
         "{} answers",
         layer.len()
     );
+}
+
+#[test]
+fn cached_layer_keeps_no_answer_heavier_than_a_shard_s_share() {
+    let kept = |shards: usize| {
+        let layer = CachedLayer::builder(|id: &u32| Some(*id))
+            .max_entries(1_000)
+            .max_bytes(64 * 1024)
+            .shards(shards)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let mut service = layer.layer(service_fn(|_: u32| {
+            std::future::ready(Ok::<_, BoxError>([0u8; 5 * 1024]))
+        }));
+        call_now(&mut service, 1).unwrap();
+        layer.len()
+    };
+    // 16 shards of 4 KiB: a 5 KiB answer fits none. One of 64 KiB: kept.
+    assert_eq!(kept(16), 0);
+    assert_eq!(kept(1), 1);
 }
 
 #[test]
@@ -377,6 +399,9 @@ fn cached_layer_refuses_bad_bounds_naming_the_field() {
         "max_bytes"
     );
     assert_eq!(field(builder().max_bytes(2 << 30).build()), "max_bytes");
+    assert_eq!(field(builder().shards(3).build()), "shards");
+    assert_eq!(field(builder().max_entries(8).shards(16).build()), "shards");
+    assert_eq!(field(builder().shards(0).build()), "shards");
     assert_eq!(
         field(builder().max_stale(Duration::ZERO).build()),
         "max_stale"
