@@ -32,6 +32,7 @@ declare -A tests=(
   [adaptive]="adaptive:: adaptive_throttle::"
   [hedge]="hedge::"
   [chaos]="chaos::"
+  [fallback]="fallback:: fallback_alternate:: fallback_cached::"
 )
 
 # Tests of every layer that any group's code may fail: live reconfiguration,

@@ -689,27 +689,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     where
         X: Keys,
     {
-        if self.max_entries == 0 {
-            return Err(ConfigError::new(
-                LAYER,
-                "max_entries",
-                "must be at least 1, got 0",
-            ));
-        }
-        let per_entry = (size_of::<X::Of>() + size_of::<Entry>() + ENTRY_OVERHEAD) as u128;
-        let memory = per_entry.saturating_mul(self.max_entries as u128);
-        if memory > MAX_MEMORY {
-            return Err(ConfigError::new(
-                LAYER,
-                "max_entries",
-                format!(
-                    "{} answers would take {} of memory before their contents, more than {}",
-                    self.max_entries,
-                    check::bytes(memory),
-                    check::bytes(MAX_MEMORY)
-                ),
-            ));
-        }
+        check_entries::<X::Of>(self.max_entries)?;
         let entries = self.max_entries as u64;
         let (capacity, floor) = match self.max_bytes {
             None => (entries, None),
@@ -777,6 +757,33 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
             }),
         })
     }
+}
+
+/// `max_entries` must be at least 1, and their bookkeeping (keys of type
+/// `K`) within [`MAX_MEMORY`].
+fn check_entries<K>(max_entries: usize) -> Result<(), ConfigError> {
+    if max_entries == 0 {
+        return Err(ConfigError::new(
+            LAYER,
+            "max_entries",
+            "must be at least 1, got 0",
+        ));
+    }
+    let per_entry = (size_of::<K>() + size_of::<Entry>() + ENTRY_OVERHEAD) as u128;
+    let memory = per_entry.saturating_mul(max_entries as u128);
+    if memory > MAX_MEMORY {
+        return Err(ConfigError::new(
+            LAYER,
+            "max_entries",
+            format!(
+                "{max_entries} answers would take {} of memory before their contents, more \
+                 than {}",
+                check::bytes(memory),
+                check::bytes(MAX_MEMORY)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The most shards a cache is split in.

@@ -306,7 +306,6 @@ impl Tee {
     /// joined (the one copy, of a body kept).
     fn finish(self) {
         let body = match self.chunks.as_slice() {
-            [] => Bytes::new(),
             [one] => one.clone(),
             _ => {
                 let mut joined = Vec::with_capacity(self.length as usize);

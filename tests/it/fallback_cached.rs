@@ -386,6 +386,126 @@ fn cached_layer_keeps_no_answer_heavier_than_a_shard_s_share() {
 }
 
 #[test]
+fn cached_layer_reads_back_what_it_holds_and_forgets_it_on_clear() {
+    // 10 answers in 1 000 bytes: each weighs at least 100.
+    let layer = CachedLayer::builder(|id: &u32| Some(*id))
+        .max_entries(10)
+        .max_bytes(1_000)
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn(|id: u32| {
+        std::future::ready(Ok::<_, BoxError>(u64::from(id)))
+    }));
+    assert!(layer.is_empty());
+    for id in 0..3 {
+        call_now(&mut service, id).unwrap();
+    }
+    assert!(!layer.is_empty());
+    assert_eq!((layer.len(), layer.weight()), (3, 300));
+    let debug = format!("{layer:?}");
+    assert!(
+        debug.contains("entries: 3") && debug.contains("max_stale: 60s"),
+        "{debug}"
+    );
+    assert!(format!("{service:?}").contains("CachedLayer"));
+    layer.clear();
+    assert!(layer.is_empty());
+    assert_eq!((layer.len(), layer.weight()), (0, 0));
+
+    // Without max_bytes, an answer weighs 1 whatever its size.
+    let layer = CachedLayer::builder(|id: &u32| Some(*id))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let mut service = layer.layer(service_fn(|_: u32| {
+        std::future::ready(Ok::<_, BoxError>([0u8; 4096]))
+    }));
+    call_now(&mut service, 1).unwrap();
+    call_now(&mut service, 2).unwrap();
+    assert_eq!(layer.weight(), 2);
+}
+
+/// A `Remember` of its own: keeps the length of a `String`, answers with
+/// as many stars, and notes how the keeper looks.
+#[derive(Clone, Default)]
+struct Lengths(Arc<Mutex<Vec<String>>>);
+
+impl palisade::fallback::Remember<String> for Lengths {
+    type Response = String;
+    type Kept = usize;
+
+    fn keep<K>(&self, response: String, keeper: palisade::fallback::Keeper<K, usize>) -> String
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+    {
+        self.0.lock().unwrap().push(format!("{keeper:?}"));
+        keeper.keep(response.len(), 8);
+        response
+    }
+
+    fn pass(&self, response: String) -> String {
+        response
+    }
+
+    fn serve(&self, kept: &usize, _: Duration) -> String {
+        "*".repeat(*kept)
+    }
+}
+
+#[test]
+fn cached_layer_takes_a_remember_of_the_user_s_own() {
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_secs(5));
+    let lengths = Lengths::default();
+    let layer = CachedLayer::builder(|id: &u32| Some(*id))
+        .responses(lengths.clone())
+        .clock(clock)
+        .build()
+        .unwrap();
+    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let mut service = layer.layer(upstream(&down, &calls));
+    assert_eq!(call_now(&mut service, 12).unwrap(), "12 v0");
+    down.store(true, Ordering::SeqCst);
+    assert_eq!(call_now(&mut service, 12).unwrap(), "*****");
+    assert_eq!(
+        *lengths.0.lock().unwrap(),
+        ["Keeper { at: Instant(5s), .. }"]
+    );
+    let key = palisade::fallback::KeyFn::new(|id: &u32| Some(*id));
+    assert_eq!(format!("{key:?}"), "KeyFn { .. }");
+}
+
+#[test]
+fn cached_layer_passes_on_its_service_s_readiness_and_shows_its_parts() {
+    let layer = CachedLayer::builder(|id: &u32| Some(*id))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let (service, mut handle) = tower_test::mock::pair::<u32, u32>();
+    let mut service = layer.layer(service);
+    let mut cx = Context::from_waker(Waker::noop());
+    handle.allow(0);
+    assert!(service.poll_ready(&mut cx).is_pending());
+    handle.send_error("not ready");
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Err(err)) => assert_eq!(err.to_string(), "not ready"),
+        other => panic!("readiness error not passed on: {other:?}"),
+    }
+    let builder = CachedLayer::builder(|id: &u32| Some(*id)).max_entries(7);
+    let debug = format!("{builder:?}");
+    assert!(
+        debug.starts_with("CachedBuilder") && debug.contains("max_entries: 7"),
+        "{debug}"
+    );
+    let mut ready = layer.layer(service_fn(|id: u32| {
+        std::future::ready(Ok::<_, BoxError>(id))
+    }));
+    assert!(ready.poll_ready(&mut cx).is_ready());
+    assert_eq!(format!("{:?}", ready.call(1)), "CachedFuture { .. }");
+}
+
+#[test]
 fn cached_layer_refuses_bad_bounds_naming_the_field() {
     let builder = || CachedLayer::builder(|id: &u32| Some(*id));
     let field = |result: Result<_, palisade::error::ConfigError>| result.unwrap_err().field();
@@ -398,10 +518,24 @@ fn cached_layer_refuses_bad_bounds_naming_the_field() {
         field(builder().max_entries(10).max_bytes(9).build()),
         "max_bytes"
     );
-    assert_eq!(field(builder().max_bytes(2 << 30).build()), "max_bytes");
+    assert_eq!(
+        field(builder().max_bytes((1 << 30) + 1).build()),
+        "max_bytes"
+    );
+    assert!(builder().max_bytes(1 << 30).build().is_ok());
     assert_eq!(field(builder().shards(3).build()), "shards");
     assert_eq!(field(builder().max_entries(8).shards(16).build()), "shards");
     assert_eq!(field(builder().shards(0).build()), "shards");
+    assert!(builder().max_entries(16).shards(16).build().is_ok());
+    assert!(
+        builder()
+            .max_entries(1 << 16)
+            .shards(1 << 16)
+            .build()
+            .is_ok()
+    );
+    let many = builder().max_entries(1 << 17).shards(1 << 17).build();
+    assert_eq!(field(many), "shards");
     assert_eq!(
         field(builder().max_stale(Duration::ZERO).build()),
         "max_stale"
@@ -413,6 +547,14 @@ fn cached_layer_refuses_bad_bounds_naming_the_field() {
                 .build()
         ),
         "max_stale"
+    );
+    // An answer's bookkeeping: its key (4 bytes), its entry (32) and the
+    // cache's own (64).
+    let err = builder().max_entries(20_000_000).build().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("20000000 answers would take 1.9 GiB of memory before their contents"),
+        "{err}"
     );
     let err = builder().max_entries(10).max_bytes(9).build().unwrap_err();
     assert!(
@@ -482,8 +624,8 @@ mod over_http {
 
     type Body = UnsyncBoxBody<Bytes, BoxError>;
 
-    fn full(text: &'static str) -> Body {
-        Full::new(Bytes::from(text))
+    fn full(text: impl Into<Bytes>) -> Body {
+        Full::new(text.into())
             .map_err(|never| match never {})
             .boxed_unsync()
     }
@@ -658,9 +800,36 @@ mod over_http {
             text(respond("/big", Box::new(move || status(200, big())))).await,
             "123456789"
         );
-        // A Content-Length past 8: not even looked at.
+        // A body of a length past 8 known ahead (a Content-Length, or an
+        // exact size): not even looked at.
         let long = respond("/long", Box::new(|| status(200, full("123456789"))));
+        assert_eq!(
+            format!("{:?}", long.body()),
+            r#"CachedBody { kind: "live" }"#
+        );
         assert_eq!(text(long).await, "123456789");
+        let declared = respond(
+            "/declared",
+            Box::new(|| {
+                let mut response = status(200, streamed(vec![Bytes::from("1")], None));
+                response
+                    .headers_mut()
+                    .insert("content-length", "9".parse().unwrap());
+                response
+            }),
+        );
+        assert_eq!(
+            format!("{:?}", declared.body()),
+            r#"CachedBody { kind: "live" }"#
+        );
+        drop(declared);
+        // Exactly 8 known ahead: looked at, and kept at its end.
+        let fits = respond("/fits", Box::new(|| status(200, full("12345678"))));
+        assert_eq!(
+            format!("{:?}", fits.body()),
+            r#"CachedBody { kind: "live, being kept" }"#
+        );
+        drop(fits);
         // A body the caller dropped before its end: not kept.
         drop(respond(
             "/dropped",
@@ -694,6 +863,56 @@ mod over_http {
             let response = respond(path, Box::new(|| status(502, full("bad gateway"))));
             assert_eq!(response.status(), expected, "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn cached_http_answer_weighs_its_body_and_headers() {
+        // 100 answers in 10 000 bytes: each weighs at least 100.
+        let layer = CachedLayer::http()
+            .max_entries(100)
+            .max_bytes(10_000)
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let next: Next = Arc::new(Mutex::new(Box::new(|| {
+            let mut response = status(200, full("x".repeat(200)));
+            response
+                .headers_mut()
+                .insert("content-type", "text/plain".parse().unwrap());
+            response
+        })));
+        let mut service = layer.layer(answering(&next));
+        text(call_now(&mut service, get("/a")).unwrap()).await;
+        // 200 of body, 12 + 10 of header.
+        assert_eq!(layer.weight(), 222);
+        *next.lock().unwrap() = Box::new(|| status(200, full("tiny")));
+        text(call_now(&mut service, get("/b")).unwrap()).await;
+        assert_eq!(layer.weight(), 322);
+    }
+
+    #[tokio::test]
+    async fn cached_http_layer_shares_a_body_of_one_chunk_without_copying_it() {
+        static BODY: &[u8] = b"the one chunk";
+        let layer = CachedLayer::http()
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        let next: Next = Arc::new(Mutex::new(Box::new(|| status(200, full(BODY)))));
+        let mut service = layer.layer(answering(&next));
+        let fresh = call_now(&mut service, get("/")).unwrap();
+        assert_eq!(http_body::Body::size_hint(fresh.body()).exact(), Some(13));
+        let fresh = text(fresh).await;
+        assert_eq!(fresh.as_ptr(), BODY.as_ptr());
+        *next.lock().unwrap() = Box::new(|| status(500, full("")));
+        let answer = call_now(&mut service, get("/")).unwrap();
+        assert_eq!(http_body::Body::size_hint(answer.body()).exact(), Some(13));
+        assert_eq!(
+            format!("{:?}", answer.body()),
+            r#"CachedBody { kind: "kept" }"#
+        );
+        let answer = text(answer).await;
+        // The kept body is the chunk the upstream handed over, not a copy.
+        assert_eq!(answer.as_ptr(), BODY.as_ptr());
     }
 
     #[tokio::test]
