@@ -56,9 +56,10 @@ fn upstream(
     })
 }
 
-/// The events a layer emitted, as `(kind name, age or stale)`.
+/// The events a layer emitted, in order.
 type Seen = Arc<Mutex<Vec<EventKind>>>;
 
+/// A listener recording every event, and what it recorded.
 fn recorder() -> (
     Seen,
     impl Fn(&palisade::observe::Event<'_>) + Send + Sync + 'static,
@@ -657,9 +658,10 @@ mod over_http {
         Request::get(path).body(()).unwrap()
     }
 
-    /// A layer over an upstream whose next response is made by `next`.
+    /// What makes the upstream's next response.
     type Next = Arc<Mutex<Box<dyn FnMut() -> Response<Body> + Send>>>;
 
+    /// An upstream whose every response `next` makes.
     fn answering(
         next: &Next,
     ) -> impl Service<
