@@ -348,13 +348,20 @@ impl<Res> FallbackTo<Res> for Decline {
     }
 }
 
-/// Everything a cached fallback's services and their futures share.
-struct Shared<X: Keys, R, P, F, K, C> {
+/// What the builder's type-changing settings make: the keys, how
+/// responses are kept and answers made, which failures the cache answers,
+/// the answer otherwise, and what fails.
+struct Parts<X, R, P, F, K> {
     keys: X,
     responses: R,
     when: P,
     otherwise: F,
     classifier: K,
+}
+
+/// Everything a cached fallback's services and their futures share.
+struct Shared<X: Keys, R, P, F, K, C> {
+    parts: Parts<X, R, P, F, K>,
     clock: C,
     max_stale: Duration,
     table: Arc<Table<X::Of>>,
@@ -491,11 +498,7 @@ impl CachedLayer<KeyFn<(), ()>, Clones, AnyFailure, Decline, ErrorsAsFailures, T
 /// # let _ = layer;
 /// ```
 pub struct CachedBuilder<X, R, P, F, K, C> {
-    keys: X,
-    responses: R,
-    when: P,
-    otherwise: F,
-    classifier: K,
+    parts: Parts<X, R, P, F, K>,
     clock: C,
     max_entries: usize,
     max_bytes: Option<u64>,
@@ -508,11 +511,13 @@ impl<X, R, K> CachedBuilder<X, R, AnyFailure, Decline, K, TokioClock> {
     /// A builder of the defaults with these keys, responses and classifier.
     pub(crate) fn new(keys: X, responses: R, classifier: K) -> Self {
         CachedBuilder {
-            keys,
-            responses,
-            when: AnyFailure,
-            otherwise: Decline,
-            classifier,
+            parts: Parts {
+                keys,
+                responses,
+                when: AnyFailure,
+                otherwise: Decline,
+                classifier,
+            },
             clock: TokioClock::new(),
             max_entries: 10_000,
             max_bytes: None,
@@ -533,8 +538,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
         "that dates the answers kept, and the events",
         "use palisade::fallback::CachedLayer;\nlet _ = CachedLayer::builder(|id: &u32| Some(*id))",
         CachedBuilder<X, R, P, F, K, C2> {
-            keys, responses, when, otherwise, classifier, max_entries, max_bytes, shards, max_stale,
-            observe
+            parts, max_entries, max_bytes, shards, max_stale, observe
         }
     );
 
@@ -602,7 +606,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     ///     }));
     /// ```
     pub fn responses<R2>(self, responses: R2) -> CachedBuilder<X, R2, P, F, K, C> {
-        self.parts(|_, when, otherwise, classifier| (responses, when, otherwise, classifier))
+        self.map_parts(|_, when, otherwise, classifier| (responses, when, otherwise, classifier))
     }
 
     /// Which failures the cache answers ([`FallbackWhen`]); the others go
@@ -617,7 +621,9 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     ///     });
     /// ```
     pub fn when<P2>(self, when: P2) -> CachedBuilder<X, R, P2, F, K, C> {
-        self.parts(|responses, _, otherwise, classifier| (responses, when, otherwise, classifier))
+        self.map_parts(|responses, _, otherwise, classifier| {
+            (responses, when, otherwise, classifier)
+        })
     }
 
     /// The answer when the cache has nothing fresh enough for a failure it
@@ -631,7 +637,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     ///     .otherwise(|_: Failed<'_, String>| Some("unknown".to_string()));
     /// ```
     pub fn otherwise<F2>(self, otherwise: F2) -> CachedBuilder<X, R, P, F2, K, C> {
-        self.parts(|responses, when, _, classifier| (responses, when, otherwise, classifier))
+        self.map_parts(|responses, when, _, classifier| (responses, when, otherwise, classifier))
     }
 
     /// What counts as a failure — and so what is never kept: any
@@ -648,23 +654,31 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
     ///     });
     /// ```
     pub fn classifier<K2>(self, classifier: K2) -> CachedBuilder<X, R, P, F, K2, C> {
-        self.parts(|responses, when, otherwise, _| (responses, when, otherwise, classifier))
+        self.map_parts(|responses, when, otherwise, _| (responses, when, otherwise, classifier))
     }
 
     /// The builder with its responses, predicate, fallback and classifier
     /// made by `f` from these.
-    fn parts<R2, P2, F2, K2>(
+    fn map_parts<R2, P2, F2, K2>(
         self,
         f: impl FnOnce(R, P, F, K) -> (R2, P2, F2, K2),
     ) -> CachedBuilder<X, R2, P2, F2, K2, C> {
-        let (responses, when, otherwise, classifier) =
-            f(self.responses, self.when, self.otherwise, self.classifier);
-        CachedBuilder {
-            keys: self.keys,
+        let Parts {
+            keys,
             responses,
             when,
             otherwise,
             classifier,
+        } = self.parts;
+        let (responses, when, otherwise, classifier) = f(responses, when, otherwise, classifier);
+        CachedBuilder {
+            parts: Parts {
+                keys,
+                responses,
+                when,
+                otherwise,
+                classifier,
+            },
             clock: self.clock,
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
@@ -736,11 +750,7 @@ impl<X, R, P, F, K, C: Clock> CachedBuilder<X, R, P, F, K, C> {
         let observer = self.observe.build(LAYER);
         Ok(CachedLayer {
             shared: Arc::new(Shared {
-                keys: self.keys,
-                responses: self.responses,
-                when: self.when,
-                otherwise: self.otherwise,
-                classifier: self.classifier,
+                parts: self.parts,
                 clock: self.clock,
                 max_stale: self.max_stale,
                 table: Arc::new(Table {
@@ -910,7 +920,7 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let key = self.layer.shared.keys.key(&request);
+        let key = self.layer.shared.parts.keys.key(&request);
         CachedFuture {
             inner: self.inner.call(request),
             key,
@@ -967,7 +977,7 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx)).map_err(Into::into);
         let shared = &**this.shared;
-        if shared.classifier.classify(&result) != Outcome::Failure {
+        if shared.parts.classifier.classify(&result) != Outcome::Failure {
             return Poll::Ready(result.map(|response| match this.key.take() {
                 Some(key) => {
                     let keeper = Keeper {
@@ -976,23 +986,23 @@ where
                         at: shared.clock.now(),
                         kept: PhantomData,
                     };
-                    shared.responses.keep(response, keeper)
+                    shared.parts.responses.keep(response, keeper)
                 }
-                None => shared.responses.pass(response),
+                None => shared.parts.responses.pass(response),
             }));
         }
         let failed = match &result {
             Err(err) => Failed::Error(err),
             Ok(response) => Failed::Response(response),
         };
-        if !shared.when.when(&failed) {
-            return Poll::Ready(result.map(|response| shared.responses.pass(response)));
+        if !shared.parts.when.when(&failed) {
+            return Poll::Ready(result.map(|response| shared.parts.responses.pass(response)));
         }
         let reason = failed.reason();
         let now = shared.clock.now();
         if let Some(key) = this.key.as_ref() {
             match shared.lookup(key, now) {
-                Some(Ok((entry, age))) => {
+                Lookup::Fresh(entry, age) => {
                     // (Another response type kept under this key is no
                     // answer: a layer shared by two services.)
                     if let Some(kept) = entry.kept.downcast_ref::<R::Kept>() {
@@ -1001,44 +1011,55 @@ where
                                 .observer
                                 .emit(now, EventKind::CacheAnswered { reason, age });
                         }
-                        return Poll::Ready(Ok(shared.responses.serve(kept, age)));
+                        return Poll::Ready(Ok(shared.parts.responses.serve(kept, age)));
                     }
                     shared.missed(now, reason, false);
                 }
-                Some(Err(())) => shared.missed(now, reason, true),
-                None => shared.missed(now, reason, false),
+                Lookup::Stale => shared.missed(now, reason, true),
+                Lookup::Nothing => shared.missed(now, reason, false),
             }
         } else {
             shared.missed(now, reason, false);
         }
-        match shared.otherwise.fallback(failed) {
+        match shared.parts.otherwise.fallback(failed) {
             Some(answer) => {
                 if shared.observed {
                     shared
                         .observer
                         .emit(now, EventKind::FallbackUsed { reason });
                 }
-                Poll::Ready(Ok(shared.responses.pass(answer)))
+                Poll::Ready(Ok(shared.parts.responses.pass(answer)))
             }
-            None => Poll::Ready(result.map(|response| shared.responses.pass(response))),
+            None => Poll::Ready(result.map(|response| shared.parts.responses.pass(response))),
         }
     }
 }
 
+/// What the cache holds for a key.
+enum Lookup {
+    /// An answer, this old.
+    Fresh(Entry, Duration),
+    /// Only an answer too old to serve.
+    Stale,
+    Nothing,
+}
+
 impl<X: Keys, R, P, F, K, C> Shared<X, R, P, F, K, C> {
-    /// What the cache holds for `key` at `now`: an entry and its age, or
-    /// `Err` for one too old to serve (forgotten now), or nothing.
-    fn lookup(&self, key: &X::Of, now: Instant) -> Option<Result<(Entry, Duration), ()>> {
-        let entry = self.table.entries.get(key)?;
+    /// What the cache holds for `key` at `now` (an entry too old to serve
+    /// is forgotten).
+    fn lookup(&self, key: &X::Of, now: Instant) -> Lookup {
+        let Some(entry) = self.table.entries.get(key) else {
+            return Lookup::Nothing;
+        };
         let age = now.saturating_duration_since(entry.at);
         if age <= self.max_stale {
-            return Some(Ok((entry, age)));
+            return Lookup::Fresh(entry, age);
         }
         // Unless a newer answer replaced it meanwhile.
         self.table
             .entries
             .remove_if(key, |held| Arc::ptr_eq(&held.kept, &entry.kept));
-        Some(Err(()))
+        Lookup::Stale
     }
 
     /// The event of a failure the cache had nothing for (`stale`: only an

@@ -35,25 +35,29 @@ fn call_now<S: Service<Req>, Req>(service: &mut S, request: Req) -> Result<S::Re
     }
 }
 
-/// An upstream answering `"<request> v<n>"`, or failing while `down`.
-fn upstream(
-    down: &Arc<AtomicBool>,
-    calls: &Arc<AtomicUsize>,
-) -> impl Service<
-    u32,
-    Response = String,
-    Error = BoxError,
-    Future = std::future::Ready<Result<String, BoxError>>,
-> + Clone {
-    let (down, calls) = (Arc::clone(down), Arc::clone(calls));
-    service_fn(move |id: u32| {
+/// An upstream answering `"<request> v<n>"` (`n` counting its calls), and
+/// the switch that makes it fail while set.
+fn upstream() -> (
+    impl Service<
+        u32,
+        Response = String,
+        Error = BoxError,
+        Future = std::future::Ready<Result<String, BoxError>>,
+    > + Clone,
+    Arc<AtomicBool>,
+) {
+    let down = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let switch = Arc::clone(&down);
+    let service = service_fn(move |id: u32| {
         let n = calls.fetch_add(1, Ordering::SeqCst);
         std::future::ready(if down.load(Ordering::SeqCst) {
             Err::<String, BoxError>("upstream down".into())
         } else {
             Ok(format!("{id} v{n}"))
         })
-    })
+    });
+    (service, switch)
 }
 
 /// The events a layer emitted, in order.
@@ -84,8 +88,8 @@ fn cached_answer_is_served_after_a_failure_with_its_age() {
         .on_event(listener)
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
 
     assert_eq!(call_now(&mut service, 7).unwrap(), "7 v0");
     assert_eq!(layer.len(), 1);
@@ -117,8 +121,8 @@ fn cached_answer_past_max_stale_is_not_served_and_is_forgotten() {
         .on_event(listener)
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
     assert_eq!(call_now(&mut service, 1).unwrap(), "1 v0");
     down.store(true, Ordering::SeqCst);
 
@@ -152,8 +156,8 @@ fn cached_answers_do_not_mix_keys() {
         .clock(ManualClock::new())
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
     assert_eq!(call_now(&mut service, 1).unwrap(), "1 v0");
     assert_eq!(call_now(&mut service, 2).unwrap(), "2 v1");
     down.store(true, Ordering::SeqCst);
@@ -172,8 +176,8 @@ fn cached_layer_keeps_nothing_for_a_request_without_a_key() {
         .on_event(listener)
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
     assert_eq!(call_now(&mut service, 0).unwrap(), "0 v0");
     assert!(layer.is_empty());
     down.store(true, Ordering::SeqCst);
@@ -199,8 +203,8 @@ fn cached_layer_keeps_only_successes() {
         .clock(ManualClock::new())
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
     assert_eq!(call_now(&mut service, 5).unwrap(), "5 v0");
     // The failed response is answered from the cache, and not kept.
     assert_eq!(call_now(&mut service, 5).unwrap(), "5 v0");
@@ -464,8 +468,8 @@ fn cached_layer_takes_a_remember_of_the_user_s_own() {
         .clock(clock)
         .build()
         .unwrap();
-    let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let mut service = layer.layer(upstream(&down, &calls));
+    let (inner, down) = upstream();
+    let mut service = layer.layer(inner);
     assert_eq!(call_now(&mut service, 12).unwrap(), "12 v0");
     down.store(true, Ordering::SeqCst);
     assert_eq!(call_now(&mut service, 12).unwrap(), "*****");
@@ -584,9 +588,8 @@ proptest::proptest! {
             .clock(clock.clone())
             .build()
             .unwrap();
-        let down = Arc::new(AtomicBool::new(false));
-        let calls = Arc::new(AtomicUsize::new(0));
-        let mut service = layer.layer(upstream(&down, &calls));
+        let (inner, down) = upstream();
+        let mut service = layer.layer(inner);
         let mut model: std::collections::HashMap<u32, (String, Duration)> = Default::default();
         let mut now = Duration::ZERO;
         for (n, (key, up, wait)) in steps.into_iter().enumerate() {
